@@ -1,0 +1,123 @@
+"""What every loader shares: id and enum normalisation, and turning spans into Traces."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from trace_tools import conventions
+from trace_tools.errors import TraceLoadError
+from trace_tools.model import SPAN_KINDS, STATUS_CODES, Span, Trace
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+@dataclass
+class Collected:
+    """Spans parsed from one or more files, before they are grouped into traces."""
+
+    spans: list[Span] = field(default_factory=list)
+    # per trace id: metadata the format carries beside the spans (MLflow's `info`)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def extend(self, other: Collected) -> None:
+        self.spans.extend(other.spans)
+        for trace_id, meta in other.metadata.items():
+            self.metadata.setdefault(trace_id, {}).update(meta)
+
+
+def hex_id(value: Any, nbytes: int, source: str, what: str) -> str:
+    """Normalise an id given as hex, base64 or raw bytes to lower-case hex of `nbytes` bytes.
+
+    OTLP/JSON uses hex; protobuf's own JSON mapping and MLflow use base64. A 16- or
+    32-character hex string is read as hex first (it is also valid base64 of other lengths).
+    """
+    if isinstance(value, bytes):
+        raw = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) == 2 * nbytes and _HEX.match(text):
+            return text.lower()
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != nbytes:
+            raise TraceLoadError(
+                source,
+                f"{what} {text[:40]!r} is neither {2 * nbytes} hex characters nor base64 of {nbytes} bytes",
+            )
+    else:
+        raise TraceLoadError(source, f"{what} must be a string, got {type(value).__name__}")
+    if len(raw) != nbytes:
+        raise TraceLoadError(source, f"{what} has {len(raw)} bytes, expected {nbytes}")
+    return raw.hex()
+
+
+def optional_parent_id(value: Any, source: str) -> str | None:
+    if value in (None, "", b""):
+        return None
+    parent = hex_id(value, 8, source, "parent span id")
+    return None if parent == "0" * 16 else parent
+
+
+def span_kind(value: Any) -> str:
+    """SPAN_KIND_CLIENT, CLIENT, 3 → CLIENT."""
+    if isinstance(value, int) and 0 <= value < len(SPAN_KINDS):
+        return SPAN_KINDS[value]
+    if isinstance(value, str):
+        name = value.upper().removeprefix("SPAN_KIND_")
+        if name in SPAN_KINDS:
+            return name
+        if name.isdigit():
+            return span_kind(int(name))
+    return "UNSPECIFIED"
+
+
+def status_code(value: Any) -> str:
+    """STATUS_CODE_ERROR, ERROR, 2 → ERROR."""
+    if isinstance(value, int) and 0 <= value < len(STATUS_CODES):
+        return STATUS_CODES[value]
+    if isinstance(value, str):
+        name = value.upper().removeprefix("STATUS_CODE_")
+        if name in STATUS_CODES:
+            return name
+        if name.isdigit():
+            return status_code(int(name))
+    return "UNSET"
+
+
+def nanos(value: Any, source: str, what: str) -> int:
+    """OTLP int64 fields arrive as JSON strings or numbers."""
+    if isinstance(value, bool):
+        raise TraceLoadError(source, f"{what} must be an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TraceLoadError(source, f"{what} must be an integer of nanoseconds, got {str(value)[:40]!r}")
+
+
+def assemble(collected: Collected, source: str) -> list[Trace]:
+    """Group spans by trace id and build each trace, earliest first.
+
+    Raises:
+        TraceLoadError: when there are no spans at all, or a trace is malformed.
+    """
+    if not collected.spans:
+        raise TraceLoadError(source, "contains no spans")
+    groups: dict[str, list[Span]] = {}
+    for span in collected.spans:
+        conventions.derive(span)
+        groups.setdefault(span.trace_id, []).append(span)
+    traces = [
+        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id))
+        for trace_id, spans in groups.items()
+    ]
+    traces.sort(key=lambda t: (t.start_ns, t.trace_id))
+    return traces

@@ -1,0 +1,140 @@
+"""OTLP/JSON (`ExportTraceServiceRequest`) and OTLP/JSON Lines, parsed directly.
+
+Not through protobuf's `json_format`: it reads the hex ids OTLP/JSON mandates as base64 and
+silently corrupts them. Field names are accepted in the spec's lowerCamelCase and in
+protobuf's snake_case, enums as names or integers, int64 values as strings or numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from trace_tools.errors import TraceLoadError
+from trace_tools.loaders.common import (
+    Collected,
+    hex_id,
+    nanos,
+    optional_parent_id,
+    span_kind,
+    status_code,
+)
+from trace_tools.model import Span, SpanEvent, SpanLink
+
+
+def is_otlp_request(document: Any) -> bool:
+    return isinstance(document, dict) and ("resourceSpans" in document or "resource_spans" in document)
+
+
+def parse_request(document: dict[str, Any], source: str) -> Collected:
+    """Spans of one `ExportTraceServiceRequest` given as parsed JSON."""
+    collected = Collected()
+    for resource_spans in _get(document, "resourceSpans", "resource_spans") or ():
+        resource = attributes(_get(resource_spans.get("resource") or {}, "attributes") or (), source)
+        scopes = _get(resource_spans, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or ()
+        for scope_spans in scopes:
+            scope = _get(scope_spans, "scope", "instrumentationLibrary") or {}
+            scope_name = str(scope.get("name") or "")
+            scope_version = str(scope.get("version") or "")
+            for raw in scope_spans.get("spans") or ():
+                span = _span(raw, source)
+                span.resource = resource
+                span.scope_name = scope_name
+                span.scope_version = scope_version
+                collected.spans.append(span)
+    return collected
+
+
+def parse_lines(data: bytes, source: str) -> Collected:
+    """OTLP/JSON Lines: one request per line (the Collector's `file` exporter)."""
+    collected = Collected()
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise TraceLoadError(source, f"line {number} is not valid JSON ({exc})") from exc
+        if not is_otlp_request(document):
+            raise TraceLoadError(source, f"line {number} is not an OTLP ExportTraceServiceRequest")
+        collected.extend(parse_request(document, f"{source}:{number}"))
+    return collected
+
+
+def _span(raw: dict[str, Any], source: str) -> Span:
+    if not isinstance(raw, dict):
+        raise TraceLoadError(source, "a span is not a JSON object")
+    span_id = hex_id(_get(raw, "spanId", "span_id"), 8, source, "span id")
+    where = f"{source} (span {span_id})"
+    status = raw.get("status") or {}
+    return Span(
+        trace_id=hex_id(_get(raw, "traceId", "trace_id"), 16, where, "trace id"),
+        span_id=span_id,
+        parent_id=optional_parent_id(_get(raw, "parentSpanId", "parent_span_id"), where),
+        name=str(raw.get("name") or ""),
+        kind=span_kind(raw.get("kind", 0)),
+        start_ns=nanos(_get(raw, "startTimeUnixNano", "start_time_unix_nano"), where, "startTimeUnixNano"),
+        end_ns=nanos(_get(raw, "endTimeUnixNano", "end_time_unix_nano"), where, "endTimeUnixNano"),
+        status_code=status_code(status.get("code", 0)),
+        status_message=str(status.get("message") or ""),
+        attributes=attributes(raw.get("attributes") or (), where),
+        events=[
+            SpanEvent(
+                name=str(e.get("name") or ""),
+                time_ns=nanos(_get(e, "timeUnixNano", "time_unix_nano") or 0, where, "event time"),
+                attributes=attributes(e.get("attributes") or (), where),
+            )
+            for e in raw.get("events") or ()
+        ],
+        links=[
+            SpanLink(
+                trace_id=hex_id(_get(link, "traceId", "trace_id"), 16, where, "link trace id"),
+                span_id=hex_id(_get(link, "spanId", "span_id"), 8, where, "link span id"),
+                attributes=attributes(link.get("attributes") or (), where),
+            )
+            for link in raw.get("links") or ()
+        ],
+    )
+
+
+def attributes(pairs: Any, source: str) -> dict[str, Any]:
+    """A list of OTLP `KeyValue`s as a dict of plain Python values."""
+    if not isinstance(pairs, list):
+        raise TraceLoadError(source, "attributes must be a list of {key, value} objects")
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        if not isinstance(pair, dict) or "key" not in pair:
+            raise TraceLoadError(source, "an attribute is not a {key, value} object")
+        result[str(pair["key"])] = any_value(pair.get("value"), source)
+    return result
+
+
+def any_value(value: Any, source: str) -> Any:
+    """Decode an OTLP `AnyValue`; bytes stay base64 text, as OTLP/JSON writes them."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise TraceLoadError(source, f"attribute value {str(value)[:40]!r} is not an OTLP AnyValue object")
+    for key, decoded in value.items():
+        match key:
+            case "stringValue" | "string_value" | "bytesValue" | "bytes_value":
+                return decoded
+            case "boolValue" | "bool_value":
+                return bool(decoded)
+            case "intValue" | "int_value":
+                return nanos(decoded, source, "intValue")
+            case "doubleValue" | "double_value":
+                return float(decoded)
+            case "arrayValue" | "array_value":
+                return [any_value(v, source) for v in (decoded or {}).get("values") or ()]
+            case "kvlistValue" | "kvlist_value":
+                return attributes((decoded or {}).get("values") or [], source)
+    raise TraceLoadError(source, f"unknown AnyValue type {next(iter(value))!r}")
+
+
+def _get(mapping: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in mapping:
+            return mapping[name]
+    return None

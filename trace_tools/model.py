@@ -1,0 +1,259 @@
+"""The in-memory trace model every loader produces and every tool reads.
+
+Spans are slotted dataclasses rather than pydantic models: a 100k-span trace must load in
+seconds, and validation happens once, in the loaders, where the file is parsed. Tool results
+(the boundary to callers) are pydantic models in `trace_tools.results`.
+
+Ids are always lower-case hex (16 chars for spans, 32 for traces), whatever the source used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trace_tools.errors import TraceLoadError
+
+#: Span types we normalise every convention to (OpenInference's and MLflow's vocabulary).
+SPAN_TYPES = (
+    "LLM",
+    "CHAT_MODEL",
+    "TOOL",
+    "RETRIEVER",
+    "AGENT",
+    "CHAIN",
+    "EMBEDDING",
+    "RERANKER",
+    "GUARDRAIL",
+    "EVALUATOR",
+    "PARSER",
+    "UNKNOWN",
+)
+STATUS_CODES = ("UNSET", "OK", "ERROR")
+SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+
+# Timestamps outside this window are corrupt (seconds, not nanoseconds; or garbage).
+MIN_TIMESTAMP_NS = 946_684_800 * 10**9  # 2000-01-01
+MAX_TIMESTAMP_NS = 7_258_118_400 * 10**9  # 2200-01-01
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Token counts one span reports (None where the span does not say)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+    @property
+    def total(self) -> int:
+        if self.total_tokens is not None:
+            return self.total_tokens
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanLink:
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Span:
+    """One span. Fields after `links` are derived by `conventions.derive` and `Trace.build`."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    status_code: str = "UNSET"
+    status_message: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
+    links: list[SpanLink] = field(default_factory=list)
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope_name: str = ""
+    scope_version: str = ""
+    # derived
+    span_type: str = "UNKNOWN"
+    inputs: Any = None
+    outputs: Any = None
+    inputs_key: str | None = None
+    outputs_key: str | None = None
+    usage: TokenUsage | None = None
+    depth: int = 0
+    children: list[Span] = field(default_factory=list)
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+    def content_signature(self) -> tuple[Any, ...]:
+        """What two copies of one span must share to count as the same span."""
+        return (
+            self.parent_id,
+            self.name,
+            self.kind,
+            self.start_ns,
+            self.end_ns,
+            self.status_code,
+            self.status_message,
+            self.attributes,
+            [(e.name, e.time_ns, e.attributes) for e in self.events],
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Trace:
+    """One trace: its spans in tree order (depth-first, siblings by start time)."""
+
+    trace_id: str
+    spans: list[Span]
+    roots: list[Span]
+    by_id: dict[str, Span]
+    source: str
+    warnings: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start_ns(self) -> int:
+        return min(s.start_ns for s in self.roots)
+
+    @property
+    def end_ns(self) -> int:
+        return max(s.end_ns for s in self.spans)
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+    @property
+    def root(self) -> Span:
+        """The main root: the earliest-starting span without a parent."""
+        return self.roots[0]
+
+    @property
+    def status_code(self) -> str:
+        """ERROR when any root failed; otherwise the main root's status."""
+        if any(r.status_code == "ERROR" for r in self.roots):
+            return "ERROR"
+        return self.root.status_code
+
+    @property
+    def resource_attributes(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for span in self.roots:
+            for key, value in span.resource.items():
+                merged.setdefault(key, value)
+        return merged
+
+    @classmethod
+    def build(
+        cls,
+        trace_id: str,
+        spans: list[Span],
+        source: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Trace:
+        """Link spans into a tree, checking what a well-formed trace guarantees.
+
+        Raises:
+            TraceLoadError: conflicting duplicate span ids, parent cycles, absurd timestamps.
+        """
+        warnings: list[str] = []
+        by_id: dict[str, Span] = {}
+        duplicates = 0
+        for span in spans:
+            _check_timestamps(span, source)
+            seen = by_id.get(span.span_id)
+            if seen is None:
+                by_id[span.span_id] = span
+            elif seen.content_signature() == span.content_signature():
+                duplicates += 1
+            else:
+                raise TraceLoadError(
+                    source,
+                    f"span id {span.span_id} appears twice in trace {trace_id} with different content",
+                )
+        if duplicates:
+            warnings.append(
+                f"{duplicates} exact duplicate span(s) were merged (the exporter sent them twice)"
+            )
+
+        roots: list[Span] = []
+        orphans: list[Span] = []
+        for span in by_id.values():
+            span.children = []
+        for span in by_id.values():
+            parent = by_id.get(span.parent_id) if span.parent_id else None
+            if parent is None:
+                (orphans if span.parent_id else roots).append(span)
+            else:
+                parent.children.append(span)
+        if orphans:
+            missing = sorted({s.parent_id for s in orphans if s.parent_id})
+            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            warnings.append(
+                f"{len(orphans)} span(s) have a parent that is not in the trace ({shown}); "
+                "they are listed as extra roots"
+            )
+        ordered_roots = sorted(roots, key=_start_key) + sorted(orphans, key=_start_key)
+        ordered = _tree_order(ordered_roots)
+        if len(ordered) != len(by_id):
+            in_tree = {id(s) for s in ordered}
+            stuck = sorted(s.span_id for s in by_id.values() if id(s) not in in_tree)
+            raise TraceLoadError(
+                source,
+                f"spans {', '.join(stuck[:4])}{' …' if len(stuck) > 4 else ''} in trace {trace_id} "
+                "form a parent cycle (each is an ancestor of itself)",
+            )
+        return cls(
+            trace_id=trace_id,
+            spans=ordered,
+            roots=ordered_roots,
+            by_id=by_id,
+            source=source,
+            warnings=warnings,
+            metadata=metadata or {},
+        )
+
+
+def _start_key(span: Span) -> tuple[int, str]:
+    return (span.start_ns, span.span_id)
+
+
+def _tree_order(roots: list[Span]) -> list[Span]:
+    """Depth-first order without recursion (agent traces can nest thousands deep)."""
+    ordered: list[Span] = []
+    stack: list[tuple[Span, int]] = [(r, 0) for r in reversed(roots)]
+    while stack:
+        span, depth = stack.pop()
+        span.depth = depth
+        ordered.append(span)
+        if span.children:
+            span.children.sort(key=_start_key)
+            stack.extend((c, depth + 1) for c in reversed(span.children))
+    return ordered
+
+
+def _check_timestamps(span: Span, source: str) -> None:
+    for label, value in (("start", span.start_ns), ("end", span.end_ns)):
+        if not MIN_TIMESTAMP_NS <= value <= MAX_TIMESTAMP_NS:
+            raise TraceLoadError(
+                source,
+                f"span {span.span_id} has an absurd {label} time ({value} ns since 1970); "
+                "OTLP timestamps are nanoseconds since the Unix epoch",
+            )
+    if span.end_ns < span.start_ns:
+        raise TraceLoadError(source, f"span {span.span_id} ends before it starts")
