@@ -38,7 +38,7 @@ class JsonLinesSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         if isinstance(path, (str, Path)):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._stream: IO[str] = Path(path).open("a", encoding="utf-8")
+            self._stream: IO[str] = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 (closed in shutdown)
             self._owns_stream = True
         else:
             self._stream = path

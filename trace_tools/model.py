@@ -187,9 +187,7 @@ class Trace:
                     f"span id {span.span_id} appears twice in trace {trace_id} with different content",
                 )
         if duplicates:
-            warnings.append(
-                f"{duplicates} exact duplicate span(s) were merged (the exporter sent them twice)"
-            )
+            warnings.append(f"{duplicates} exact duplicate span(s) were merged (the exporter sent them twice)")
 
         roots: list[Span] = []
         orphans: list[Span] = []

@@ -116,8 +116,7 @@ def assemble(collected: Collected, source: str) -> list[Trace]:
         conventions.derive(span)
         groups.setdefault(span.trace_id, []).append(span)
     traces = [
-        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id))
-        for trace_id, spans in groups.items()
+        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id)) for trace_id, spans in groups.items()
     ]
     traces.sort(key=lambda t: (t.start_ns, t.trace_id))
     return traces
