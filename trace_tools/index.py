@@ -1,0 +1,168 @@
+"""The store the tools read: loaded traces, looked up by id, with a lazily built search index.
+
+Redaction happens here, once, so that every tool sees the same (masked) values: GetSpan,
+GetTraceInfo and SearchTraceRegex cannot disagree about what a secret looks like.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from mcp.server.mcpserver.exceptions import ToolError
+
+from trace_tools.loaders import load_paths
+from trace_tools.model import Span, Trace
+from trace_tools.redaction import redact_value
+
+_HEX_ID = re.compile(r"^(?:0x)?([0-9a-fA-F]+)$")
+
+
+def as_text(value: Any) -> str:
+    """How a value reads as text: strings as they are, anything else as compact JSON.
+
+    GetSpan cuts and SearchTraceRegex searches this same rendering, so a search offset can be
+    handed to GetSpan as is.
+    """
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFields:
+    """Every searchable text of a trace, one entry per span field, in tree order.
+
+    `lowered` joins the lower-cased texts with NUL separators so one `str.find` locates the
+    fields that contain a pattern's required literal (the prefilter that makes search fast).
+    """
+
+    span_positions: list[int]
+    labels: list[str]
+    texts: list[str]
+    lowered: str
+    starts: list[int]
+
+
+class TraceIndex:
+    """One loaded trace with fast lookups and redacted views of its content."""
+
+    def __init__(self, trace: Trace, redact: bool = True) -> None:
+        self.trace = trace
+        self.redact = redact
+
+    @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        """Tree-order position of each span id (ListSpans pages are slices of this order)."""
+        return {span.span_id: i for i, span in enumerate(self.trace.spans)}
+
+    @functools.cached_property
+    def search_fields(self) -> SearchFields:
+        positions: list[int] = []
+        labels: list[str] = []
+        texts: list[str] = []
+        for position, span in enumerate(self.trace.spans):
+            for label, text in self._span_texts(span):
+                positions.append(position)
+                labels.append(label)
+                texts.append(text)
+        starts: list[int] = []
+        offset = 0
+        lowered_parts: list[str] = []
+        for text in texts:
+            low = text.lower()
+            starts.append(offset)
+            lowered_parts.append(low)
+            offset += len(low) + 1
+        return SearchFields(positions, labels, texts, "\x00".join(lowered_parts), starts)
+
+    def _span_texts(self, span: Span) -> Iterator[tuple[str, str]]:
+        yield "name", self.show("name", span.name)
+        if span.status_message:
+            yield "status_message", self.show("status_message", span.status_message)
+        for key, value in span.attributes.items():
+            yield f"attributes.{key}", as_text(self.show(key, value))
+        for i, event in enumerate(span.events):
+            yield f"events[{i}].name", self.show("name", event.name)
+            for key, value in event.attributes.items():
+                yield f"events[{i}].attributes.{key}", as_text(self.show(key, value))
+
+    def show(self, key: str | None, value: Any) -> Any:
+        """A value as tools may show it (redacted unless the store was opened with redact=False)."""
+        return redact_value(key, value) if self.redact else value
+
+    def span(self, span_id: str) -> Span:
+        """The span with this id (hex; base64 and 0x-prefixed hex accepted too).
+
+        Raises:
+            ToolError: a malformed or unknown id, with how to find real ones.
+        """
+        normalized = normalize_id(span_id, 8)
+        if normalized is None:
+            raise ToolError(
+                f"span id {span_id[:40]!r} is malformed: span ids are 16 hex characters; "
+                "use ListSpans or SearchTraceRegex to find them"
+            )
+        span = self.trace.by_id.get(normalized)
+        if span is None:
+            raise ToolError(
+                f"span {normalized} not found in trace {self.trace.trace_id}; "
+                "use ListSpans or SearchTraceRegex to find span ids"
+            )
+        return span
+
+
+class TraceStore:
+    """The traces a server or CLI was opened on, by id."""
+
+    def __init__(self, traces: Iterable[Trace], redact: bool = True) -> None:
+        self.redact = redact
+        self.indexes: dict[str, TraceIndex] = {t.trace_id: TraceIndex(t, redact) for t in traces}
+
+    @classmethod
+    def open(cls, paths: list[str | Path] | tuple[str | Path, ...], redact: bool = True) -> TraceStore:
+        """Load every trace under `paths`. Raises TraceLoadError on an unreadable file."""
+        return cls(load_paths(paths), redact=redact)
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def get(self, trace_id: str | None = None) -> TraceIndex:
+        """The trace with this id, or the only one when no id is given.
+
+        Raises:
+            ToolError: unknown id, or no id while the store holds several traces.
+        """
+        if not trace_id:
+            if len(self.indexes) == 1:
+                return next(iter(self.indexes.values()))
+            raise ToolError(f"this server holds {len(self.indexes)} traces: pass trace_id (ListTraces lists them)")
+        normalized = normalize_id(trace_id.removeprefix("tr-"), 16)
+        index = self.indexes.get(normalized) if normalized else None
+        if index is None:
+            known = ", ".join(list(self.indexes)[:3])
+            raise ToolError(
+                f"trace {trace_id[:64]!r} not found; trace ids are 32 hex characters (known: {known}"
+                f"{', …' if len(self.indexes) > 3 else ''})"
+            )
+        return index
+
+
+def normalize_id(value: str, nbytes: int) -> str | None:
+    """Hex of an id given as hex (any case, optional 0x) or base64; None when it is neither."""
+    text = value.strip()
+    match = _HEX_ID.match(text)
+    if match and len(match.group(1)) == 2 * nbytes:
+        return match.group(1).lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == nbytes else None
