@@ -28,7 +28,20 @@ def is_otlp_request(document: Any) -> bool:
 
 
 def parse_request(document: dict[str, Any], source: str) -> Collected:
-    """Spans of one `ExportTraceServiceRequest` given as parsed JSON."""
+    """Spans of one `ExportTraceServiceRequest` given as parsed JSON.
+
+    Raises:
+        TraceLoadError: the request or a span in it is malformed.
+    """
+    try:
+        return _request_spans(document, source)
+    except (AttributeError, TypeError) as exc:
+        raise TraceLoadError(
+            source, "is not a well-formed OTLP request: a field that must be a JSON object or list is not one"
+        ) from exc
+
+
+def _request_spans(document: dict[str, Any], source: str) -> Collected:
     collected = Collected()
     for resource_spans in _get(document, "resourceSpans", "resource_spans") or ():
         resource = attributes(_get(resource_spans.get("resource") or {}, "attributes") or (), source)
@@ -100,7 +113,7 @@ def _span(raw: dict[str, Any], source: str) -> Span:
 
 def attributes(pairs: Any, source: str) -> dict[str, Any]:
     """A list of OTLP `KeyValue`s as a dict of plain Python values."""
-    if not isinstance(pairs, list):
+    if not isinstance(pairs, (list, tuple)):
         raise TraceLoadError(source, "attributes must be a list of {key, value} objects")
     result: dict[str, Any] = {}
     for pair in pairs:
@@ -123,14 +136,35 @@ def any_value(value: Any, source: str) -> Any:
             case "boolValue" | "bool_value":
                 return bool(decoded)
             case "intValue" | "int_value":
-                return nanos(decoded, source, "intValue")
+                return _int64(decoded, source)
             case "doubleValue" | "double_value":
-                return float(decoded)
+                return _double(decoded, source)
             case "arrayValue" | "array_value":
                 return [any_value(v, source) for v in (decoded or {}).get("values") or ()]
             case "kvlistValue" | "kvlist_value":
                 return attributes((decoded or {}).get("values") or [], source)
     raise TraceLoadError(source, f"unknown AnyValue type {next(iter(value))!r}")
+
+
+def _int64(value: Any, source: str) -> int:
+    """int64 values are JSON strings (negative ones too) or numbers."""
+    if isinstance(value, str) and value.strip().removeprefix("-").isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TraceLoadError(source, f"intValue {str(value)[:40]!r} is not an integer")
+
+
+def _double(value: Any, source: str) -> float:
+    """doubleValue is a JSON number, or a string for NaN and the infinities."""
+    if not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise TraceLoadError(source, f"doubleValue {str(value)[:40]!r} is not a number")
 
 
 def _get(mapping: dict[str, Any], *names: str) -> Any:
