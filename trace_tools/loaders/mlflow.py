@@ -55,6 +55,7 @@ def parse_trace(document: dict[str, Any], source: str) -> Collected:
 
 def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
     context = raw.get("context")
+    status: dict[str, Any]
     if isinstance(context, dict):  # MLflow 2
         ids = (context.get("trace_id"), context.get("span_id"), raw.get("parent_id"))
         times = (raw.get("start_time"), raw.get("end_time"))
@@ -63,7 +64,7 @@ def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
     else:
         ids = (raw.get("trace_id"), raw.get("span_id"), raw.get("parent_span_id"))
         times = (raw.get("start_time_unix_nano"), raw.get("end_time_unix_nano"))
-        status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+        status = raw["status"] if isinstance(raw.get("status"), dict) else {}
         event_time = "time_unix_nano"
     span_id = _mlflow_id(ids[1], 8, source, "span id")
     where = f"{source} (span {span_id})"

@@ -81,8 +81,9 @@ def _parse_record(record: bytes, source: str) -> Collected:
 
 
 def _parse_message(data: bytes, source: str) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
     try:
-        request = ExportTraceServiceRequest.FromString(data)
+        request.ParseFromString(data)
     except DecodeError as exc:
         reason = str(exc).rsplit(": ", 1)[-1].rstrip(".").lower()
         raise TraceLoadError(source, f"is not a trace: binary data that is not OTLP protobuf ({reason})") from exc
