@@ -114,7 +114,7 @@ def _first_line_parses(data: bytes) -> bool:
 
 
 def _describe(exc: orjson.JSONDecodeError, data: bytes) -> str:
-    if exc.pos >= len(data.rstrip()) - 1:
+    if exc.pos >= len(data.rstrip()):
         return f"truncated: the document ends at byte {len(data)} before it is complete"
     return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
 
