@@ -340,7 +340,7 @@ def _render_info(info: TraceInfo) -> None:
 
 
 def _render_traces(result: TraceList) -> None:
-    table = Table("trace_id", "root", "start", "duration ms", "status", "spans", "errors")
+    table = Table(Column("trace_id", no_wrap=True), "root", "start", "duration ms", "status", "spans", "errors")
     for t in result.traces:
         table.add_row(
             t.trace_id,

@@ -67,7 +67,7 @@ _OUTPUT_KEYS = (
 )
 # Flattened message lists: `gen_ai.prompt.0.content`, `llm.input_messages.1.message.content`.
 _INPUT_PREFIXES = ("gen_ai.prompt.", "llm.input_messages.")
-_OUTPUT_PREFIXES = ("gen_ai.completion.", "llm.output_messages.")
+_OUTPUT_PREFIXES = ("gen_ai.completion.", "llm.output_messages.", "retrieval.documents.")
 _INPUT_EVENTS = ("gen_ai.system.message", "gen_ai.user.message", "gen_ai.content.prompt")
 _OUTPUT_EVENTS = ("gen_ai.choice", "gen_ai.content.completion")
 _INDEXED = re.compile(r"^(\d+)\.(.+)$")
@@ -97,7 +97,7 @@ def span_type(attrs: dict[str, Any]) -> str:
         return _TRACELOOP_KINDS[traceloop]
     if "gen_ai.system" in attrs or "gen_ai.provider.name" in attrs or "gen_ai.request.model" in attrs:
         return "LLM"
-    if "db.vector.query.top_k" in attrs or "retrieval.documents" in attrs:
+    if "db.vector.query.top_k" in attrs or any(k.startswith("retrieval.documents.") for k in attrs):
         return "RETRIEVER"
     return "UNKNOWN"
 
@@ -164,7 +164,7 @@ def _indexed_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]
             continue
         match = _INDEXED.match(key[len(prefix) :])
         if match:
-            field_name = match.group(2).removeprefix("message.")
+            field_name = match.group(2).removeprefix("message.").removeprefix("document.")
             by_index.setdefault(int(match.group(1)), {})[field_name] = value
     return [by_index[i] for i in sorted(by_index)]
 

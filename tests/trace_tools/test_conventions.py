@@ -249,3 +249,19 @@ def test_maybe_json_decodes_only_json_objects_and_arrays(value: Any, expected: A
 def test_token_usage_ignores_booleans_and_non_numbers() -> None:
     assert conventions.token_usage({"gen_ai.usage.input_tokens": True, "llm.token_count.prompt": "many"}) is None
     assert TokenUsage(input_tokens=2).total == 2
+
+
+def test_openinference_retrieval_documents_make_a_retriever_with_outputs() -> None:
+    span = derived(
+        {
+            "retrieval.documents.0.document.id": "kb-12",
+            "retrieval.documents.0.document.content": "Refunds within 30 days.",
+            "retrieval.documents.1.document.content": "Shipping takes 3 days.",
+        }
+    )
+    assert span.span_type == "RETRIEVER"
+    assert span.outputs == [
+        {"id": "kb-12", "content": "Refunds within 30 days."},
+        {"content": "Shipping takes 3 days."},
+    ]
+    assert span.outputs_key == "retrieval.documents.*"

@@ -674,12 +674,21 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
         load_path(tmp_path / "nope.json")
 
 
-def test_bad_file_in_a_directory_is_named(tmp_path: Path) -> None:
+def test_broken_trace_file_in_a_directory_is_named(tmp_path: Path) -> None:
     write(tmp_path / "good.json", request(json_span(ROOT)))
-    bad = write(tmp_path / "notes.txt", "meeting notes\n")
+    bad = write(tmp_path / "broken.json", '{"resourceSpans": [')
     with pytest.raises(TraceLoadError) as caught:
         load_path(tmp_path)
     assert caught.value.source == str(bad)
+
+
+def test_files_that_are_not_traces_in_a_directory_are_skipped_and_said(tmp_path: Path) -> None:
+    write(tmp_path / "good.json", request(json_span(ROOT)))
+    write(tmp_path / "notes.txt", "meeting notes\n")
+    (tmp_path / "logo.png").write_bytes(random.Random(3).randbytes(512))
+    (trace,) = load_path(tmp_path)
+    assert len(trace.spans) == 1
+    assert any("2 file(s) in the directory are not traces: logo.png, notes.txt" in w for w in trace.warnings)
 
 
 # --- bad input: one line that names the file -----------------------------------------------

@@ -18,7 +18,7 @@ import orjson
 
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders import mlflow, otlp_json, otlp_proto
-from trace_tools.loaders.common import Collected, assemble
+from trace_tools.loaders.common import NOT_A_TRACE, Collected, assemble
 from trace_tools.loaders.reading import decompress, read_bytes
 from trace_tools.model import Trace
 
@@ -44,13 +44,26 @@ def load_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Trace]:
             if not files:
                 raise TraceLoadError(str(path), "is an empty directory")
             for file in files:
-                collected.extend(_collect(read_bytes(file), str(file)))
+                collected.extend(_collect_from_directory(file))
         elif path.exists():
             collected.extend(_collect(read_bytes(path), str(path)))
         else:
             raise TraceLoadError(str(path), "no such file or directory")
     name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
     return assemble(collected, name)
+
+
+def _collect_from_directory(file: Path) -> Collected:
+    """A directory may hold a README or a script beside its traces: those are skipped, and said so.
+
+    Files that are JSON or binary but broken still fail: they were meant to be traces.
+    """
+    try:
+        return _collect(read_bytes(file), str(file))
+    except TraceLoadError as exc:
+        if exc.problem.startswith(NOT_A_TRACE):
+            return Collected(skipped=[file.name])
+        raise
 
 
 def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>") -> list[Trace]:
@@ -70,7 +83,7 @@ def _collect(data: bytes, source: str) -> Collected:
         return _from_json_text(data, source)
     if _looks_like_text(data):
         raise TraceLoadError(
-            source, "is not a trace: expected OTLP JSON/JSON Lines, OTLP protobuf or MLflow trace JSON"
+            source, f"{NOT_A_TRACE}: expected OTLP JSON/JSON Lines, OTLP protobuf or MLflow trace JSON"
         )
     return otlp_proto.parse_binary(data, source)
 

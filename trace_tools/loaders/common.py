@@ -12,6 +12,8 @@ from trace_tools import conventions
 from trace_tools.errors import TraceLoadError
 from trace_tools.model import SPAN_KINDS, STATUS_CODES, Span, Trace
 
+#: How every loader's "this is some other kind of file" error begins (directories skip such files).
+NOT_A_TRACE = "is not a trace"
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
@@ -22,9 +24,12 @@ class Collected:
     spans: list[Span] = field(default_factory=list)
     # per trace id: metadata the format carries beside the spans (MLflow's `info`)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # files of a directory that were passed over because they are not traces (a README, a script)
+    skipped: list[str] = field(default_factory=list)
 
     def extend(self, other: Collected) -> None:
         self.spans.extend(other.spans)
+        self.skipped.extend(other.skipped)
         for trace_id, meta in other.metadata.items():
             self.metadata.setdefault(trace_id, {}).update(meta)
 
@@ -119,4 +124,8 @@ def assemble(collected: Collected, source: str) -> list[Trace]:
         Trace.build(trace_id, spans, source, collected.metadata.get(trace_id)) for trace_id, spans in groups.items()
     ]
     traces.sort(key=lambda t: (t.start_ns, t.trace_id))
+    if collected.skipped:
+        shown = ", ".join(collected.skipped[:5]) + (" …" if len(collected.skipped) > 5 else "")
+        for trace in traces:
+            trace.warnings.append(f"{len(collected.skipped)} file(s) in the directory are not traces: {shown}")
     return traces

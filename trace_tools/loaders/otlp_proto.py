@@ -24,7 +24,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders import otlp_json
-from trace_tools.loaders.common import Collected, hex_id, optional_parent_id, span_kind, status_code
+from trace_tools.loaders.common import NOT_A_TRACE, Collected, hex_id, optional_parent_id, span_kind, status_code
 from trace_tools.loaders.reading import ZSTD_MAGIC, decompress
 from trace_tools.model import Span, SpanEvent, SpanLink
 
@@ -86,12 +86,12 @@ def _parse_message(data: bytes, source: str) -> ExportTraceServiceRequest:
         request.ParseFromString(data)
     except DecodeError as exc:
         reason = str(exc).rsplit(": ", 1)[-1].rstrip(".").lower()
-        raise TraceLoadError(source, f"is not a trace: binary data that is not OTLP protobuf ({reason})") from exc
+        raise TraceLoadError(source, f"{NOT_A_TRACE}: binary data that is not OTLP protobuf ({reason})") from exc
     # Every byte parsed as an unknown field: the data merely happens to be valid protobuf.
     if data and not request.resource_spans:
         raise TraceLoadError(
             source,
-            f"is not a trace: binary data that is not OTLP protobuf (none of its {len(data)} bytes "
+            f"{NOT_A_TRACE}: binary data that is not OTLP protobuf (none of its {len(data)} bytes "
             "are ExportTraceServiceRequest fields)",
         )
     return request
