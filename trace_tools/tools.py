@@ -85,7 +85,7 @@ def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
         metadata=_bounded_dict(index, trace.metadata, 30, 300) or None,
         warnings=trace.warnings or None,
     )
-    return info
+    return _fit_info(info)
 
 
 def list_traces(store: TraceStore, page_token: PageToken = None, max_results: MaxResults = 100) -> TraceList:
@@ -309,7 +309,7 @@ def search_trace_regex(
     for hit in found:
         total += 1
         matched_spans.add(fields.span_positions[hit.field])
-        if len(matches) >= limit or size > MAX_RESPONSE_CHARS - 1500:
+        if len(matches) >= limit:
             overflow = True
             break
         text = fields.texts[hit.field]
@@ -323,7 +323,11 @@ def search_trace_regex(
             before=text[max(0, hit.start - context) : hit.start],
             after=text[hit.end : hit.end + context],
         )
-        size += len(match.model_dump_json()) + 1
+        match_size = len(match.model_dump_json()) + 1
+        if size + match_size > MAX_RESPONSE_CHARS - 1500:  # measured escaped: one match can be ~10k chars
+            overflow = True
+            break
+        size += match_size
         matches.append(match)
     exact = True
     notes: list[str] = []
@@ -364,16 +368,17 @@ class _ContentCutter:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         text = as_text(value)
-        if self.offset == 0 and len(text) <= min(self.limit, self.budget):
-            self.budget -= len(text)
+        # The budget counts characters as they will be sent: JSON escapes (\" \\ \u0001) cost extra.
+        cost = _json_len(text) if isinstance(value, str) else len(text)
+        if self.offset == 0 and len(text) <= self.limit and cost <= self.budget:
+            self.budget -= cost
             return value
         if self.budget <= 0:
             self.omitted.append(key)
             return f"[omitted: {len(text)} chars; fetch with attributes={[key]!r}]"
-        take = min(self.limit, self.budget)
         start = min(self.offset, len(text))
-        piece = text[start : start + take]
-        self.budget -= len(piece)
+        piece = _prefix_within(text[start : start + self.limit], self.budget)
+        self.budget -= _json_len(piece)
         remaining = len(text) - start - len(piece)
         if remaining <= 0:
             return piece
@@ -391,13 +396,65 @@ class _ContentCutter:
         return notes
 
 
-def _fit(detail: SpanDetail) -> SpanDetail:
-    """Last guard on size: drop events, then attributes, if keys alone overflow the bound."""
-    for field in ("events", "links", "attributes"):
-        if len(detail.to_json()) <= MAX_RESPONSE_CHARS:
+def _fit_info(info: TraceInfo) -> TraceInfo:
+    """Last guard on size: leave out metadata, resource attributes, then the span lists (long keys, escapes)."""
+    for field in ("metadata", "resource_attributes", "slowest_spans", "error_spans"):
+        if len(info.to_json()) <= MAX_RESPONSE_CHARS:
             break
-        notes = [*(detail.notes or []), f"{field} left out (too large); fetch them with attributes=[...]"]
-        detail = detail.model_copy(update={field: None, "notes": notes})
+        if getattr(info, field) is not None:
+            warnings = [*(info.warnings or []), f"{field} left out of this overview: too large"]
+            info = info.model_copy(update={field: None, "warnings": warnings})
+    return info
+
+
+def _json_len(text: str) -> int:
+    """Characters `text` takes as a JSON string's content."""
+    return len(orjson.dumps(text).decode()) - 2
+
+
+def _prefix_within(text: str, budget: int) -> str:
+    """The longest prefix of `text` whose JSON-escaped form fits in `budget` characters."""
+    if _json_len(text) <= budget:
+        return text
+    low, high = 0, min(len(text), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _json_len(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
+def _fit(detail: SpanDetail) -> SpanDetail:
+    """Last guard on size: leave out events, links, attributes from the last one, then outputs and inputs."""
+    notes = list(detail.notes or [])
+    for field in ("events", "links"):
+        if len(detail.to_json()) <= MAX_RESPONSE_CHARS:
+            return detail
+        if getattr(detail, field) is not None:
+            notes.append(f"{field} left out (too large); fetch them with attributes=['{field}']")
+            detail = detail.model_copy(update={field: None, "notes": notes})
+    attributes = detail.attributes or {}
+    kept = list(attributes)
+    while kept and len(detail.to_json()) > MAX_RESPONSE_CHARS:
+        kept.pop()
+        left_out = list(attributes)[len(kept) :]
+        note = (
+            f"{len(left_out)} attribute(s) left out (too large): {', '.join(left_out[:10])}"
+            f"{' …' if len(left_out) > 10 else ''}; fetch them with attributes=[...]"
+        )
+        detail = detail.model_copy(
+            update={"attributes": {k: attributes[k] for k in kept} or None, "notes": [*notes, note]}
+        )
+    notes = list(detail.notes or [])
+    for field in ("outputs", "inputs"):
+        if len(detail.to_json()) <= MAX_RESPONSE_CHARS:
+            return detail
+        notes.append(
+            f"{field} left out (too large); fetch them with attributes=['{field}'] and a smaller max_content_chars"
+        )
+        detail = detail.model_copy(update={field: None, f"{field}_source": None, "notes": notes})
     return detail
 
 
