@@ -1,0 +1,70 @@
+"""The judge's answer: a value, a rationale citing spans, and how the answer was reached.
+
+A failed judgment is still a `Feedback`, with `value=None` and `error` set (never a silently
+defaulted value), so batch runs record failures beside successes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+FeedbackValue = bool | int | float | str
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call the judge made (arguments as sent; the result only by size)."""
+
+    turn: int
+    name: str
+    arguments: dict[str, Any]
+    result_chars: int
+    latency_ms: float
+    is_error: bool = False
+    repeated: bool = Field(default=False, description="answered from memory: the same call was made before")
+
+
+class FeedbackError(BaseModel):
+    code: str
+    message: str
+
+
+class FeedbackMetadata(BaseModel):
+    model: str
+    mode: Literal["agent", "plain"]
+    turns: int = 0
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    input_tokens: int = Field(default=0, description="summed over all turns")
+    output_tokens: int = Field(default=0, description="summed over all turns")
+    wall_time_s: float = 0.0
+    cost: float | None = Field(default=None, description="from the provider's configured prices")
+    inlined_trace: bool = False
+    unknown_cited_span_ids: list[str] = Field(default_factory=list, description="cited ids not in the trace")
+    notes: list[str] = Field(default_factory=list)
+
+
+class Feedback(BaseModel):
+    """A judgment. `error` is set, and `value` is None, when judging failed."""
+
+    name: str
+    value: FeedbackValue | None = None
+    rationale: str = ""
+    cited_span_ids: list[str] = Field(default_factory=list)
+    trace_id: str | None = None
+    error: FeedbackError | None = None
+    metadata: FeedbackMetadata
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Feedback:
+        return cls.model_validate(data)

@@ -1,0 +1,71 @@
+"""The one interface every model provider implements: messages and tools in, one turn out.
+
+Providers translate; they hold no loop logic (limits, repair, repeated-call guards live in
+`judge_agent.loop`). Vendor SDKs are imported only when a provider is built.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from judge_agent.messages import Completion, Message, ToolSpec, Usage
+
+ToolChoice = Literal["auto", "required"]
+
+
+class Prices(BaseModel):
+    """What a model costs, in currency units per million tokens (for Feedback cost)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok) / 1e6
+
+
+class Provider(ABC):
+    """A model behind a `provider:/model` URI.
+
+    Subclasses set `name`, `key_env_var` and `default_context_window`, and implement `complete`.
+    """
+
+    name: ClassVar[str]
+    key_env_var: ClassVar[str | None] = None
+    default_context_window: ClassVar[int] = 128_000
+
+    def __init__(self, model: str, *, context_window: int | None = None, prices: Prices | None = None) -> None:
+        self.model = model
+        self.context_window = context_window or self.default_context_window
+        self.prices = prices
+
+    @property
+    def uri(self) -> str:
+        return f"{self.name}:/{self.model}"
+
+    @abstractmethod
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        tool_choice: ToolChoice = "auto",
+        params: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """One model turn.
+
+        Args:
+            messages: the conversation so far; the first may be a system message.
+            tools: tools the model may call this turn (may be empty).
+            tool_choice: "required" forces a tool call (used to demand the verdict).
+            params: inference parameters passed through (temperature, max_tokens, ...).
+
+        Raises:
+            ProviderError: the API failed (RateLimitError for 429 after the SDK's retries).
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Release network clients (no-op by default)."""

@@ -1,0 +1,121 @@
+"""The judge's tools, reached through MCP sessions — never by calling trace internals.
+
+By default one session talks to the trace_tools server in-process (mcp's in-memory transport);
+more servers (stdio commands, streamable-HTTP URLs) add their tools, so users can give the judge
+tools of their own, or point it at a remote `trace-tools serve --http`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult, TextContent
+
+from judge_agent.errors import ConfigError
+from judge_agent.messages import ToolSpec
+
+#: Tool results longer than this are cut before they reach the model (trace_tools stays under 20k).
+MAX_RESULT_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    text: str
+    is_error: bool
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class McpEndpoint:
+    """An extra MCP server: a stdio command line or a streamable-HTTP URL (with optional headers)."""
+
+    stdio: str | None = None
+    url: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def client(self) -> Client:
+        if self.stdio:
+            command, *args = shlex.split(self.stdio)
+            return Client(StdioServerParameters(command=command, args=args))
+        if self.url:
+            if not self.headers:
+                return Client(self.url)
+            import httpx2
+            from mcp.client.streamable_http import streamable_http_client
+
+            http = httpx2.AsyncClient(headers=dict(self.headers))
+            return Client(streamable_http_client(self.url, http_client=http))
+        raise ConfigError("an MCP endpoint needs a stdio command or a URL")
+
+    def __str__(self) -> str:
+        return self.stdio or self.url or "?"
+
+
+class Toolbox:
+    """Open MCP sessions and the tools they offer, by name."""
+
+    def __init__(self) -> None:
+        self.specs: list[ToolSpec] = []
+        self._owner: dict[str, Client] = {}
+
+    async def _add(self, client: Client, label: str) -> None:
+        listed = await client.list_tools()
+        for tool in listed.tools:
+            if tool.name in self._owner:
+                raise ConfigError(f"MCP server {label} offers a tool named {tool.name!r}, which another already has")
+            self._owner[tool.name] = client
+            self.specs.append(ToolSpec(tool.name, tool.description or "", dict(tool.input_schema)))
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        """Call a tool; failures (unknown tool, tool errors, transport errors) come back as error outcomes."""
+        started = time.perf_counter()
+        client = self._owner.get(name)
+        if client is None:
+            known = ", ".join(s.name for s in self.specs)
+            return ToolOutcome(f"unknown tool {name!r}; available: {known}", True, 0.0)
+        try:
+            result = await client.call_tool(name, arguments)
+        except Exception as exc:  # a broken MCP server must not end the judgment; the model is told
+            return ToolOutcome(f"tool {name} failed: {type(exc).__name__}: {exc}", True, _ms(started))
+        return ToolOutcome(_text(result), bool(result.is_error), _ms(started))
+
+
+@asynccontextmanager
+async def open_toolbox(
+    server: MCPServer | None = None, endpoints: Sequence[McpEndpoint] = ()
+) -> AsyncIterator[Toolbox]:
+    """Sessions to `server` (in-process) and every endpoint, closed on exit."""
+    toolbox = Toolbox()
+    async with AsyncExitStack() as stack:
+        if server is not None:
+            await toolbox._add(await stack.enter_async_context(Client(server)), "trace-tools")
+        for endpoint in endpoints:
+            try:
+                client = await stack.enter_async_context(endpoint.client())
+            except Exception as exc:  # connection failures are the user's setup: say which endpoint
+                raise ConfigError(f"cannot connect to MCP server {endpoint}: {type(exc).__name__}: {exc}") from exc
+            await toolbox._add(client, str(endpoint))
+        yield toolbox
+
+
+def _text(result: CallToolResult) -> str:
+    parts = [block.text for block in result.content if isinstance(block, TextContent)]
+    if not parts and result.structured_content is not None:
+        import json
+
+        parts = [json.dumps(result.structured_content, separators=(",", ":"))]
+    text = "\n".join(parts) or "(no content)"
+    if len(text) > MAX_RESULT_CHARS:
+        text = text[:MAX_RESULT_CHARS] + f"…[cut: {len(text) - MAX_RESULT_CHARS} more chars]"
+    return text
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,63 @@
+"""A whole trace as compact indented text, for pasting small traces into a judge's first message.
+
+Measured with a small model on short agent logs, reading the pasted trace beat investigating
+blind with tools; large traces do not fit and are investigated through the tools instead.
+Values are redacted like every tool output, and each is capped so one huge value cannot crowd
+out the rest.
+"""
+
+from __future__ import annotations
+
+from trace_tools.index import TraceIndex, as_text
+from trace_tools.model import Span
+
+MAX_VALUE_CHARS = 3000
+
+
+def outline(index: TraceIndex) -> str:
+    """Every span in tree order: id, name, type, status, timing, inputs, outputs, attributes, events."""
+    trace = index.trace
+    base = trace.start_ns
+    lines = [
+        f"Trace {trace.trace_id}: {len(trace.spans)} spans, {_ms(trace.duration_ns)} ms, status {trace.status_code}"
+    ]
+    lines.extend(f"Warning: {w}" for w in trace.warnings)
+    for span in trace.spans:
+        pad = "  " * span.depth
+        status = span.status_code + (f": {_value(index, None, span.status_message)}" if span.status_message else "")
+        lines.append(
+            f"{pad}[{span.span_id}] {_value(index, 'name', span.name)} ({span.span_type}, {status}, "
+            f"start +{_ms(span.start_ns - base)} ms, {_ms(span.duration_ns)} ms)"
+        )
+        if span.inputs is not None:
+            lines.append(f"{pad}  inputs: {_value(index, span.inputs_key, span.inputs)}")
+        if span.outputs is not None:
+            lines.append(f"{pad}  outputs: {_value(index, span.outputs_key, span.outputs)}")
+        attributes = [
+            f"{key}={_value(index, key, value)}" for key, value in span.attributes.items() if not _shown(span, key)
+        ]
+        if attributes:
+            lines.append(f"{pad}  attributes: {'; '.join(attributes)}")
+        for event in span.events:
+            fields = "; ".join(f"{k}={_value(index, k, v)}" for k, v in event.attributes.items())
+            lines.append(f"{pad}  event {event.name} at +{_ms(event.time_ns - base)} ms: {fields}")
+    return "\n".join(lines)
+
+
+def _shown(span: Span, key: str) -> bool:
+    """Whether the attribute already appears as the span's inputs or outputs."""
+    for source in (span.inputs_key, span.outputs_key):
+        if source and (key == source or (source.endswith("*") and key.startswith(source[:-1]))):
+            return True
+    return False
+
+
+def _value(index: TraceIndex, key: str | None, value: object) -> str:
+    text = as_text(index.show(key, value)).replace("\n", "\\n")
+    if len(text) > MAX_VALUE_CHARS:
+        return text[:MAX_VALUE_CHARS] + f"…[+{len(text) - MAX_VALUE_CHARS} chars; GetSpan reads the rest]"
+    return text
+
+
+def _ms(nanoseconds: int) -> str:
+    return f"{nanoseconds / 1e6:.1f}"
