@@ -1,10 +1,12 @@
 """Regex search over a trace's fields, safe against hostile patterns and fast on large traces.
 
 Patterns come from a model and are untrusted. Two engines, chosen per pattern:
-- a pattern without repetition (literals, classes, alternations, anchors, lookarounds) cannot
-  backtrack catastrophically, so Python's `re` runs it (its per-match cost is ~20x lower);
-- any pattern with repetition runs on RE2, whose matching time is linear in the text, so
-  `(a+)+$` against 'aaaa…b' answers at once instead of hanging the server.
+- a pattern without repetition (literals, classes, alternations, anchors, lookarounds) and with
+  few combinations of alternatives cannot backtrack catastrophically, so Python's `re` runs it
+  (its per-match cost is ~20x lower);
+- any other pattern runs on RE2, whose matching time is linear in the text, so `(a+)+$` against
+  'aaaa…b' (or `(?:aa|a)` forty times over: 2**40 ways to backtrack) answers at once instead of
+  hanging the server.
 Before either runs, the longest literal the pattern requires is looked up in the trace's
 lower-cased text, and only fields containing it are matched (see `SearchFields`).
 """
@@ -28,6 +30,8 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
 MAX_PATTERN_CHARS = 1000
+#: Python's `re` may try every combination of alternatives at each position; past this many, RE2 runs.
+MAX_RE_PATHS = 32
 #: Counting matches past the returned ones stops after this long; the total is then a lower bound.
 COUNT_BUDGET_S = 2.0
 
@@ -54,7 +58,7 @@ class CompiledPattern:
             parsed = None  # RE2-only syntax such as \pL: no prefilter, RE2 decides validity
         self.literal = _required_literal(parsed) if parsed is not None else ""
         self.finditer: Callable[[str], Iterator[Any]]
-        if parsed is not None and not _has_repeat(parsed):
+        if parsed is not None and not _has_repeat(parsed) and _paths(parsed) <= MAX_RE_PATHS:
             self.engine = "re"
             self.finditer = re.compile(pattern, flags).finditer
         else:
@@ -66,7 +70,7 @@ class CompiledPattern:
                 detail = detail.replace("(?i)", "", 1) if not case_sensitive else detail
                 raise ToolError(
                     f"invalid pattern {pattern[:80]!r}: {detail}. Patterns use RE2 syntax "
-                    "(no backreferences; lookarounds only in patterns without repetition)"
+                    "(no backreferences; lookarounds only in patterns without repetition or many alternatives)"
                 ) from exc
             self.finditer = compiled.finditer
 
@@ -114,9 +118,28 @@ def _has_repeat(parsed: Any) -> bool:
             return True
         if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT) and _has_repeat(arg[1]):
             return True
+        if op == sre_parse.ATOMIC_GROUP and _has_repeat(arg):  # backtracking inside the group is unbounded
+            return True
         if op == sre_parse.GROUPREF_EXISTS:
             return True
     return False
+
+
+def _paths(parsed: Any) -> int:
+    """An upper bound on the ways a repetition-free pattern can be tried at one position (capped)."""
+    total = 1
+    for op, arg in parsed:
+        if op == sre_parse.BRANCH:
+            total *= sum(_paths(branch) for branch in arg[1])
+        elif op == sre_parse.SUBPATTERN:
+            total *= _paths(arg[3])
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            total *= _paths(arg[1])
+        elif op == sre_parse.ATOMIC_GROUP:
+            total *= _paths(arg)
+        if total > MAX_RE_PATHS:
+            return total
+    return total
 
 
 def _required_literal(parsed: Any) -> str:
