@@ -1,0 +1,244 @@
+"""`openai:/MODEL` and `ollama:/MODEL`: the Chat Completions API with tools, through the official SDK.
+
+Any OpenAI-compatible server works through `base_url` (or the SDK's own `OPENAI_BASE_URL`):
+vLLM, Ollama, llama.cpp server, LiteLLM proxy, Together. Retries are the SDK's (`max_retries`,
+exponential backoff, `retry-after` honoured); this module only translates requests, responses
+and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from judge_agent.errors import MissingAPIKeyError, ProviderError, RateLimitError
+from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from judge_agent.providers.base import Prices, Provider, ToolChoice
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionFunctionToolParam,
+        ChatCompletionMessageFunctionToolCallParam,
+        ChatCompletionMessageParam,
+    )
+
+__all__ = ["OllamaProvider", "OpenAIProvider"]
+
+#: Sent when a custom base_url needs no key: the SDK insists on one, local servers ignore it.
+PLACEHOLDER_KEY = "not-needed"
+_MAX_MESSAGE = 300
+
+
+class OpenAIProvider(Provider):
+    """OpenAI's Chat Completions API, or any server that speaks it.
+
+    Args:
+        model: the model name the server knows (`gpt-4o-mini`, `qwen2.5:7b`, ...).
+        api_key: overrides `OPENAI_API_KEY`; optional when a custom base URL is set.
+        base_url: e.g. `http://localhost:8000/v1`; default `OPENAI_BASE_URL`, then api.openai.com.
+        client: an `openai.AsyncOpenAI` to use instead of building one (tests, custom transports).
+        max_retries: the SDK's retry budget for 408/409/429/5xx and connection errors.
+        timeout: seconds per request.
+
+    Raises:
+        MissingAPIKeyError: no key and no custom base URL.
+    """
+
+    name = "openai"
+    key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
+    default_context_window = 128_000
+    placeholder_key: ClassVar[str] = PLACEHOLDER_KEY
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: openai.AsyncOpenAI | None = None,
+        max_retries: int = 2,
+        timeout: float = 120.0,
+        context_window: int | None = None,
+        prices: Prices | None = None,
+    ) -> None:
+        super().__init__(model, context_window=context_window, prices=prices)
+        self._owns_client = client is None
+        if client is None:
+            import openai
+
+            base_url = base_url or self._default_base_url()
+            api_key = api_key or (os.environ.get(self.key_env_var) if self.key_env_var else None)
+            if not api_key:
+                if not (base_url or os.environ.get("OPENAI_BASE_URL")):
+                    raise MissingAPIKeyError(self.name, self.key_env_var or "an API key")
+                api_key = self.placeholder_key
+            # base_url=None lets the SDK read OPENAI_BASE_URL itself.
+            client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        self._client = client
+
+    def _default_base_url(self) -> str | None:
+        return None
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        tool_choice: ToolChoice = "auto",
+        params: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        import openai
+
+        tool_kwargs: dict[str, Any] = {}
+        if tools:
+            tool_kwargs = {"tools": [_to_tool(t) for t in tools], "tool_choice": tool_choice}
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model,
+                messages=[_to_message(m) for m in messages],
+                # Params go in the body as given, so server-specific ones (top_k, min_p) pass too.
+                extra_body=dict(params) if params else None,
+                **tool_kwargs,
+            )
+        except openai.RateLimitError as exc:
+            message = api_error_message(exc.body, exc.message)
+            raise RateLimitError(self.name, message, 429, error_body(exc.body)) from exc
+        except openai.APIStatusError as exc:
+            message = api_error_message(exc.body, exc.message)
+            raise ProviderError(self.name, message, exc.status_code, error_body(exc.body)) from exc
+        except openai.APITimeoutError as exc:
+            raise ProviderError(self.name, f"request to {self.base_url} timed out") from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(self.name, f"cannot reach {self.base_url}: {connection_cause(exc)}") from exc
+        return _to_completion(response)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+
+class OllamaProvider(OpenAIProvider):
+    """A local Ollama through its OpenAI-compatible endpoint (`OLLAMA_HOST`, else localhost:11434)."""
+
+    name = "ollama"
+    key_env_var = None
+    default_context_window = 8_192
+    placeholder_key = "ollama"
+
+    def _default_base_url(self) -> str:
+        return ollama_base_url(os.environ.get("OLLAMA_HOST"))
+
+
+def ollama_base_url(host: str | None) -> str:
+    """`OLLAMA_HOST` as Ollama reads it (`host`, `host:port`, `http://host:port`) → its `/v1` URL."""
+    host = (host or "").strip().rstrip("/")
+    if not host:
+        return "http://localhost:11434/v1"
+    if "://" not in host:
+        host = "http://" + host
+    if urlsplit(host).port is None and urlsplit(host).path == "":
+        host += ":11434"
+    return host if host.endswith("/v1") else host + "/v1"
+
+
+def _to_tool(tool: ToolSpec) -> ChatCompletionFunctionToolParam:
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": tool.input_schema},
+    }
+
+
+def _to_message(message: Message) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    if message.role == "tool":
+        content = f"ERROR: {message.content}" if message.is_error else message.content
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": content}
+    if not message.tool_calls:
+        return {"role": "assistant", "content": message.content}
+    calls: list[ChatCompletionMessageFunctionToolCallParam] = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)},
+        }
+        for call in message.tool_calls
+    ]
+    return {"role": "assistant", "content": message.content or None, "tool_calls": calls}
+
+
+def _to_completion(response: ChatCompletion) -> Completion:
+    if not response.choices:
+        raise ProviderError("openai", "the response has no choices")
+    choice = response.choices[0]
+    calls: list[ToolCall] = []
+    for index, call in enumerate(choice.message.tool_calls or ()):
+        function = getattr(call, "function", None)
+        if function is None:  # a custom (non-function) tool call: we never offer those
+            continue
+        arguments, error = parse_arguments(function.arguments)
+        calls.append(ToolCall(call.id or f"call_{index}", function.name, arguments, error))
+    usage = response.usage
+    return Completion(
+        text=choice.message.content or choice.message.refusal or "",
+        tool_calls=tuple(calls),
+        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+        stop_reason=choice.finish_reason,
+        model=response.model,
+    )
+
+
+def parse_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
+    """A tool call's arguments JSON → (object, None), or ({}, a short reason the model can act on)."""
+    if isinstance(raw, dict):  # some compatible servers send an object, not a string
+        return raw, None
+    if not isinstance(raw, str):
+        return {}, f"arguments must be a JSON object, got {type(raw).__name__}"
+    if not raw.strip():  # servers send "" for a call without arguments
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(value, dict):
+        return {}, f"arguments must be a JSON object, got {type(value).__name__}"
+    return value, None
+
+
+def api_error_message(body: object, fallback: str) -> str:
+    """The API's own error message (`{"error": {"message": ...}}` and alike), on one short line."""
+    message: object = None
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, Mapping) else error
+    elif isinstance(body, str):
+        message = body
+    return one_line(message if isinstance(message, str) and message.strip() else fallback)
+
+
+def one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_body(body: object) -> str | None:
+    """The decoded error body the SDK kept, as text for `ProviderError.body`."""
+    if body is None or isinstance(body, str):
+        return body
+    return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def connection_cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return one_line(str(cause) or type(cause).__name__) if cause else type(exc).__name__
