@@ -36,12 +36,23 @@ def as_text(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def fold(text: str) -> str:
+    """Text as the search prefilter compares it: case-folded character by character.
+
+    Not `str.lower`: it keeps the long s (U+017F, which matches 's' case-insensitively), lowers
+    capital sigma to final or medial sigma depending on the next letter (so a pattern ending in
+    capital sigma missed the same letters inside a longer word), and turns U+0130 (dotted capital I)
+    into 'i' plus a combining dot; each of these made the prefilter drop real matches.
+    """
+    return text.casefold().replace("\u0307", "")
+
+
 @dataclass(frozen=True, slots=True)
 class SearchFields:
     """Every searchable text of a trace, one entry per span field, in tree order.
 
-    `lowered` joins the lower-cased texts with NUL separators so one `str.find` locates the
-    fields that contain a pattern's required literal (the prefilter that makes search fast).
+    `lowered` joins the case-folded texts (see `fold`) with NUL separators so one `str.find`
+    locates the fields that contain a pattern's required literal (the prefilter that makes search fast).
     """
 
     span_positions: list[int]
@@ -77,7 +88,7 @@ class TraceIndex:
         offset = 0
         lowered_parts: list[str] = []
         for text in texts:
-            low = text.lower()
+            low = fold(text)
             starts.append(offset)
             lowered_parts.append(low)
             offset += len(low) + 1

@@ -8,7 +8,7 @@ Patterns come from a model and are untrusted. Two engines, chosen per pattern:
   'aaaa…b' (or `(?:aa|a)` forty times over: 2**40 ways to backtrack) answers at once instead of
   hanging the server.
 Before either runs, the longest literal the pattern requires is looked up in the trace's
-lower-cased text, and only fields containing it are matched (see `SearchFields`).
+case-folded text, and only fields containing it are matched (see `SearchFields`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from typing import Any
 import re2
 from mcp.server.mcpserver.exceptions import ToolError
 
-from trace_tools.index import SearchFields
+from trace_tools.index import SearchFields, fold
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
 MAX_PATTERN_CHARS = 1000
 #: Python's `re` may try every combination of alternatives at each position; past this many, RE2 runs.
 MAX_RE_PATHS = 32
@@ -53,7 +54,8 @@ class CompiledPattern:
             raise ToolError(f"pattern is {len(pattern)} characters; the limit is {MAX_PATTERN_CHARS}")
         flags = 0 if case_sensitive else re.IGNORECASE
         try:
-            parsed = sre_parse.parse(pattern, flags)
+            # '[[:digit:]]' is a POSIX class to RE2 but '[', ':', 'd', … then ']' to Python's parser.
+            parsed = None if _POSIX_CLASS.search(pattern) else sre_parse.parse(pattern, flags)
         except (re.error, OverflowError, RecursionError):
             parsed = None  # RE2-only syntax such as \pL: no prefilter, RE2 decides validity
         self.literal = _required_literal(parsed) if parsed is not None else ""
@@ -143,11 +145,11 @@ def _paths(parsed: Any) -> int:
 
 
 def _required_literal(parsed: Any) -> str:
-    """The longest run of characters every match must contain, lower-cased ('' if none ≥ 3)."""
+    """The longest run of characters every match must contain, case-folded ('' if none ≥ 3)."""
     runs: list[str] = []
     _collect_runs(parsed, runs, [])
     best = max(runs, key=len, default="")
-    return best.lower() if len(best) >= 3 else ""
+    return fold(best) if len(best) >= 3 else ""
 
 
 def _collect_runs(parsed: Any, runs: list[str], current: list[str]) -> None:
