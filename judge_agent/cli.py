@@ -236,7 +236,13 @@ def _load_trace(path: Path, trace_id: str | None) -> Trace:
 
 
 def _configure_logging(verbose: bool) -> None:
-    handler = RichHandler(console=stderr, show_path=False, markup=False, show_time=False)
+    """Rich log lines on a terminal; plain unwrapped lines when stderr goes to a file or pipe."""
+    handler: logging.Handler
+    if stderr.is_terminal:
+        handler = RichHandler(console=stderr, show_path=False, markup=False, show_time=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-7s %(message)s"))
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
     logging.getLogger("judge_agent").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("trace_tools").setLevel(logging.WARNING)

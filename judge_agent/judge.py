@@ -24,7 +24,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judge_agent import prompts
-from judge_agent.errors import AgentError, ConfigError, JudgeFileError, ProviderError, RateLimitError
+from judge_agent.errors import (
+    AgentError,
+    ConfigError,
+    JudgeAgentError,
+    JudgeFileError,
+    ProviderError,
+    RateLimitError,
+)
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.loop import EventSink, LoopLimits, LoopResult, run_agent, verdict_tool
 from judge_agent.messages import Message
@@ -213,17 +220,20 @@ class Judge:
             server = build_server(TraceStore([index.trace], redact=self.redact))
         validate = functools.partial(_validate_verdict, definition.value_type, agent)
         limits = LoopLimits(definition.max_turns, definition.token_budget, self.log_full_responses)
-        async with open_toolbox(server, self.mcp_endpoints if agent else ()) as toolbox:
-            return await run_agent(
-                provider,
-                toolbox,
-                messages,
-                verdict_tool(definition.value_type.json_schema(), cite_spans=agent),
-                validate,
-                limits,
-                dict(definition.inference_params),
-                on_event,
-            )
+        try:
+            async with open_toolbox(server, self.mcp_endpoints if agent else ()) as toolbox:
+                return await run_agent(
+                    provider,
+                    toolbox,
+                    messages,
+                    verdict_tool(definition.value_type.json_schema(), cite_spans=agent),
+                    validate,
+                    limits,
+                    dict(definition.inference_params),
+                    on_event,
+                )
+        except BaseExceptionGroup as group:  # MCP sessions run in task groups, which wrap what we raise
+            raise _sole_error(group) from None
 
     def _opening(
         self,
@@ -444,6 +454,21 @@ def _index(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceIndex:
         return store.get(trace_id)
     except ToolError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one judge_agent error inside an exception group, or the group itself when it holds more."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    if len(leaves) == 1 and isinstance(leaves[0], JudgeAgentError):
+        return leaves[0]
+    return group
 
 
 def _in_event_loop() -> bool:

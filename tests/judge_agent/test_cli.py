@@ -1,0 +1,200 @@
+"""`judge-agent judge` end to end: CLI → judge → loop → MCP tools → real SDKs → scripted server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from judge_agent.cli import main
+from tests.judge_agent.model_server import ScriptedModelServer, error, reply, tool_calls
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+SEED = str(FIXTURES / "data_processor.jsonl")
+CALL_API_IDS = ["b8d3af23681c2889", "c7fb7f2c66a2ffa0", "07d7ef810cfc3dc1"]
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
+
+
+def investigation(verdict_value: str = "needs_improvement") -> list[object]:
+    return [
+        tool_calls(("GetTraceInfo", {}), usage=(1500, 20)),
+        tool_calls(("ListSpans", {"name": "call_api"}), usage=(2100, 20)),
+        tool_calls(*[("GetSpan", {"span_id": s, "attributes": ["inputs", "outputs"]}) for s in CALL_API_IDS]),
+        tool_calls(
+            (
+                "submit_verdict",
+                {
+                    "value": verdict_value,
+                    "rationale": "call_api was sent three times with identical arguments; fetch_data took 2.5 s.",
+                    "cited_span_ids": [*CALL_API_IDS, "8e3b7512175dbc22"],
+                },
+            ),
+            usage=(4000, 90),
+        ),
+    ]
+
+
+def run(server: ScriptedModelServer, provider: str, *args: str) -> tuple[int, str, str]:
+    base = server.openai_base_url if provider == "openai" else server.anthropic_base_url
+    result = CliRunner().invoke(main, ["judge", *args, "--model", f"{provider}:/test-model", "--base-url", base])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_judging_the_seed_trace_prints_json_feedback(provider: str) -> None:
+    with ScriptedModelServer(investigation()) as server:
+        code, out, err = run(server, provider, SEED, "--builtin", "performance", "--inline", "never", "--json")
+    assert code == 0, err
+    feedback = json.loads(out)
+    assert feedback["value"] == "needs_improvement"
+    assert feedback["cited_span_ids"][:3] == CALL_API_IDS
+    assert feedback["metadata"]["turns"] == 4
+    assert feedback["metadata"]["model"] == f"{provider}:/test-model"
+    assert len(feedback["metadata"]["tool_calls"]) == 5
+    # the model received the real tool results
+    last = server.requests[-1].json
+    assert "call_api" in json.dumps(last)
+
+
+def test_the_panel_names_the_cited_spans_and_the_cost_of_judging() -> None:
+    with ScriptedModelServer(investigation()) as server:
+        code, out, _ = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never")
+    assert code == 0
+    assert "needs_improvement" in out
+    assert "identical arguments" in out
+    assert "call_api" in out and "fetch_data" in out  # cited span names
+    assert "4 turns" in out and "5 tool calls" in out
+
+
+def test_verbose_shows_every_tool_call_and_response_on_stderr() -> None:
+    with ScriptedModelServer(investigation()) as server:
+        code, out, err = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never", "-v", "--json")
+    assert code == 0
+    json.loads(out)  # stdout stays JSON only
+    assert 'Calling tool: GetSpan {"attributes":["inputs","outputs"],"span_id":"b8d3af23681c2889"}' in err
+    assert "Tool response (" in err
+    assert "Model turn 1: 1 tool call(s), 1500 in / 20 out tokens" in err
+
+
+def test_transcript_saves_every_turn(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    with ScriptedModelServer(investigation()) as server:
+        code, _, _ = run(
+            server, "openai", SEED, "--builtin", "performance", "--inline", "never", "--transcript", str(path)
+        )
+    assert code == 0
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    roles = [e.get("role") for e in events if e["type"] == "message"]
+    assert roles[:2] == ["system", "user"] and roles.count("tool") == 6
+    assert sum(1 for e in events if e["type"] == "usage") == 4
+
+
+def test_throttling_is_retried_by_the_sdk() -> None:
+    script = investigation()
+    script.insert(1, error(429))
+    with ScriptedModelServer(script) as server:
+        code, out, _ = run(server, "anthropic", SEED, "--builtin", "performance", "--inline", "never", "--json")
+    assert code == 0 and json.loads(out)["value"] == "needs_improvement"
+    assert len(server.requests) == 5
+
+
+def test_an_invalid_verdict_twice_exits_1_with_the_reason() -> None:
+    bad = tool_calls(("submit_verdict", {"value": "superb", "rationale": "x", "cited_span_ids": []}))
+    with ScriptedModelServer([bad, bad]) as server:
+        code, out, _ = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never")
+    assert code == 1
+    assert "Judging failed (invalid_verdict)" in out and "superb" in out
+
+
+def test_an_api_error_exits_1_with_one_line() -> None:
+    with ScriptedModelServer([error(401, "Incorrect API key provided")]) as server:
+        code, out, _ = run(server, "openai", SEED, "--builtin", "performance", "--json")
+    assert code == 1
+    feedback = json.loads(out)
+    assert feedback["error"]["code"] == "provider_error"
+    assert "401" in feedback["error"]["message"] and "Incorrect API key" in feedback["error"]["message"]
+
+
+def test_plain_mode_from_the_command_line() -> None:
+    verdict = tool_calls(("submit_verdict", {"value": False, "rationale": "90 days contradicts 30 days."}))
+    with ScriptedModelServer([verdict]) as server:
+        code, out, _ = run(
+            server,
+            "openai",
+            "--instructions",
+            "Is {{ outputs }} consistent with {{ expectations }}?",
+            "--value-type",
+            "bool",
+            "--outputs",
+            "Refunds within 90 days.",
+            "--expectations",
+            "Refunds within 30 days.",
+            "--json",
+        )
+    assert code == 0 and json.loads(out)["value"] is False
+    sent = server.requests[0].json
+    assert [t["function"]["name"] for t in sent["tools"]] == ["submit_verdict"]
+
+
+def test_a_text_answer_is_reminded_then_accepted() -> None:
+    script = [reply("Looks optimal to me."), *investigation("optimal")[-1:]]
+    with ScriptedModelServer(script) as server:
+        code, out, _ = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never", "--json")
+    assert code == 0 and json.loads(out)["value"] == "optimal"
+
+
+def test_missing_api_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    result = CliRunner().invoke(main, ["judge", SEED, "--builtin", "performance", "--model", "openai:/gpt-4o-mini"])
+    assert result.exit_code == 1
+    assert "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([SEED], "exactly one of --instructions, --judge, --builtin"),
+        ([SEED, "--builtin", "performance", "--instructions", "x"], "exactly one of"),
+        ([SEED, "--builtin", "nope"], "Invalid value for '--builtin'"),
+        ([SEED, "--instructions", "{{ trace }}", "--value-type", "list"], "unsupported feedback_value_type"),
+        (["--builtin", "performance", "--model", "openai:/m"], "give TRACE"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["judge", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.jsonl", "--builtin", "performance", "--model", "openai:/m"], "no such file"),
+        ([str(FIXTURES / "multi_trace.jsonl"), "--builtin", "performance", "--model", "openai:/m"], "--trace-id"),
+        ([SEED, "--builtin", "performance", "--model", "gpt4"], "provider:/model"),
+        ([SEED, "--builtin", "performance", "--model", "acme:/x"], "unknown model provider 'acme'"),
+        ([SEED, "--instructions", "{{ trace_id }}", "--model", "openai:/m"], "unknown template variable"),
+        ([SEED, "--judge", "absent.yaml", "--model", "openai:/m"], "absent.yaml"),
+    ],
+)
+def test_bad_inputs_exit_1_with_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["judge", *args])
+    assert result.exit_code == 1, result.stderr
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_builtins_can_be_listed_and_shown() -> None:
+    result = CliRunner().invoke(main, ["builtins"])
+    assert result.exit_code == 0 and "tool_efficiency" in result.stdout
+    result = CliRunner().invoke(main, ["builtins", "--show", "performance"])
+    assert result.stdout.startswith("# Built-in judge: performance")
