@@ -226,6 +226,9 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             ):
                 verdict = "PASS" if got < limit else "FAIL"
                 print(f"  {verdict}  {r['spans']:,} spans {name}: {got:.2f} {unit} (target < {limit:g} {unit})")
+            both = r["load_s"] + r["first_search_s"]
+            verdict = "pass" if both < LOAD_LIMIT_S else "fail"
+            print(f"  ({verdict})  {r['spans']:,} spans load + search-index build (first search): {both:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
