@@ -5,7 +5,8 @@ same work done another way (GC paused while loading; redaction regexes run only 
 literals occur; one regex pass over the joined field text instead of one call per field;
 ListSpans without the per-page scan), so the README's recommendations carry numbers.
 
-Run: `/work/venv/bin/python bench/profile_misses.py [--spans 10000] [--trace FILE] [--cprofile]`.
+Run: `/work/venv/bin/python bench/profile_misses.py [--spans 10000] [--trace FILE] [--cprofile]
+[--repeat N] [--only load|index|search|list]`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ from trace_tools.index import TraceStore  # noqa: E402
 from trace_tools.loaders import load_path  # noqa: E402
 from trace_tools.loaders.reading import read_bytes  # noqa: E402
 
+#: Upper bound on repetitions per measurement (`--repeat`; 1-2 keeps a 100k-span run short).
+MAX_REPEAT = [5]
+
 
 def best(call: Callable[[], Any], repeat: int = 5) -> float:
     """Best wall time of `repeat` calls, in seconds (the least disturbed by other load)."""
     times = []
-    for _ in range(repeat):
+    for _ in range(min(repeat, MAX_REPEAT[0])):
         gc.collect()
         started = time.perf_counter()
         result = call()
@@ -188,18 +192,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trace", help="an existing trace file instead of a generated one")
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile tables")
+    parser.add_argument("--repeat", type=int, default=5, help="at most this many timed calls per figure")
+    parser.add_argument("--only", choices=("load", "index", "search", "list"), help="run one group of experiments")
     args = parser.parse_args(argv)
+    MAX_REPEAT[0] = max(1, args.repeat)
     print(f"load average {os.getloadavg()[0]:.2f} (2 cores: > 0.5 means other work competes with this run)")
     with tempfile.TemporaryDirectory(prefix="trace-profile-") as scratch:
         path = Path(args.trace or Path(scratch) / "trace.json")
         if not args.trace:
             command = [sys.executable, str(BENCH_DIR / "synthetic.py"), "--spans", str(args.spans)]
             subprocess.run([*command, "--seed", str(args.seed), "--out", str(path)], check=True, capture_output=True)
-        load_experiments(path, args.cprofile)
+        if args.only in (None, "load"):
+            load_experiments(path, args.cprofile)
+        if args.only == "load":
+            return 0
         store = TraceStore(load_path(path))
-        index_experiments(store, args.cprofile)
-        search_experiments(store)
-        list_experiments(store)
+        if args.only in (None, "index"):
+            index_experiments(store, args.cprofile)
+        if args.only in (None, "search"):
+            search_experiments(store)
+        if args.only in (None, "list"):
+            list_experiments(store)
     return 0
 
 
