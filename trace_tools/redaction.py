@@ -32,11 +32,12 @@ _SECRET_TEXT = re.compile(
     """,
     re.VERBOSE,
 )
-# `"api_key": "value"` inside JSON text: keep the key, hide the value.
-_SECRET_JSON_FIELD = re.compile(
-    r"""("[A-Za-z0-9_.\-]*(?:api[_\-]?key|password|passwd|secret|authorization|access[_\-]?token)"\s*:\s*")"""
-    r"""((?:[^"\\]|\\.)+)(")""",
-    re.IGNORECASE,
+# `"api_key": "value"` inside JSON text: keep the key, hide the value when the key names a credential
+# (by the same rule as attribute keys, so a value hidden in parsed inputs is hidden in their raw text).
+# Possessive and bounded, so text full of escaped quotes (\"\"\"…) costs linear time, not quadratic.
+_JSON_STRING_FIELD = re.compile(r"""("((?:[^"\\]|\\.){0,200}+)"\s*:\s*")((?:[^"\\]|\\.)++)(")""")
+_SECRET_JSON_KEY = re.compile(
+    r"(?:api[_\-]?key|password|passwd|secret|authorization|access[_\-]?token)$", re.IGNORECASE
 )
 
 
@@ -51,8 +52,15 @@ def redact_text(text: str) -> str:
     """The text with every credential-shaped substring replaced."""
     text = _SECRET_TEXT.sub(REDACTED, text)
     if '"' in text:
-        text = _SECRET_JSON_FIELD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        text = _JSON_STRING_FIELD.sub(_mask_json_field, text)
     return text
+
+
+def _mask_json_field(match: re.Match[str]) -> str:
+    key = match.group(2)
+    if is_secret_key(key) or _SECRET_JSON_KEY.search(key):
+        return match.group(1) + REDACTED + match.group(4)
+    return match.group(0)
 
 
 def redact_value(key: str | None, value: Any) -> Any:
