@@ -1,0 +1,345 @@
+"""SearchTraceRegex: what a match reports, totals, scoping, hostile and tricky patterns."""
+
+from __future__ import annotations
+
+import re
+import time
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+import pytest
+from helpers import ids_by_name, load_one, otlp_span, sample_trace, single_span_store, store_of
+from mcp.server.mcpserver.exceptions import ToolError
+
+from trace_tools import search, tools
+from trace_tools.index import TraceStore, fold
+from trace_tools.model import Trace
+
+
+@pytest.fixture(scope="module")
+def sample() -> Trace:
+    return sample_trace()
+
+
+@pytest.fixture
+def store(sample: Trace) -> TraceStore:
+    return store_of(sample)
+
+
+def test_matches_report_span_name_field_offset_and_context(store: TraceStore, sample: Trace) -> None:
+    result = tools.search_trace_regex(store, "refund", context_chars=12)
+    ids = ids_by_name(sample)
+    assert result.trace_id == sample.trace_id
+    assert result.pattern == "refund"
+    assert [(m.span_name, m.field, m.offset) for m in result.matches] == [
+        ("agent.run", "attributes.input.value", 12),
+        ("agent.run", "attributes.output.value", 4),
+        ("llm.plan", "attributes.input.value", 32),
+        ("tool.search", "attributes.input.value", 11),
+        ("llm.answer", "attributes.output.value", 4),
+    ]
+    first = result.matches[0]
+    assert first.span_id == ids["agent.run"]
+    assert (first.before, first.match, first.after) == ("What is the ", "refund", " policy?")
+    assert result.matches[1].before == "Our "
+    assert (result.total_matches, result.returned, result.spans_with_matches) == (5, 5, 4)
+    assert result.total_is_exact and result.notes is None
+
+
+def test_matches_in_names_status_messages_and_events(store: TraceStore, sample: Trace) -> None:
+    ids = ids_by_name(sample)
+    by_field = {m.field: m for m in tools.search_trace_regex(store, "retr|offline|attempt|^2$").matches}
+    assert by_field["name"].span_id == ids["retriever.fetch"] and by_field["name"].match == "retr"
+    assert by_field["status_message"].match == "offline"
+    assert by_field["events[0].name"].match == "retr"
+    assert by_field["events[0].attributes.attempt"].match == "2"
+    assert "attributes.openinference.span.kind" in by_field  # RETRIEVER
+
+
+def test_match_offset_lands_on_the_match_with_get_span(store: TraceStore) -> None:
+    text = "héllo 🚀 wörld " * 40 + "the REFUND window is 30 days" + " tail" * 300
+    store = single_span_store({"note": text, "input.value": text})
+    for pattern in ("refund window", r"refun+d\s+window"):  # the `re` and the RE2 engines
+        result = tools.search_trace_regex(store, pattern)
+        assert result.total_matches == 2
+        for match in result.matches:
+            assert match.offset == text.index("REFUND")
+            key = match.field.removeprefix("attributes.")
+            detail = tools.get_span(store, match.span_id, attributes=[key], offset=match.offset)
+            assert detail.attributes
+            assert detail.attributes[key].startswith(match.match)
+            assert match.match == "REFUND window"
+
+
+def test_total_counts_every_match_beyond_max_matches() -> None:
+    spans = [otlp_span("root", 1, duration_ms=3000)]
+    spans += [otlp_span(f"step {n}", n, 1, attributes={"log": "hit " * 5}) for n in range(2, 402)]
+    store = store_of(load_one(spans))
+    result = tools.search_trace_regex(store, "hit", max_matches=10)
+    assert (result.returned, len(result.matches), result.total_matches) == (10, 10, 2000)
+    assert result.total_is_exact
+    assert result.spans_with_matches == 400
+    assert result.notes and "showing 10 of 2000" in result.notes[0]
+    capped = tools.search_trace_regex(store, "hit", max_matches=10_000)
+    assert capped.total_matches == 2000
+    assert capped.returned <= tools.MAX_RESULTS
+    assert len(capped.to_json()) <= tools.MAX_RESPONSE_CHARS
+    assert tools.search_trace_regex(store, "hit", max_matches=0).returned == 1
+
+
+def test_search_is_case_insensitive_by_default(store: TraceStore) -> None:
+    assert tools.search_trace_regex(store, "REFUND").total_matches == 5
+    assert tools.search_trace_regex(store, "REFUND", case_sensitive=True).total_matches == 0
+    assert tools.search_trace_regex(store, "What", case_sensitive=True).total_matches == 2
+    assert tools.search_trace_regex(store, "what", case_sensitive=True).total_matches == 0
+    assert tools.search_trace_regex(store, "(?i)what", case_sensitive=True).total_matches == 2
+    assert tools.search_trace_regex(store, "wh+at", case_sensitive=True).total_matches == 0  # RE2 engine
+    assert tools.search_trace_regex(store, "wh+at").total_matches == 2
+
+
+def test_span_id_restricts_search_to_that_subtree(store: TraceStore, sample: Trace) -> None:
+    ids = ids_by_name(sample)
+    result = tools.search_trace_regex(store, "retriever|refund|tool", span_id=ids["tool.search"])
+    assert {m.span_id for m in result.matches} == {ids["tool.search"], ids["retriever.fetch"]}
+    leaf = tools.search_trace_regex(store, "refund", span_id=ids["llm.answer"])
+    assert [m.span_id for m in leaf.matches] == [ids["llm.answer"]]
+    whole = tools.search_trace_regex(store, "refund", span_id=ids["agent.run"])
+    assert whole.total_matches == 5
+    with pytest.raises(ToolError, match="not found"):
+        tools.search_trace_regex(store, "refund", span_id="00000000000000aa")
+
+
+def test_context_chars_is_clamped(store: TraceStore) -> None:
+    none = tools.search_trace_regex(store, "refund", context_chars=-3).matches[0]
+    assert (none.before, none.after) == ("", "")
+    long_text = "x" * 2000 + "needle" + "y" * 2000
+    wide = tools.search_trace_regex(single_span_store({"k": long_text}), "needle", context_chars=10**6).matches[0]
+    assert (len(wide.before), len(wide.after)) == (500, 500)
+
+
+# --- hostile patterns ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(a+)+$",
+        "(a|aa)+$",
+        "(a*)*c",
+        "(?>(a+)+$)",  # an atomic group around a bomb still backtracks inside
+        "(?:aa|a)" * 40 + "c",  # no repetition at all, 2**40 ways to try
+        "(?=(a+)+$)x",
+    ],
+)
+def test_regex_bomb_returns_within_a_second(pattern: str) -> None:
+    store = single_span_store({"payload": "a" * 25_000 + "b", "other": "a" * 30_000 + "!"})
+    started = time.perf_counter()
+    try:
+        result = tools.search_trace_regex(store, pattern)
+    except ToolError:
+        result = None  # refusing is fine too, as long as it is quick
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0
+    if result is not None:
+        assert result.total_matches == 0
+
+
+def test_classic_regex_bomb_is_answered_not_refused() -> None:
+    store = single_span_store({"payload": "a" * 25_000 + "b"})
+    started = time.perf_counter()
+    result = tools.search_trace_regex(store, "(a+)+$")
+    assert time.perf_counter() - started < 1.0
+    assert result.total_matches == 0
+    assert tools.search_trace_regex(store, "(a+)+b$").total_matches == 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [(r"\d{3}-\d{4}", 2), (r"[aeiou]{3}", 1), (r"\bqu", 1), (".", 36), (r"\s", 5), (r"[0-9]", 14)],
+)
+def test_patterns_without_literals_work(pattern: str, expected: int) -> None:
+    store = single_span_store({"k": "call 555-1234 or 555-9876 queueing"}, name="\tt")
+    assert tools.search_trace_regex(store, pattern).total_matches == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("refund(?= policy)", 5),
+        ("(?<!Our )refund", 3),
+        ("(?<=the )refund", 2),
+        ('(?<=\\{"query": ")refund', 1),
+        ("refund(?! policy)", 0),
+        ("(?=What)", 0),  # empty matches carry nothing
+    ],
+)
+def test_lookarounds_without_repetition_work(store: TraceStore, pattern: str, expected: int) -> None:
+    assert tools.search_trace_regex(store, pattern).total_matches == expected
+
+
+@pytest.mark.parametrize("pattern", ["(?<=a+)b", "(?<=ab*)c", "(?<!x{1,3})y"])
+def test_lookbehind_with_repetition_is_a_tool_error(store: TraceStore, pattern: str) -> None:
+    with pytest.raises(ToolError, match="invalid pattern") as raised:
+        tools.search_trace_regex(store, pattern)
+    assert "RE2" in str(raised.value)
+
+
+@pytest.mark.parametrize("pattern", ["(", "[z-a]", "a{2,1}", "(a+)\\1", "(?P<x>a+)(?P=x)", "*", "a**", "\\"])
+def test_invalid_pattern_is_a_clear_tool_error(store: TraceStore, pattern: str) -> None:
+    with pytest.raises(ToolError, match="invalid pattern") as raised:
+        tools.search_trace_regex(store, pattern)
+    assert len(str(raised.value)) < 500
+
+
+def test_empty_pattern_is_a_tool_error(store: TraceStore) -> None:
+    with pytest.raises(ToolError, match="empty"):
+        tools.search_trace_regex(store, "")
+
+
+def test_overlong_pattern_is_a_tool_error(store: TraceStore) -> None:
+    with pytest.raises(ToolError, match="limit"):
+        tools.search_trace_regex(store, "a" * 5000)
+
+
+def test_re2_only_syntax_works(store: TraceStore) -> None:
+    assert tools.search_trace_regex(store, r"\pL+fund").total_matches == 5
+    assert tools.search_trace_regex(store, r"[[:digit:]]+ days").total_matches == 3
+
+
+# --- the literal prefilter ------------------------------------------------------------------------
+
+CORPUS = [
+    "foo and bar",
+    "abef abcdef abcdcdef",
+    "abcghi abcdefdefghi abcdefghi",
+    "abcabcxyz xabcabcy xabcy",
+    "abde abce abdde",
+    "color colour COLOUR",
+    "HELLO hello HeLLo",
+    "Abcdef abcDEF ABCDEF",
+    "a1c2e abc123def abcdef",
+    "abcd abce xabc",
+    "ab cd ef",
+    "refund   policy refund\tpolicy",
+    "hello world hello",
+    "acde bcde cde",
+    "ab.cd abxcd",
+    "ΚΑΣΑ",
+    "κασα",
+    "\u017fecret",  # long s
+    "SECRET",
+    "KİM",
+    "kim",
+    "x1abc",
+    "]abc",
+    "Straße STRASSE",
+    "\u212aelvin 5 \u212a",
+]
+
+TRICKY = [
+    "foo|bar",
+    "ab(cd)?ef",
+    "ab(cd)*ef",
+    "abc(def)*ghi",
+    "(abc)+xyz",
+    "x(abc){2,}y",
+    "x(?:abc){0,1}y",
+    "(?:abc|abd)e",
+    "ab(?:c|d)e",
+    "colou?r",
+    "colo(?:u|)r",
+    "(?i)HeLLo",
+    "(?-i:Abc)def",
+    "(?i:ABC)def",
+    "a.c.e",
+    "[a]bc",
+    "[^x]bcd",
+    "abc\\d+def",
+    "(?=abc)abcd",
+    "abc(?!d)",
+    "(?<=x)abc",
+    "ab|cd|ef",
+    "refund\\s+policy",
+    "hello(?: world)?",
+    "(a|b)cde",
+    "(?:)abc",
+    "\\x41BC",
+    "ab\\.cd",
+    "(abc)\\1",
+    "hel{2}o",
+    "hel{1,2}o",
+    "(?:hello){1}",
+    "ΚΑΣ",
+    "κασ",
+    "secret",
+    "kim",
+    "x*[[:digit:]]abc",
+    "straße",
+    "kelvin",
+    "k\\b",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus_store() -> TraceStore:
+    spans = [otlp_span("root", 1, duration_ms=100)]
+    spans += [otlp_span(f"s{n}", n + 2, 1, attributes={"text": text}) for n, text in enumerate(CORPUS)]
+    return store_of(load_one(spans), redact=False)
+
+
+def brute_force_count(store: TraceStore, pattern: str, case_sensitive: bool) -> int:
+    """Matches counted field by field with no prefilter, on the engine the tool chose."""
+    compiled = search.CompiledPattern(pattern, case_sensitive)
+    texts = store.get().search_fields.texts
+    return sum(1 for text in texts for m in compiled.finditer(text) if m.end() > m.start())
+
+
+@pytest.mark.parametrize("pattern", TRICKY)
+@pytest.mark.parametrize("case_sensitive", [False, True])
+def test_prefilter_never_drops_a_match(corpus_store: TraceStore, pattern: str, case_sensitive: bool) -> None:
+    result = tools.search_trace_regex(corpus_store, pattern, case_sensitive=case_sensitive, max_matches=500)
+    assert result.total_matches == brute_force_count(corpus_store, pattern, case_sensitive)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("pattern", TRICKY)
+def test_required_literal_is_in_every_match(pattern: str) -> None:
+    parsed = sre_parse.parse(pattern, re.IGNORECASE)
+    literal = search._required_literal(parsed)
+    compiled = re.compile(pattern, re.IGNORECASE)
+    for text in CORPUS:
+        for match in compiled.finditer(text):
+            if match.group() and literal:
+                assert literal in fold(match.group()), (pattern, match.group(), literal)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("hello world", "hello world"),
+        ("Refund Policy", "refund policy"),
+        ("foo|bar", ""),
+        ("ab(cd)?ef", ""),
+        ("abc(de)?fgh", "abc"),
+        ("(abcd)+xyz", "abcd"),
+        ("colou?r", "colo"),
+        ("(?i)HeLLo", "hello"),
+        ("x(?:abc|abd)", "xab"),
+        ("[a]bc", "abc"),
+        ("(?=abcdef)x", ""),
+        ("a{3}", ""),
+        (r"\d+", ""),
+        ("ab", ""),
+        ("(?-i:Abc)def", "def"),
+    ],
+)
+def test_required_literal_picks_the_longest_safe_run(pattern: str, expected: str) -> None:
+    assert search._required_literal(sre_parse.parse(pattern, 0)) == expected
+
+
+def test_alternation_finds_every_alternative(corpus_store: TraceStore) -> None:
+    found = {m.match for m in tools.search_trace_regex(corpus_store, "foo|bar").matches}
+    assert found == {"foo", "bar"}
+    both = {m.match for m in tools.search_trace_regex(corpus_store, "ab(cd)?ef", case_sensitive=True).matches}
+    assert both == {"abef", "abcdef"}
+    many = [m.match for m in tools.search_trace_regex(corpus_store, "ab(cd)*ef", case_sensitive=True).matches]
+    assert sorted(set(many)) == ["abcdcdef", "abcdef", "abef"]
