@@ -32,6 +32,12 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
 def record(build: Callable[[Tracer], None], resource: dict[str, Any] | None = None) -> Trace:
     """The one trace `build(tracer)` records through the SDK and our JSON Lines exporter."""
+    (trace,) = trace_tools.load(record_lines(build, resource), source="<recorded>")
+    return trace
+
+
+def record_lines(build: Callable[[Tracer], None], resource: dict[str, Any] | None = None) -> str:
+    """The OTLP/JSON Lines text our exporter writes while `build(tracer)` runs under the SDK."""
     stream = io.StringIO()
     provider = TracerProvider(
         resource=Resource.create(resource or {"service.name": "test-app"}),
@@ -40,8 +46,7 @@ def record(build: Callable[[Tracer], None], resource: dict[str, Any] | None = No
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(stream)))
     build(provider.get_tracer("tests", "1.0"))
     provider.shutdown()
-    (trace,) = trace_tools.load(stream.getvalue(), source="<recorded>")
-    return trace
+    return stream.getvalue()
 
 
 def span_id(n: int) -> str:
@@ -114,6 +119,11 @@ SAMPLE_ANSWER = "Our refund policy allows returns within 30 days of purchase."
 
 
 def sample_trace() -> Trace:
+    (trace,) = trace_tools.load(sample_lines(), source="<sample>")
+    return trace
+
+
+def sample_lines() -> str:
     """An agent run recorded through the SDK: plan with an LLM, search, retrieve (fails), answer.
 
     Tree (start ms, duration ms):
@@ -185,7 +195,7 @@ def sample_trace() -> Trace:
         root.set_status(otel_trace.Status(otel_trace.StatusCode.OK))
         root.end(end_time=T0 + 1000 * MS)
 
-    return record(build, resource={"service.name": "refund-bot", "deployment.environment": "test"})
+    return record_lines(build, resource={"service.name": "refund-bot", "deployment.environment": "test"})
 
 
 def ids_by_name(trace: Trace) -> dict[str, str]:
