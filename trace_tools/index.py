@@ -10,6 +10,7 @@ import base64
 import binascii
 import functools
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +100,11 @@ class TraceIndex:
         if span.status_message:
             yield "status_message", self.show("status_message", span.status_message)
         for key, value in span.attributes.items():
-            yield f"attributes.{key}", as_text(self.show(key, value))
+            yield sys.intern(f"attributes.{key}"), as_text(self.show(key, value))
         for i, event in enumerate(span.events):
-            yield f"events[{i}].name", self.show("name", event.name)
+            yield sys.intern(f"events[{i}].name"), self.show("name", event.name)
             for key, value in event.attributes.items():
-                yield f"events[{i}].attributes.{key}", as_text(self.show(key, value))
+                yield sys.intern(f"events[{i}].attributes.{key}"), as_text(self.show(key, value))
 
     def show(self, key: str | None, value: Any) -> Any:
         """A value as tools may show it (redacted unless the store was opened with redact=False)."""

@@ -48,10 +48,21 @@ def is_secret_key(key: str) -> bool:
     return any(w in _SECRET_WORDS or w.endswith("apikey") for w in words)
 
 
+# Substrings without which neither pattern can match: plain `in` checks skip ~95% of texts at
+# memchr speed, where running the regexes on every field cost most of a search index build.
+_SECRET_TEXT_HINTS = ("sk-", "Bearer", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza")
+_SECRET_KEY_HINTS = tuple(
+    variant
+    for stem in ("key", "oken", "ecret", "assw", "uthorization", "redential", "ookie")
+    for variant in (stem, stem.capitalize(), stem.upper())
+)
+
+
 def redact_text(text: str) -> str:
     """The text with every credential-shaped substring replaced."""
-    text = _SECRET_TEXT.sub(REDACTED, text)
-    if '"' in text:
+    if any(hint in text for hint in _SECRET_TEXT_HINTS):
+        text = _SECRET_TEXT.sub(REDACTED, text)
+    if '"' in text and any(hint in text for hint in _SECRET_KEY_HINTS):
         text = _JSON_STRING_FIELD.sub(_mask_json_field, text)
     return text
 

@@ -11,6 +11,9 @@ from the file name alone:
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,20 @@ def load_path(path: str | Path) -> list[Trace]:
     return load_paths([path])
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause CPython's cyclic GC while parsing: the parse allocates millions of JSON values and
+    the collector re-scanned the growing heap, half of a 10k-span load (bench/README.md)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_collector_paused()
 def load_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Trace]:
     """Every trace in the given files and directories, spans grouped by trace id across files."""
     collected = Collected()
@@ -66,6 +83,7 @@ def _collect_from_directory(file: Path) -> Collected:
         raise
 
 
+@_collector_paused()
 def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>") -> list[Trace]:
     """Every trace in in-memory data: file content, or an already-parsed OTLP/MLflow document."""
     if isinstance(data, (dict, list)):
