@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -216,7 +217,7 @@ def get_span(
     sources = [k for k in (span.inputs_key, span.outputs_key) if k] if wanted is None else []
     candidates = [k for k in span.attributes if include(k) and not any(_derived_from(k, s) for s in sources)]
     for key in candidates[:MAX_SPAN_ATTRIBUTES]:
-        shown[_cut(key, MAX_KEY_CHARS)] = cutter.cut(key, index.show(key, span.attributes[key]))
+        shown[_unique(_cut(key, MAX_KEY_CHARS), shown)] = cutter.cut(key, index.show(key, span.attributes[key]))
     if len(candidates) > MAX_SPAN_ATTRIBUTES:
         notes.append(
             f"{len(candidates) - MAX_SPAN_ATTRIBUTES} more attributes not shown; name them in attributes=[...]"
@@ -389,7 +390,7 @@ class _ContentCutter:
             return piece
         self.cut_keys.append(key)
         next_offset = start + len(piece)
-        fetch = f"GetSpan(span_id='{self.span_id}', attributes=['{key}'], offset={next_offset})"
+        fetch = f"GetSpan(span_id='{self.span_id}', attributes=[{_quoted(key)}], offset={next_offset})"
         return f"{piece}{CUT_MARKER}{remaining} more chars; {fetch}]"
 
     def notes(self) -> list[str]:
@@ -549,7 +550,7 @@ def _bounded_dict(index: TraceIndex, values: dict[str, Any], max_items: int, max
     out: dict[str, Any] = {}
     for key, value in list(values.items())[:max_items]:
         shown = index.show(key, value)
-        out[_cut(key, MAX_KEY_CHARS)] = (
+        out[_unique(_cut(key, MAX_KEY_CHARS), out)] = (
             shown if isinstance(shown, (int, float, bool)) else _cut(as_text(shown), max_chars)
         )
     if len(values) > max_items:
@@ -575,6 +576,19 @@ def _read_token(token: str | None, scope: str) -> int:
             "repeat the call with the same filters, or omit page_token to start over"
         )
     return start
+
+
+def _quoted(key: str) -> str:
+    """A key as a literal in the fetch hint: single quotes as usual, JSON quoting when it holds one."""
+    return f"'{key}'" if "'" not in key and "\\" not in key else json.dumps(key)
+
+
+def _unique(key: str, taken: dict[str, Any]) -> str:
+    """Keys cut to the same prefix must not overwrite each other's values."""
+    candidate, n = key, 2
+    while candidate in taken:
+        candidate, n = f"{key}#{n}", n + 1
+    return candidate
 
 
 def _clamp(value: int, low: int, high: int) -> int:

@@ -291,6 +291,19 @@ def test_get_span_chunks_rejoin_exactly_to_the_full_value(limit: int, key: str, 
     assert calls >= -(-len(values[expected]) // limit)
 
 
+def test_cut_marker_quotes_keys_that_hold_quotes() -> None:
+    store = single_span_store({"user's note": "x" * 3000})
+    value = tools.get_span(store, span_id(1), max_content_chars=1000).attributes["user's note"]
+    assert value.endswith('attributes=["user\'s note"], offset=1000)]')
+
+
+def test_long_keys_cut_to_the_same_prefix_keep_every_value() -> None:
+    prefix = "k" * 200
+    store = single_span_store({prefix + "a": "first", prefix + "b": "second"})
+    attributes = tools.get_span(store, span_id(1)).attributes or {}
+    assert sorted(attributes.values()) == ["first", "second"]
+
+
 def test_get_span_cut_marker_says_how_many_chars_remain_and_how_to_read_on() -> None:
     store = single_span_store({"doc": "x" * 5000})
     value = tools.get_span(store, span_id(1), max_content_chars=1000).attributes["doc"]
