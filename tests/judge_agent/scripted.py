@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from judge_agent.providers import Provider, ToolChoice
+from judge_agent.providers import Prices, Provider, ToolChoice
 
 Step = Completion | Callable[[Sequence[Message], Sequence[ToolSpec]], Completion]
 
@@ -28,8 +28,10 @@ class ScriptedProvider(Provider):
     name = "scripted"
     default_context_window = 32_000
 
-    def __init__(self, steps: Sequence[Step] = (), context_window: int | None = None) -> None:
-        super().__init__("test-model", context_window=context_window)
+    def __init__(
+        self, steps: Sequence[Step] = (), context_window: int | None = None, prices: Prices | None = None
+    ) -> None:
+        super().__init__("test-model", context_window=context_window, prices=prices)
         self.steps = list(steps)
         self.history: list[Request] = []
 

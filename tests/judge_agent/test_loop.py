@@ -13,8 +13,10 @@ import pytest
 from judge_agent.judge import load_builtin, make_judge
 from judge_agent.loop import STUB, VERDICT_TOOL
 from judge_agent.messages import Completion, ToolCall, Usage
+from judge_agent.providers import Prices
 from judge_agent.toolbox import McpEndpoint
 from tests.judge_agent.scripted import ScriptedProvider, call, calls, text, verdict
+from trace_tools import load_path
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SEED = FIXTURES / "data_processor.jsonl"
@@ -258,3 +260,22 @@ async def test_tools_can_come_from_another_mcp_server_over_stdio() -> None:
     assert feedback.ok
     rows = json.loads(tool_results(provider)[0])["rows"]
     assert rows[0][2] == "fetch_data"
+
+
+def test_cost_comes_from_configured_prices() -> None:
+    prices = Prices(input_per_mtok=2.0, output_per_mtok=10.0)
+    provider = ScriptedProvider(
+        [call("GetTraceInfo", usage=(1000, 50)), verdict("optimal", "ok", usage=(2000, 50))], prices=prices
+    )
+    feedback = performance(provider, inline="never")(SEED)
+    assert feedback.metadata.cost == pytest.approx((3000 * 2.0 + 100 * 10.0) / 1e6)
+    assert performance(ScriptedProvider([verdict("optimal", "ok")]), inline="never")(SEED).metadata.cost is None
+
+
+def test_a_trace_can_be_passed_as_a_loaded_trace_or_an_otlp_dict() -> None:
+    (trace,) = load_path(SEED)
+    provider = ScriptedProvider([verdict("optimal", "ok"), verdict("optimal", "ok")])
+    judge = performance(provider, inline="never")
+    assert judge(trace).trace_id == trace.trace_id
+    document = {"resourceSpans": [json.loads(line)["resourceSpans"][0] for line in SEED.read_text().splitlines()]}
+    assert judge(document).trace_id == trace.trace_id
