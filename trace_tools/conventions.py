@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from trace_tools.model import Span, TokenUsage
+from trace_tools.model import SPAN_TYPES, Span, TokenUsage
 
 _OPENINFERENCE_KINDS = {
     "LLM": "LLM",
@@ -36,18 +36,8 @@ _GENAI_OPERATIONS = {
     "create_agent": "AGENT",
 }
 _TRACELOOP_KINDS = {"workflow": "CHAIN", "task": "CHAIN", "agent": "AGENT", "tool": "TOOL"}
-_MLFLOW_TYPES = {
-    "LLM",
-    "CHAT_MODEL",
-    "TOOL",
-    "RETRIEVER",
-    "AGENT",
-    "CHAIN",
-    "EMBEDDING",
-    "RERANKER",
-    "PARSER",
-    "UNKNOWN",
-}
+# MLflow's vocabulary is ours minus the OpenInference-only kinds.
+_MLFLOW_TYPES = frozenset(SPAN_TYPES) - {"GUARDRAIL", "EVALUATOR"}
 
 # (attribute key, parse JSON strings?) in order of preference.
 _INPUT_KEYS = (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from judge_agent.errors import MissingAPIKeyError, ProviderError, RateLimitError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers.base import Prices, Provider, ToolChoice
-from judge_agent.providers.openai import (
+from judge_agent.providers.wire import (
     PLACEHOLDER_KEY,
     api_error_message,
     connection_cause,

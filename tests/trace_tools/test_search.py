@@ -7,22 +7,12 @@ import time
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 import pytest
-from helpers import ids_by_name, load_one, otlp_span, sample_trace, single_span_store, store_of
+from helpers import ids_by_name, load_one, otlp_span, single_span_store, store_of
 from mcp.server.mcpserver.exceptions import ToolError
 
 from trace_tools import search, tools
 from trace_tools.index import TraceStore, fold
 from trace_tools.model import Trace
-
-
-@pytest.fixture(scope="module")
-def sample() -> Trace:
-    return sample_trace()
-
-
-@pytest.fixture
-def store(sample: Trace) -> TraceStore:
-    return store_of(sample)
 
 
 def test_matches_report_span_name_field_offset_and_context(store: TraceStore, sample: Trace) -> None:

@@ -15,7 +15,7 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from helpers import ids_by_name, load_one, otlp_span, sample_lines, sample_trace, store_of
+from helpers import ids_by_name, load_one, otlp_span, sample_lines, store_of
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -35,16 +35,6 @@ try:
 except ImportError:
     HAVE_CLI = False
 needs_cli = pytest.mark.skipif(not HAVE_CLI, reason="trace_tools.cli is not written yet")
-
-
-@pytest.fixture(scope="module")
-def sample() -> Trace:
-    return sample_trace()
-
-
-@pytest.fixture
-def store(sample: Trace) -> TraceStore:
-    return store_of(sample)
 
 
 @pytest.fixture

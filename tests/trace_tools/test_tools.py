@@ -14,7 +14,6 @@ from helpers import (
     ids_by_name,
     load_one,
     otlp_span,
-    sample_trace,
     single_span_store,
     span_id,
     store_of,
@@ -27,16 +26,6 @@ from trace_tools.model import Trace
 
 LIMIT = tools.MAX_RESPONSE_CHARS
 KINDS = ["LLM", "TOOL", "RETRIEVER", "CHAIN"]
-
-
-@pytest.fixture(scope="module")
-def sample() -> Trace:
-    return sample_trace()
-
-
-@pytest.fixture
-def store(sample: Trace) -> TraceStore:
-    return store_of(sample)
 
 
 def tree_trace(count: int = 60) -> Trace:
