@@ -17,6 +17,8 @@ Judging failures are returned as an error `Feedback`, not raised, by `Judge.__ca
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class JudgeAgentError(Exception):
     """Base class of every error judge_agent raises on purpose."""
@@ -46,6 +48,7 @@ class ProviderError(JudgeAgentError):
         self.provider = provider
         self.status = status
         self.body = body
+        self.partial: Any = None  # the agent loop's LoopResult so far, when the failure came mid-judgment
         prefix = f"{provider} API error" + (f" {status}" if status else "")
         super().__init__(f"{prefix}: {message}")
 

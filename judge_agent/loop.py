@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from judge_agent.errors import AgentError, MaxTurnsExceeded, TokenBudgetExceeded, VerdictError
+from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
 from judge_agent.feedback import ToolCallRecord
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers import Provider
@@ -36,6 +36,12 @@ VERDICT_TOOL = "submit_verdict"
 LOG_PREVIEW_CHARS = 500
 PRUNE_AT = 0.8  # of the context window
 PRUNE_TO = 0.6
+REPEAT_CHARS = 1500  # of a remembered result shown again: the full text is already in the history
+RESULT_SHARE = 0.25  # the most of the context window one tool result may take
+SMALL_WINDOW = 16_384
+#: Page sizes asked for on small context windows, by argument name (any MCP server's tools that take them):
+#: 100 ListSpans rows are ~50 s of prompt for a 1.5B model on 2 cores.
+SMALL_WINDOW_ARGUMENTS = {"max_results": 20, "max_matches": 10, "context_chars": 60, "max_content_chars": 2000}
 STUB = "[older tool result removed to save context; call the tool again if you need it]"
 
 #: validate(arguments) → the verdict's fields in canonical form; raises ValueError saying what is wrong.
@@ -48,6 +54,7 @@ class LoopLimits:
     max_turns: int = 20
     token_budget: int | None = None  # input + output tokens over the whole judgment
     log_full_responses: bool = False
+    investigate_first: bool = False  # the first turn offers no verdict: a trace not shown is never judged blind
 
 
 @dataclass
@@ -110,6 +117,7 @@ class _Run:
         self.left_out: set[str] = set()
         self.reminded = False
         self.repaired = False
+        self.verdict_offered = True
         self.calibration: tuple[int, int] | None = None  # (input tokens, characters) of the last request
 
     @property
@@ -158,7 +166,18 @@ class _Run:
     def offered(self) -> list[ToolSpec]:
         tools = [spec for spec in self.toolbox.specs if spec.name not in self.left_out]
         self.left_out.clear()
+        if self.limits.investigate_first and self.result.turns == 0 and tools:
+            return tools
         return [*tools, self.verdict_spec]
+
+    def sized(self, call: ToolCall) -> dict[str, Any]:
+        """The call's arguments, with small pages asked for when the context window is small."""
+        if self.provider.context_window > SMALL_WINDOW:
+            return call.arguments
+        spec = next((s for s in self.toolbox.specs if s.name == call.name), None)
+        accepted = (spec.input_schema.get("properties") or {}) if spec else {}
+        defaults = {k: v for k, v in SMALL_WINDOW_ARGUMENTS.items() if k in accepted and k not in call.arguments}
+        return {**call.arguments, **defaults}
 
     def over_budget(self) -> bool:
         budget = self.limits.token_budget
@@ -169,7 +188,9 @@ class _Run:
         while self.result.turns < self.limits.max_turns:
             if self.over_budget():
                 return await self.final_turn(TokenBudgetExceeded(f"token budget of {self.limits.token_budget} spent"))
-            completion = await self.turn(self.offered())
+            offer = self.offered()
+            self.verdict_offered = self.verdict_spec in offer
+            completion = await self.turn(offer)
             if await self.handle(completion):
                 return self.result
             self.prune()
@@ -186,6 +207,12 @@ class _Run:
             self.append(Message("user", f"Do not answer in text. Call the {VERDICT_TOOL} tool now with your verdict."))
             return False
         verdict_call = next((c for c in calls if c.name == VERDICT_TOOL), None)
+        if verdict_call is not None and not self.verdict_offered:
+            self.answer(verdict_call, f"{VERDICT_TOOL} is not offered yet: investigate the trace first", True)
+            calls = tuple(c for c in calls if c is not verdict_call)
+            verdict_call = None
+            if not calls:
+                return False
         if verdict_call is not None:
             for other in calls:
                 if other is not verdict_call:
@@ -237,12 +264,13 @@ class _Run:
             if times + 1 >= 2:
                 self.left_out.add(call.name)
                 note += f" {call.name} is not offered on your next turn."
-            outcome = ToolOutcome(f"{note}\n\n{first.text}", first.is_error, 0.0)
+            remembered_text = first.text if len(first.text) <= REPEAT_CHARS else first.text[:REPEAT_CHARS] + "…"
+            outcome = ToolOutcome(f"{note}\n\n{remembered_text}", first.is_error, 0.0)
             logger.debug("Repeated call answered from memory: %s", call.name)
             outcomes[call.id] = outcome
             self.record(call, outcome, repeated=True)
             return
-        outcome = await self.toolbox.call(call.name, call.arguments)
+        outcome = await self.toolbox.call(call.name, self.sized(call))
         self.memory[key] = (0, outcome)
         logger.debug(
             "Tool response (%s, %.0f ms)%s: %s",
@@ -268,6 +296,11 @@ class _Run:
         )
 
     def answer(self, call: ToolCall, text: str, is_error: bool) -> None:
+        limit = int(self.provider.context_window * RESULT_SHARE * 3)  # ~3 characters a token
+        if len(text) > limit:  # one result must not fill a small window: stubbing old ones cannot help then
+            text = (
+                text[:limit] + f"…[cut: {len(text) - limit} more chars; ask for a smaller page or read on with offset]"
+            )
         self.append(Message("tool", text, tool_call_id=call.id, tool_name=call.name, is_error=is_error))
 
     async def final_turn(self, reason: AgentError) -> LoopResult:
@@ -340,7 +373,11 @@ async def run_agent(
     run = _Run(provider, toolbox, verdict_spec, validate, limits or LoopLimits(), params or {}, on_event)
     for message in messages:
         run.append(message)
-    return await run.run()
+    try:
+        return await run.run()
+    except ProviderError as exc:
+        exc.partial = run.result  # what was spent before the failure still belongs in the Feedback
+        raise
 
 
 def _chars(messages: list[Message], tools: list[ToolSpec]) -> int:

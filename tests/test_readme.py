@@ -23,7 +23,7 @@ def code_blocks(language: str) -> list[str]:
 
 def test_readme_opens_with_the_run_and_test_commands() -> None:
     first, second = code_blocks("bash")[:2]
-    assert "trace-tools info fixtures/" in first
+    assert "judge-agent judge fixtures/" in first
     fixture = re.search(r"fixtures/\S+", first)
     assert fixture and (ROOT / fixture.group()).is_file()
     assert "pytest" in second

@@ -3,6 +3,7 @@
     openai:/gpt-4o-mini           OpenAI, or any OpenAI-compatible server via base_url / OPENAI_BASE_URL
     ollama:/qwen2.5:7b            a local Ollama (OpenAI-compatible endpoint on localhost:11434)
     anthropic:/claude-sonnet-4-5  Anthropic Messages API
+    local:/qwen2.5-1.5b           a GGUF model on llama.cpp, offline (a known name or a file path)
 
 Adding a provider is one module and one line in `_REGISTRY`.
 """
@@ -22,6 +23,7 @@ _REGISTRY = {
     "openai": "judge_agent.providers.openai:OpenAIProvider",
     "ollama": "judge_agent.providers.openai:OllamaProvider",
     "anthropic": "judge_agent.providers.anthropic:AnthropicProvider",
+    "local": "judge_agent.providers.local:LocalProvider",
 }
 _URI = re.compile(r"^(?P<provider>[a-z][a-z0-9_-]*):/?(?P<model>\S.*)$")
 

@@ -108,7 +108,7 @@ def test_throttling_is_retried_by_the_sdk() -> None:
 
 def test_an_invalid_verdict_twice_exits_1_with_the_reason() -> None:
     bad = tool_calls(("submit_verdict", {"value": "superb", "rationale": "x", "cited_span_ids": []}))
-    with ScriptedModelServer([bad, bad]) as server:
+    with ScriptedModelServer([tool_calls(("GetTraceInfo", {})), bad, bad]) as server:
         code, out, _ = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never")
     assert code == 1
     assert "Judging failed (invalid_verdict)" in out and "superb" in out

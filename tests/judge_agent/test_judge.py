@@ -142,6 +142,7 @@ def test_unknown_builtin_lists_the_known_ones() -> None:
 
 def test_no_model_anywhere_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
+    monkeypatch.setattr("judge_agent.judge.default_local_model", lambda: None)  # no offline model either
     judge = make_judge("x", "Judge {{ outputs }}")
     with pytest.raises(ConfigError, match="JUDGE_AGENT_MODEL"):
         judge(outputs="hello")

@@ -10,6 +10,7 @@ from typing import Literal
 
 import pytest
 
+from judge_agent.errors import ProviderError
 from judge_agent.judge import load_builtin, make_judge
 from judge_agent.loop import STUB, VERDICT_TOOL
 from judge_agent.messages import Completion, ToolCall, Usage
@@ -106,7 +107,7 @@ def test_two_text_answers_are_an_error_feedback() -> None:
 
 def test_an_invalid_value_gets_one_repair_turn() -> None:
     provider = ScriptedProvider([verdict("great", "looks great"), verdict("optimal", "fine")])
-    feedback = performance(provider, inline="never")(SEED)
+    feedback = performance(provider, inline="always")(SEED)
     assert feedback.ok and feedback.value == "optimal"
     repair = tool_results(provider)[-1]
     assert "invalid verdict" in repair and '"needs_improvement"' in repair
@@ -114,7 +115,7 @@ def test_an_invalid_value_gets_one_repair_turn() -> None:
 
 def test_an_invalid_value_after_repair_is_an_error_feedback_never_a_default() -> None:
     provider = ScriptedProvider([verdict("great", "x"), verdict(7, "y")])
-    feedback = performance(provider, inline="never")(SEED)
+    feedback = performance(provider, inline="always")(SEED)
     assert feedback.value is None
     assert feedback.error and feedback.error.code == "invalid_verdict"
     assert "7" in feedback.error.message
@@ -180,7 +181,7 @@ def test_tool_calls_and_responses_are_logged_at_debug(caplog: pytest.LogCaptureF
 
 
 def test_small_traces_are_inlined_as_data_and_large_ones_are_not() -> None:
-    provider = ScriptedProvider([verdict("optimal", "ok")])
+    provider = ScriptedProvider([call("GetTraceInfo"), verdict("optimal", "ok")])
     feedback = performance(provider)(SEED)  # 32k window: a quarter is 8k tokens; the seed is ~24k
     assert not feedback.metadata.inlined_trace
     assert "start with GetTraceInfo" in provider.history[0].messages[1].content
@@ -244,7 +245,7 @@ def test_plain_mode_reads_a_traces_root_inputs_and_outputs() -> None:
 @pytest.mark.anyio
 async def test_async_call_and_sync_call_inside_a_loop() -> None:
     provider = ScriptedProvider([verdict("optimal", "ok")])
-    judge = performance(provider, inline="never")
+    judge = performance(provider, inline="always")
     feedback = await judge.acall(SEED)
     assert feedback.ok
     with pytest.raises(RuntimeError, match="acall"):
@@ -269,13 +270,54 @@ def test_cost_comes_from_configured_prices() -> None:
     )
     feedback = performance(provider, inline="never")(SEED)
     assert feedback.metadata.cost == pytest.approx((3000 * 2.0 + 100 * 10.0) / 1e6)
-    assert performance(ScriptedProvider([verdict("optimal", "ok")]), inline="never")(SEED).metadata.cost is None
+    assert performance(ScriptedProvider([verdict("optimal", "ok")]), inline="always")(SEED).metadata.cost is None
 
 
 def test_a_trace_can_be_passed_as_a_loaded_trace_or_an_otlp_dict() -> None:
     (trace,) = load_path(SEED)
     provider = ScriptedProvider([verdict("optimal", "ok"), verdict("optimal", "ok")])
-    judge = performance(provider, inline="never")
+    judge = performance(provider, inline="always")
     assert judge(trace).trace_id == trace.trace_id
     document = {"resourceSpans": [json.loads(line)["resourceSpans"][0] for line in SEED.read_text().splitlines()]}
     assert judge(document).trace_id == trace.trace_id
+
+
+def test_a_trace_not_shown_is_never_judged_blind() -> None:
+    provider = ScriptedProvider([verdict("optimal", "guess"), call("GetTraceInfo"), verdict("optimal", "checked")])
+    feedback = performance(provider, inline="never")(SEED)
+    assert VERDICT_TOOL not in provider.history[0].tool_names
+    assert "investigate the trace first" in tool_results(provider, 1)[0]
+    assert feedback.ok and feedback.rationale == "checked"
+
+
+def test_small_context_windows_ask_for_small_pages() -> None:
+    provider = ScriptedProvider([call("ListSpans"), verdict("optimal", "ok")], context_window=16_384)
+    feedback = performance(provider, inline="never")(SEED)
+    assert feedback.metadata.tool_calls[0].arguments == {}  # as the model sent it
+    page = json.loads(tool_results(provider)[0])
+    assert len(page["rows"]) == 14  # the seed has 14 spans: fits in 20
+    big = ScriptedProvider([call("ListSpans"), verdict("optimal", "ok")], context_window=16_384)
+    performance(big, inline="never")(FIXTURES / "tool_loop.jsonl")
+    assert len(json.loads(tool_results(big)[0])["rows"]) == 20
+
+
+def test_one_tool_result_never_fills_a_small_window() -> None:
+    provider = ScriptedProvider(
+        [call("SearchTraceRegex", pattern="customer", max_matches=500, context_chars=500), verdict("optimal", "ok")],
+        context_window=4096,
+    )
+    performance(provider, inline="never")(SEED)
+    result = tool_results(provider)[0]
+    assert len(result) < 4096 * 0.25 * 3 + 200
+    assert "ask for a smaller page" in result
+
+
+def test_a_provider_failure_mid_judgment_keeps_what_was_spent() -> None:
+    def fail(*_: object) -> Completion:
+        raise ProviderError("scripted", "server went away", status=503)
+
+    provider = ScriptedProvider([call("GetTraceInfo", usage=(700, 7)), fail])
+    feedback = performance(provider, inline="never")(SEED)
+    assert feedback.error and feedback.error.code == "provider_error" and "503" in feedback.error.message
+    assert feedback.metadata.turns == 2 and feedback.metadata.input_tokens == 700
+    assert [c.name for c in feedback.metadata.tool_calls] == ["GetTraceInfo"]

@@ -408,7 +408,7 @@ async def test_ollama_uses_ollama_host_and_ignores_openai_settings(
 @pytest.mark.parametrize(
     ("uri", "match"),
     [
-        ("gemini:/pro", "unknown model provider 'gemini'.*known: anthropic, ollama, openai"),
+        ("gemini:/pro", "unknown model provider 'gemini'.*known: anthropic, local, ollama, openai"),
         ("gpt-4o", "provider:/model"),
     ],
 )

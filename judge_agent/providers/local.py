@@ -1,0 +1,291 @@
+"""`local:/NAME_OR_PATH`: a GGUF model run offline by llama.cpp, with grammar-constrained tool calls.
+
+Small local models "fail to use the tools": they answer in prose or emit JSON that does not
+parse. Here every turn is decoded under a GBNF grammar built from the tools offered that turn,
+so the output is always exactly one call to a real tool with arguments matching its schema
+(span ids are 16 hex characters, strings are length-capped so a small model cannot ramble to
+the token limit). The prompt is ChatML written by hand with Qwen's `<tool_call>` format, which
+worked every time where llama.cpp's own function-calling chat handler did not.
+
+The provider holds no loop logic; repeated-call guards and turn caps are the loop's.
+llama.cpp objects block and are not thread-safe: generation runs in a worker thread under a
+per-model lock, so the event loop (and the MCP session) stay responsive.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from judge_agent.errors import ConfigError, ProviderError
+from judge_agent.local_models import llama_cpp_available, resolve_model_file
+from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from judge_agent.providers.base import Prices, Provider, ToolChoice
+
+logger = logging.getLogger("judge_agent")
+
+MAX_STRING_CHARS = 300
+MAX_RATIONALE_CHARS = 600
+MAX_ARRAY_ITEMS = 8
+MAX_NEW_TOKENS = 768
+_ID_PATTERNS = {"span_id": "^[0-9a-f]{16}$", "parent_id": "^[0-9a-f]{16}$", "trace_id": "^[0-9a-f]{32}$"}
+# Optional arguments a small model may set. Left free, a 1.5B model fills in every optional
+# argument it sees (page_token "", status "OK", parent_id = the root...), silently filtering
+# away what it looks for; paging and limits are the loop's job on small windows anyway.
+KEPT_OPTIONAL = frozenset({"name", "attributes", "pattern", "span_id"})
+_NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
+_DROPPED_KEYS = ("title", "description", "default", "examples")
+
+_models: dict[str, tuple[Any, threading.Lock]] = {}
+_models_lock = threading.Lock()
+
+
+class LocalProvider(Provider):
+    """A GGUF model on llama.cpp: a known model name (see `judge_agent.local_models`) or a file path."""
+
+    name = "local"
+    default_context_window = 8192
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        context_window: int | None = None,
+        threads: int | None = None,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        prices: Prices | None = None,
+    ) -> None:
+        if not llama_cpp_available():
+            raise ConfigError(
+                "the local: provider needs llama-cpp-python: pip install 'judge-agent[local]' "
+                "(it builds from source, ~6 minutes on 2 cores)"
+            )
+        self.path, known = resolve_model_file(model)
+        super().__init__(
+            model, context_window=context_window or (known.context_window if known else None), prices=prices
+        )
+        self.threads = threads or os.cpu_count() or 2
+        self.max_new_tokens = max_new_tokens
+        self._tool_docs: dict[str, str] = {}
+        self._calls = 0
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        tool_choice: ToolChoice = "auto",
+        params: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        if not tools:
+            raise ProviderError(self.name, "the local provider answers through tools; none were offered")
+        prompt = self.render(messages, tools)
+        grammar_text = tool_call_grammar(tools)
+        return await anyio.to_thread.run_sync(self._generate, prompt, grammar_text, dict(params or {}))
+
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> str:
+        """The conversation as ChatML, ending where the assistant's tool call begins.
+
+        The tool list in the system turn is the one first offered for that system prompt, so a
+        tool left out for a turn does not change the prompt's prefix (llama.cpp then reuses its
+        cache of the prefix instead of reading the whole conversation again).
+        """
+        parts: list[str] = []
+        pending_results: list[str] = []
+
+        def flush_results() -> None:
+            if pending_results:
+                parts.append(_turn("user", "\n".join(pending_results)))
+                pending_results.clear()
+
+        for message in messages:
+            if message.role == "tool":
+                status = "error" if message.is_error else "ok"
+                pending_results.append(
+                    f'<tool_response name="{message.tool_name}" status="{status}">\n{message.content}\n</tool_response>'
+                )
+                continue
+            flush_results()
+            if message.role == "system":
+                docs = self._tool_docs.setdefault(message.content, tools_prompt(tools))
+                parts.append(_turn("system", f"{message.content}\n\n{docs}"))
+            elif message.role == "assistant":
+                calls = "\n".join(_tool_call_text(c) for c in message.tool_calls)
+                parts.append(_turn("assistant", "\n".join(p for p in (message.content, calls) if p)))
+            else:
+                parts.append(_turn("user", message.content))
+        flush_results()
+        return "".join(parts) + "<|im_start|>assistant\n<tool_call>\n"
+
+    def _generate(self, prompt: str, grammar_text: str, params: dict[str, Any]) -> Completion:
+        import llama_cpp
+
+        llm, lock = self._model()
+        grammar = llama_cpp.llama_grammar.LlamaGrammar.from_string(grammar_text, verbose=False)
+        started = time.perf_counter()
+        with lock:
+            try:
+                response: Any = llm.create_completion(
+                    prompt,
+                    grammar=grammar,
+                    max_tokens=int(params.get("max_tokens", self.max_new_tokens)),
+                    temperature=float(params.get("temperature", 0.0)),
+                    seed=int(params.get("seed", 0)),
+                    stop=["<|im_end|>", "</tool_call>"],
+                )
+            except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
+                raise ProviderError(self.name, f"{exc} (context window {self.context_window} tokens)") from exc
+        elapsed = time.perf_counter() - started
+        usage = response.get("usage") or {}
+        prompt_tokens, generated = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        logger.debug(
+            "local model: %d prompt tokens, %d generated in %.1f s (%.1f tok/s overall)",
+            prompt_tokens,
+            generated,
+            elapsed,
+            (prompt_tokens + generated) / elapsed if elapsed else 0.0,
+        )
+        self._calls += 1
+        return _parse(response["choices"][0]["text"], f"local_{self._calls}", Usage(prompt_tokens, generated))
+
+    def _model(self) -> tuple[Any, threading.Lock]:
+        key = f"{self.path}:{self.context_window}"
+        with _models_lock:
+            if key not in _models:
+                import llama_cpp
+
+                logger.debug("loading %s (context %d, %d threads)", self.path, self.context_window, self.threads)
+                llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.context_window,
+                    n_threads=self.threads,
+                    verbose=False,
+                )
+                _models[key] = (llm, threading.Lock())
+                if len(_models) == 1:
+                    atexit.register(_close_models)
+            return _models[key]
+
+
+def _close_models() -> None:
+    """Free llama.cpp models before interpreter teardown (their finalizers fail once modules are gone)."""
+    with _models_lock:
+        for llm, _ in _models.values():
+            llm.close()
+        _models.clear()
+
+
+def tools_prompt(tools: Sequence[ToolSpec]) -> str:
+    """The tool list in Qwen2.5's function-calling format."""
+    signatures = "\n".join(
+        json.dumps(
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": _compact(t.input_schema)},
+            },
+            ensure_ascii=False,
+        )
+        for t in tools
+    )
+    return (
+        "# Tools\n\nYou may call one function per turn to investigate. The function signatures:\n"
+        f"<tools>\n{signatures}\n</tools>\n\n"
+        "Answer every turn with one call, as a JSON object with the function name and arguments:\n"
+        '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+
+
+def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
+    """GBNF allowing exactly one call to one of `tools`, with arguments matching its schema."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    schema = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"name": {"const": t.name}, "arguments": constrain(t.input_schema)},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+            for t in tools
+        ]
+    }
+    return str(json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]))
+
+
+def constrain(schema: Any, field: str | None = None) -> Any:
+    """A tool's argument schema tightened for decoding: optional means omitted (not null), ids are
+    hex of the right length, strings and arrays are capped, no extra properties."""
+    if isinstance(schema, list):
+        return [constrain(s, field) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    variants = schema.get("anyOf")
+    if isinstance(variants, list):
+        kept = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
+        if len(kept) == 1:
+            merged = {k: v for k, v in schema.items() if k != "anyOf"}
+            return constrain({**merged, **kept[0]}, field)
+    out = {k: constrain(v, k if k != "items" else field) for k, v in schema.items() if k not in _DROPPED_KEYS}
+    if "properties" in schema:
+        required = set(schema.get("required") or ())
+        out["properties"] = {
+            name: constrain(sub, name)
+            for name, sub in schema["properties"].items()
+            if name in required or name in KEPT_OPTIONAL
+        }
+        out["additionalProperties"] = False
+    if out.get("type") == "string" and "enum" not in out and "const" not in out:
+        if field in _ID_PATTERNS:
+            out["pattern"] = _ID_PATTERNS[field]
+        limit = MAX_RATIONALE_CHARS if field == "rationale" else MAX_STRING_CHARS
+        out["maxLength"] = min(int(out.get("maxLength", limit)), limit)
+        if field == "rationale":
+            out["minLength"] = max(int(out.get("minLength", 0)), 20)  # an empty rationale is no verdict
+    if out.get("type") == "array":
+        out["maxItems"] = min(int(out.get("maxItems", MAX_ARRAY_ITEMS)), MAX_ARRAY_ITEMS)
+    return out
+
+
+def _compact(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as the prompt shows it: property names, types and descriptions only."""
+    properties = {
+        name: {
+            k: v for k, v in sub.items() if k in ("type", "description", "enum", "anyOf", "items", "minimum", "maximum")
+        }
+        for name, sub in (schema.get("properties") or {}).items()
+    }
+    return {"type": "object", "properties": properties, "required": schema.get("required", [])}
+
+
+def _parse(text: str, call_id: str, usage: Usage) -> Completion:
+    try:
+        call = json.loads(text)
+        name, arguments = call["name"], call["arguments"]
+        if not isinstance(arguments, dict):
+            raise TypeError("arguments is not an object")
+    except (ValueError, KeyError, TypeError) as exc:  # only when max_tokens cut the call short
+        named = _NAME.search(text)
+        name = named.group(1) if named else "unknown"
+        error = f"the call was cut short ({exc}); make it shorter"
+        return Completion(text="", tool_calls=(ToolCall(call_id, name, {}, arguments_error=error),), usage=usage)
+    return Completion(text="", tool_calls=(ToolCall(call_id, str(name), arguments),), usage=usage)
+
+
+def _tool_call_text(call: ToolCall) -> str:
+    return (
+        f"<tool_call>\n{json.dumps({'name': call.name, 'arguments': call.arguments}, ensure_ascii=False)}\n</tool_call>"
+    )
+
+
+def _turn(role: str, content: str) -> str:
+    return f"<|im_start|>{role}\n{content}<|im_end|>\n"

