@@ -162,11 +162,18 @@ def judge(
         if spinner:
             spinner.start()
 
+        turn = 0
+
         def on_event(event: dict[str, Any]) -> None:
+            nonlocal turn
             if sink:
                 sink.write(event)
             if spinner and event.get("type") == "usage":
-                spinner.update(f"Judging… turn {event['turn']}")
+                turn = event["turn"]
+                spinner.update(f"Judging… turn {turn} ({event['input_tokens']} tokens read)")
+            elif spinner and event.get("tool_calls"):
+                names = ", ".join(c["name"] for c in event["tool_calls"])
+                spinner.update(f"Judging… turn {turn}: calling {names}")
 
         feedback = judge_(
             loaded,

@@ -513,5 +513,5 @@ def _validate_verdict(value_type: ValueType, agent: bool, arguments: dict[str, A
         cited = arguments.get("cited_span_ids") or []
         if not isinstance(cited, list) or not all(isinstance(s, str) for s in cited):
             raise ValueError("'cited_span_ids' must be a list of span id strings")
-        verdict["cited_span_ids"] = [s.strip().lower() for s in cited]
+        verdict["cited_span_ids"] = list(dict.fromkeys(s.strip().lower() for s in cited))  # once each, in order
     return verdict
