@@ -99,6 +99,13 @@ class Span:
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
 
+    def shows_as_content(self, key: str) -> bool:
+        """Whether an attribute is already the span's inputs or outputs (`gen_ai.prompt.*` covers its items)."""
+        for source in (self.inputs_key, self.outputs_key):
+            if source and (key == source or (source.endswith("*") and key.startswith(source[:-1]))):
+                return True
+        return False
+
     def content_signature(self) -> tuple[Any, ...]:
         """What two copies of one span must share to count as the same span."""
         return (

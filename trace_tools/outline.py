@@ -9,7 +9,6 @@ out the rest.
 from __future__ import annotations
 
 from trace_tools.index import TraceIndex, as_text
-from trace_tools.model import Span
 
 MAX_VALUE_CHARS = 3000
 
@@ -34,7 +33,9 @@ def outline(index: TraceIndex) -> str:
         if span.outputs is not None:
             lines.append(f"{pad}  outputs: {_value(index, span.outputs_key, span.outputs)}")
         attributes = [
-            f"{key}={_value(index, key, value)}" for key, value in span.attributes.items() if not _shown(span, key)
+            f"{key}={_value(index, key, value)}"
+            for key, value in span.attributes.items()
+            if not span.shows_as_content(key)
         ]
         if attributes:
             lines.append(f"{pad}  attributes: {'; '.join(attributes)}")
@@ -42,14 +43,6 @@ def outline(index: TraceIndex) -> str:
             fields = "; ".join(f"{k}={_value(index, k, v)}" for k, v in event.attributes.items())
             lines.append(f"{pad}  event {event.name} at +{_ms(event.time_ns - base)} ms: {fields}")
     return "\n".join(lines)
-
-
-def _shown(span: Span, key: str) -> bool:
-    """Whether the attribute already appears as the span's inputs or outputs."""
-    for source in (span.inputs_key, span.outputs_key):
-        if source and (key == source or (source.endswith("*") and key.startswith(source[:-1]))):
-            return True
-    return False
 
 
 def _value(index: TraceIndex, key: str | None, value: object) -> str:

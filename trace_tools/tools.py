@@ -214,8 +214,7 @@ def get_span(
         outputs = cutter.cut("outputs", index.show(span.outputs_key, span.outputs))
 
     shown: dict[str, Any] = {}
-    sources = [k for k in (span.inputs_key, span.outputs_key) if k] if wanted is None else []
-    candidates = [k for k in span.attributes if include(k) and not any(_derived_from(k, s) for s in sources)]
+    candidates = [k for k in span.attributes if include(k) and not (wanted is None and span.shows_as_content(k))]
     for key in candidates[:MAX_SPAN_ATTRIBUTES]:
         shown[_unique(_cut(key, MAX_KEY_CHARS), shown)] = cutter.cut(key, index.show(key, span.attributes[key]))
     if len(candidates) > MAX_SPAN_ATTRIBUTES:
@@ -477,11 +476,6 @@ def _subtree(top: Span) -> list[Span]:
         out.append(span)
         stack.extend(span.children)
     return out
-
-
-def _derived_from(key: str, source: str) -> bool:
-    """Whether an attribute is already shown as inputs/outputs (`gen_ai.prompt.*` covers its items)."""
-    return key.startswith(source[:-1]) if source.endswith("*") else key == source
 
 
 def _keep(
