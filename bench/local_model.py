@@ -70,7 +70,8 @@ def speed(model: str) -> dict[str, float]:
     prompt_tokens = out["usage"]["prompt_tokens"]  # type: ignore[index]
     prompt_s = time.perf_counter() - started
     started = time.perf_counter()
-    out = llm.create_completion("Write a long story about tracing.", max_tokens=64, temperature=0)
+    story = "<|im_start|>user\nWrite a long story about a detective who reads logs.<|im_end|>\n<|im_start|>assistant\n"
+    out = llm.create_completion(story, max_tokens=64, temperature=0)
     generated = out["usage"]["completion_tokens"]  # type: ignore[index]
     generation_s = time.perf_counter() - started
     llm.close()

@@ -34,9 +34,9 @@ from judge_agent.providers.base import Prices, Provider, ToolChoice
 logger = logging.getLogger("judge_agent")
 
 MAX_STRING_CHARS = 300
-MAX_RATIONALE_CHARS = 600
+MAX_RATIONALE_CHARS = 500
 MAX_ARRAY_ITEMS = 8
-MAX_NEW_TOKENS = 768
+MAX_NEW_TOKENS = 1024  # above the longest call the grammar allows (a 500-char rationale, 8 ids), so none is cut
 _ID_PATTERNS = {"span_id": "^[0-9a-f]{16}$", "parent_id": "^[0-9a-f]{16}$", "trace_id": "^[0-9a-f]{32}$"}
 # Optional arguments a small model may set. Left free, a 1.5B model fills in every optional
 # argument it sees (page_token "", status "OK", parent_id = the root...), silently filtering

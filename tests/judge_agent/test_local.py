@@ -55,7 +55,7 @@ def test_schemas_are_tightened_for_decoding() -> None:
     assert trace_schema["properties"]["trace_id"]["pattern"] == "^[0-9a-f]{32}$"
     assert schema["additionalProperties"] is False
     verdict = constrain(VERDICT.input_schema)["properties"]
-    assert verdict["rationale"]["maxLength"] == 600 and verdict["rationale"]["minLength"] == 20
+    assert verdict["rationale"]["maxLength"] == 500 and verdict["rationale"]["minLength"] == 20
     assert verdict["value"]["enum"] == ["optimal", "acceptable", "needs_improvement"]
 
 
