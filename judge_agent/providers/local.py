@@ -140,7 +140,8 @@ class LocalProvider(Provider):
                     max_tokens=int(params.get("max_tokens", self.max_new_tokens)),
                     temperature=float(params.get("temperature", 0.0)),
                     seed=int(params.get("seed", 0)),
-                    stop=["<|im_end|>", "</tool_call>"],
+                    # No stop strings: the grammar ends the call, and a stop string inside a JSON string
+                    # (a small model wrote "<|im_end|>" into its rationale) would cut the call short.
                 )
             except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
                 raise ProviderError(self.name, f"{exc} (context window {self.context_window} tokens)") from exc
@@ -269,7 +270,7 @@ def _compact(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parse(text: str, call_id: str, usage: Usage) -> Completion:
     try:
-        call = json.loads(text)
+        call = json.loads(text, strict=False)  # the grammar lets raw newlines into strings
         name, arguments = call["name"], call["arguments"]
         if not isinstance(arguments, dict):
             raise TypeError("arguments is not an object")
