@@ -42,6 +42,8 @@ _ID_PATTERNS = {"span_id": "^[0-9a-f]{16}$", "parent_id": "^[0-9a-f]{16}$", "tra
 # argument it sees (page_token "", status "OK", parent_id = the root...), silently filtering
 # away what it looks for; paging and limits are the loop's job on small windows anyway.
 KEPT_OPTIONAL = frozenset({"name", "attributes", "pattern", "span_id"})
+_STRING_CHAR = 'char ::= [^"\\\\]'
+_STRICT_STRING_CHAR = 'char ::= [^"\\\\<\\x00-\\x1F]'
 _NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
 _DROPPED_KEYS = ("title", "description", "default", "examples")
 
@@ -220,7 +222,10 @@ def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
             for t in tools
         ]
     }
-    return str(json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]))
+    grammar = str(json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]))
+    # Strings may not hold control characters or "<": a small model otherwise writes chat markup
+    # ("</tool_call>", "<|im_end|>") into a string and rambles on to the length cap instead of closing it.
+    return grammar.replace(_STRING_CHAR, _STRICT_STRING_CHAR, 1)
 
 
 def constrain(schema: Any, field: str | None = None) -> Any:

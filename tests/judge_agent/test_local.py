@@ -76,6 +76,7 @@ def test_the_grammar_allows_only_offered_tools_with_valid_arguments() -> None:
     assert '\\"GetSpan\\"' in grammar and '\\"submit_verdict\\"' in grammar
     assert "ListSpans" not in grammar
     assert '\\"needs_improvement\\"' in grammar
+    assert 'char ::= [^"\\\\<\\x00-\\x1F]' in grammar  # no chat markup or control characters in strings
 
 
 @pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
