@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -162,18 +163,21 @@ def judge(
         if spinner:
             spinner.start()
 
-        turn = 0
+        turn, turn_started = 0, time.monotonic()
 
         def on_event(event: dict[str, Any]) -> None:
-            nonlocal turn
+            nonlocal turn, turn_started
             if sink:
                 sink.write(event)
             if spinner and event.get("type") == "usage":
-                turn = event["turn"]
-                spinner.update(f"Judging… turn {turn} ({event['input_tokens']} tokens read)")
+                turn, elapsed = event["turn"], max(time.monotonic() - turn_started, 1e-6)
+                rate = (event["input_tokens"] + event["output_tokens"]) / elapsed
+                spinner.update(f"Judging… turn {turn}: {event['input_tokens']} tokens read ({rate:.0f} tok/s)")
             elif spinner and event.get("tool_calls"):
                 names = ", ".join(c["name"] for c in event["tool_calls"])
                 spinner.update(f"Judging… turn {turn}: calling {names}")
+            elif spinner and event.get("role") == "tool":
+                turn_started = time.monotonic()  # the next model turn starts when the tools have answered
 
         feedback = judge_(
             loaded,
