@@ -8,19 +8,18 @@ so consecutive turns of one role are merged into one message.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from judge_agent.errors import MissingAPIKeyError, ProviderError, RateLimitError
+from judge_agent.errors import ProviderError, RateLimitError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers.base import Prices, Provider, ToolChoice
 from judge_agent.providers.wire import (
-    PLACEHOLDER_KEY,
     api_error_message,
     connection_cause,
     error_body,
     parse_arguments,
+    resolve_api_key,
 )
 
 if TYPE_CHECKING:
@@ -79,11 +78,7 @@ class AnthropicProvider(Provider):
         if client is None:
             import anthropic
 
-            api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-            if not api_key:
-                if not (base_url or os.environ.get("ANTHROPIC_BASE_URL")):
-                    raise MissingAPIKeyError(self.name, "ANTHROPIC_API_KEY")
-                api_key = PLACEHOLDER_KEY
+            api_key = resolve_api_key(self.name, api_key, self.key_env_var, base_url, "ANTHROPIC_BASE_URL")
             # An explicit key also keeps the SDK from looking for profile or federation credentials.
             client = anthropic.AsyncAnthropic(
                 api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from judge_agent.errors import MissingAPIKeyError, ProviderError, RateLimitError
+from judge_agent.errors import ProviderError, RateLimitError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers.base import Prices, Provider, ToolChoice
 from judge_agent.providers.wire import (
@@ -23,6 +23,7 @@ from judge_agent.providers.wire import (
     connection_cause,
     error_body,
     parse_arguments,
+    resolve_api_key,
 )
 
 if TYPE_CHECKING:
@@ -77,11 +78,9 @@ class OpenAIProvider(Provider):
             import openai
 
             base_url = base_url or self._default_base_url()
-            api_key = api_key or (os.environ.get(self.key_env_var) if self.key_env_var else None)
-            if not api_key:
-                if not (base_url or os.environ.get("OPENAI_BASE_URL")):
-                    raise MissingAPIKeyError(self.name, self.key_env_var or "an API key")
-                api_key = self.placeholder_key
+            api_key = resolve_api_key(
+                self.name, api_key, self.key_env_var, base_url, "OPENAI_BASE_URL", self.placeholder_key
+            )
             # base_url=None lets the SDK read OPENAI_BASE_URL itself.
             client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
         self._client = client

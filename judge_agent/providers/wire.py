@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
+from judge_agent.errors import MissingAPIKeyError
+
 PLACEHOLDER_KEY = "not-needed"
 _MAX_MESSAGE = 300
+
+
+def resolve_api_key(
+    provider: str,
+    api_key: str | None,
+    key_env: str | None,
+    base_url: str | None,
+    base_url_env: str,
+    placeholder: str = PLACEHOLDER_KEY,
+) -> str:
+    """The key to send: given, or from `key_env`; a custom base URL needs none (local servers ignore it).
+
+    Raises:
+        MissingAPIKeyError: no key anywhere and the provider's own API is the target.
+    """
+    key = api_key or (os.environ.get(key_env) if key_env else None)
+    if key:
+        return key
+    if not (base_url or os.environ.get(base_url_env)):
+        raise MissingAPIKeyError(provider, key_env or "an API key")
+    return placeholder
 
 
 def parse_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
