@@ -66,6 +66,9 @@ def main() -> None:
     judge-agent judge fixtures/data_processor.jsonl --builtin performance --model openai:/gpt-4o-mini
     judge-agent judge run.jsonl --instructions 'Did the agent answer {{ trace }} correctly?' \\
         --value-type bool --model anthropic:/claude-sonnet-4-5 -v
+    judge-agent evaluate runs/ --builtin performance --builtin task_completion --report report.html
+    judge-agent compare before.jsonl after.jsonl
+    judge-agent validate --builtin correctness --labels labels.jsonl --model openai:/gpt-4o-mini --repeats 3
     judge-agent builtins
 
     The model comes from --model, the judge file, or JUDGE_AGENT_MODEL.
@@ -307,6 +310,15 @@ def render_feedback(feedback: Feedback, trace: Trace | None) -> Panel:
         )
     return Panel(Group(*body), title=Text(safe(feedback.name, keep_newlines=False)), expand=False)
 
+
+def _register_batch_commands() -> None:
+    from judge_agent.batch_cli import compare_command, evaluate, validate
+
+    for command in (evaluate, compare_command, validate):
+        main.add_command(command)
+
+
+_register_batch_commands()
 
 if __name__ == "__main__":
     main(prog_name="judge-agent")

@@ -132,11 +132,23 @@ class Judge:
             )
         return model
 
+    @property
+    def provider(self) -> Provider | None:
+        """The provider given to this judge, if any (otherwise each call builds one from `model`)."""
+        return self._provider
+
+    def with_provider(self, provider: Provider) -> Judge:
+        """A copy that uses this provider (batch runs share one provider, and its connections, per model)."""
+        return self._copy(self.definition, provider)
+
     def with_options(self, **changes: Any) -> Judge:
         """A copy with definition fields changed (e.g. model, max_turns, inline)."""
+        return self._copy(self.definition.model_copy(update=changes), self._provider)
+
+    def _copy(self, definition: JudgeDefinition, provider: Provider | None) -> Judge:
         return Judge(
-            self.definition.model_copy(update=changes),
-            provider=self._provider,
+            definition,
+            provider=provider,
             model_options=self.model_options,
             mcp_endpoints=self.mcp_endpoints,
             redact=self.redact,

@@ -9,8 +9,11 @@ Ids are always lower-case hex (16 chars for spans, 32 for traces), whatever the 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from trace_tools.errors import TraceLoadError
 
@@ -164,6 +167,14 @@ class Trace:
             for key, value in span.resource.items():
                 merged.setdefault(key, value)
         return merged
+
+    def content_digest(self) -> str:
+        """A hash of what the trace recorded (not where it was read from): the same run, the same digest."""
+        digest = hashlib.sha256(self.trace_id.encode())
+        for span in self.spans:
+            record = (span.span_id, span.content_signature(), span.resource, span.scope_name, span.scope_version)
+            digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr))
+        return digest.hexdigest()
 
     @classmethod
     def build(

@@ -1,0 +1,78 @@
+"""A verdict cache in SQLite, so judging the same content with the same judge and model is free.
+
+The key hashes everything a verdict depends on: the item's content (not its file name), the
+judge definition's digest, the model URI, the provider options that change answers (base URL)
+and the inference parameters. Only successful verdicts are stored: a failure is retried.
+
+Several processes may share one cache file: SQLite in WAL mode with a busy timeout serialises
+their writes, and each write is one short transaction, so concurrent runs cannot corrupt it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from judge_agent.errors import ConfigError
+from judge_agent.feedback import Feedback
+from judge_agent.local_models import cache_dir
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, feedback TEXT NOT NULL, created REAL NOT NULL)"
+
+
+def default_cache_path() -> Path:
+    """`verdicts.sqlite` in the user cache dir (JUDGE_AGENT_CACHE, else XDG_CACHE_HOME/judge-agent)."""
+    return cache_dir() / "verdicts.sqlite"
+
+
+def cache_key(
+    item_digest: str, judge_digest: str, model: str, params: Mapping[str, Any], options: Mapping[str, Any]
+) -> str:
+    """The hash a verdict is stored under (see the module docstring for what it covers)."""
+    payload = json.dumps([item_digest, judge_digest, model, dict(params), dict(options)], sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class VerdictCache:
+    """Get and put Feedback by cache key; usable from one thread at a time (the evaluate event loop)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the verdict cache {self.path}: {exc} (use --no-cache)") from exc
+        self.hits = 0
+
+    def get(self, key: str) -> Feedback | None:
+        row = self._db.execute("SELECT feedback FROM verdicts WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            feedback = Feedback.model_validate_json(row[0])
+        except ValueError:  # written by an older version: judge again
+            return None
+        self.hits += 1
+        return feedback
+
+    def put(self, key: str, feedback: Feedback) -> None:
+        if feedback.ok:
+            self._db.execute(
+                "INSERT OR REPLACE INTO verdicts (key, feedback, created) VALUES (?, ?, ?)",
+                (key, feedback.to_json(), time.time()),
+            )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,280 @@
+"""What a batch run judges: items read from trace files or from tabular datasets, then filtered.
+
+An item is either a trace (every trace in a file is one item) or a dataset row with inputs,
+outputs and expectations (plain LLM-as-a-judge, or rows a `predict_fn` turns into traces).
+Each item has a stable key, so a re-run of the same data resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from judge_agent.errors import ConfigError
+from judge_agent.records import ItemInfo
+from trace_tools import Trace, load_path
+
+FIELDS = ("inputs", "outputs", "expectations")
+#: Dataset columns a mapping may point to: the three judge fields and the item key.
+MAPPABLE = ("key", *FIELDS)
+_DATASET_SUFFIXES = (".csv", ".jsonl", ".json", ".ndjson")
+
+
+@dataclass
+class Item:
+    """One thing to judge."""
+
+    key: str
+    source: str
+    trace: Trace | None = None
+    inputs: Any = None
+    outputs: Any = None
+    expectations: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def content_digest(self) -> str:
+        """What the verdict depends on, for the cache: the trace's content and the given fields."""
+        fields = json.dumps([self.inputs, self.outputs, self.expectations], sort_keys=True, default=repr)
+        trace = self.trace.content_digest() if self.trace is not None else ""
+        return hashlib.sha256(f"{trace}\n{fields}".encode()).hexdigest()
+
+    def info(self) -> ItemInfo:
+        trace = self.trace
+        return ItemInfo(
+            key=self.key,
+            source=self.source,
+            trace_id=trace.trace_id if trace else None,
+            name=trace.root.name if trace else None,
+            start_time=datetime.fromtimestamp(trace.start_ns / 1e9, UTC) if trace else None,
+            status=trace.status_code if trace else None,
+            inputs=_preview(self.inputs),
+            outputs=_preview(self.outputs),
+            expectations=_preview(self.expectations),
+        )
+
+
+class Filters(BaseModel):
+    """Which items to judge, as users select traces in other tools; applied before judging."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since: datetime | None = Field(default=None, description="trace start time at or after this")
+    until: datetime | None = Field(default=None, description="trace start time before this")
+    status: Literal["ok", "error"] | None = Field(default=None, description="'error': traces with an ERROR root")
+    name: str | None = Field(default=None, description="substring of the root span name (case-insensitive)")
+    sample: float | None = Field(default=None, gt=0, le=1, description="keep this fraction of items (seeded)")
+    seed: int = 0
+    limit: int | None = Field(default=None, ge=1, description="at most this many items, after the other filters")
+
+    @model_validator(mode="after")
+    def _aware_times(self) -> Filters:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:  # a naive time is taken as UTC
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
+        return self
+
+    @property
+    def needs_traces(self) -> bool:
+        return any(v is not None for v in (self.since, self.until, self.status, self.name))
+
+    def apply(self, items: Sequence[Item]) -> list[Item]:
+        """The items that pass, in their original order.
+
+        Raises:
+            ConfigError: a trace filter (--since/--until/--status/--name) on dataset rows.
+        """
+        if self.needs_traces and any(i.trace is None for i in items):
+            raise ConfigError("--since, --until, --status and --name select traces; the data has dataset rows")
+        kept = [i for i in items if i.trace is None or self._keeps(i.trace)]
+        if self.sample is not None:
+            kept = [i for i in kept if _unit_hash(i.key, self.seed) < self.sample]
+        return kept[: self.limit] if self.limit is not None else kept
+
+    def _keeps(self, trace: Trace) -> bool:
+        start = datetime.fromtimestamp(trace.start_ns / 1e9, UTC)
+        if (self.since and start < self.since) or (self.until and start >= self.until):
+            return False
+        if self.status and (trace.status_code == "ERROR") != (self.status == "error"):
+            return False
+        return not self.name or self.name.lower() in trace.root.name.lower()
+
+
+def collect(data: Any, *, mapping: Mapping[str, str] | None = None) -> list[Item]:
+    """Items from DATA: paths, directories or globs of traces or datasets; Trace or Item objects;
+    a list of row dicts; or a pandas DataFrame.
+
+    `mapping` names the dataset column for each of key, inputs, outputs, expectations
+    (`{"inputs": "question"}`); unmapped fields use the column of the same name.
+
+    Raises:
+        ConfigError: nothing matches a path or glob, a bad mapping, a dataset without the columns.
+        TraceLoadError: a trace file cannot be loaded.
+    """
+    columns = _check_mapping(mapping or {})
+    if _is_dataframe(data):
+        return _rows_to_items(data.to_dict(orient="records"), "dataframe", columns)
+    if isinstance(data, (str, Path, Trace, Mapping)):
+        data = [data]
+    if not isinstance(data, Iterable):
+        raise ConfigError(f"cannot evaluate {type(data).__name__}: give paths, traces, rows or a DataFrame")
+    items: list[Item] = []
+    rows: list[Mapping[str, Any]] = []
+    for entry in data:
+        if isinstance(entry, Item):
+            items.append(entry)
+        elif isinstance(entry, Trace):
+            items.append(_trace_item(entry, entry.source))
+        elif isinstance(entry, Mapping):
+            rows.append(entry)
+        elif isinstance(entry, (str, Path)):
+            for path in _expand(entry):
+                items.extend(_from_path(path, columns))
+        else:
+            raise ConfigError(f"cannot evaluate a {type(entry).__name__}: give paths, traces, rows or a DataFrame")
+    items.extend(_rows_to_items(rows, "rows", columns))
+    return _unique(items)
+
+
+def _check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
+    unknown = sorted(set(mapping) - set(MAPPABLE))
+    if unknown:
+        raise ConfigError(f"cannot map {', '.join(unknown)}: map {', '.join(MAPPABLE)} (e.g. inputs=question)")
+    return {name: mapping.get(name, name) for name in MAPPABLE}
+
+
+def _expand(entry: str | Path) -> list[Path]:
+    path = Path(entry)
+    if path.exists():
+        return [path]
+    if glob.has_magic(str(entry)):
+        matches = sorted(Path(p) for p in glob.glob(str(entry), recursive=True) if Path(p).is_file())
+        if not matches:
+            raise ConfigError(f"no file matches {entry}")
+        return matches
+    raise ConfigError(f"{entry}: no such file or directory")
+
+
+def _from_path(path: Path, columns: dict[str, str]) -> list[Item]:
+    if path.is_file() and path.suffix.lower() in _DATASET_SUFFIXES and _is_dataset(path):
+        return _rows_to_items(_read_rows(path), path.name, columns)
+    return [_trace_item(trace, str(path)) for trace in load_path(path)]
+
+
+def _is_dataset(path: Path) -> bool:
+    """CSV files are datasets; JSON (Lines) files are datasets unless they hold OTLP or MLflow traces."""
+    if path.suffix.lower() == ".csv":
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith((b"{", b"[")) and b"resourceSpans" not in head and b'"spans"' not in head
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read dataset {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if path.suffix.lower() == ".csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    if path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ConfigError(f"{path}: a JSON dataset is a list of objects (one per row)")
+        return rows
+    result = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{number} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}:{number}: each line of a JSONL dataset is an object (one row)")
+        result.append(row)
+    return result
+
+
+def _rows_to_items(rows: Sequence[Mapping[str, Any]], source: str, columns: dict[str, str]) -> list[Item]:
+    if not rows:
+        return []
+    present = set().union(*(r.keys() for r in rows))
+    shown = ", ".join(sorted(map(str, present))[:12])
+    missing = [columns[n] for n in MAPPABLE if columns[n] != n and columns[n] not in present]
+    if missing:
+        raise ConfigError(f"{source}: no column {', '.join(map(repr, missing))} (columns: {shown})")
+    if not any(columns[f] in present for f in FIELDS):
+        raise ConfigError(
+            f"{source}: no inputs, outputs or expectations column (columns: {shown}); "
+            "map columns with --map inputs=COLUMN (also outputs=, expectations=, key=)"
+        )
+    items = []
+    for number, row in enumerate(rows, 1):
+        key = row.get(columns["key"])
+        values = {f: _cell(row.get(columns[f])) for f in FIELDS}
+        extra = {k: v for k, v in row.items() if k not in columns.values()}
+        items.append(
+            Item(key=f"{source}#{key if key not in (None, '') else number}", source=source, extra=extra, **values)
+        )
+    return items
+
+
+def _cell(value: Any) -> Any:
+    """A dataset cell: empty means not given; JSON objects and lists written in a CSV cell are parsed."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":  # NaN from pandas
+        return None
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _trace_item(trace: Trace, source: str) -> Item:
+    return Item(key=f"trace:{trace.trace_id}", source=source, trace=trace)
+
+
+def _unique(items: list[Item]) -> list[Item]:
+    """One item per key (the same trace given twice is judged once); two different rows may not share a key."""
+    seen: dict[str, Item] = {}
+    for item in items:
+        other = seen.get(item.key)
+        if other is None:
+            seen[item.key] = item
+        elif other.trace is None and other.content_digest() != item.content_digest():
+            raise ConfigError(f"two dataset rows have the key {item.key!r}: keys must be unique")
+    return list(seen.values())
+
+
+def _unit_hash(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by the key and seed, so a sample keeps the same items when data grows."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+
+
+def _preview(value: Any, limit: int = 2000) -> Any:
+    """Fields as stored in result records: short values as they are, long ones cut (the source has them all)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+    if len(text) <= limit:
+        return value
+    return text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def _is_dataframe(data: Any) -> bool:
+    return type(data).__name__ == "DataFrame" and hasattr(data, "to_dict")

@@ -1,0 +1,458 @@
+"""Batch evaluation: many items, many judges, concurrently, durably, with aggregates.
+
+Durability first: each result is appended to the JSON Lines output (and flushed) the moment it
+finishes, keyed by (item key, judge, judge digest, model, repeat). A re-run with the same output
+skips keys already there, so Ctrl-C or a crash loses only judgments in flight. Failures are
+recorded as error Feedback and judged again with `retry_failed=True`.
+
+Throughput: an asyncio worker pool bounded by an adaptive limiter. On a rate limit (HTTP 429
+after the SDK's own retries) the limit halves and the item waits and is tried again; each run of
+successes as long as the limit raises it by one, back up to the requested concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from judge_agent.cache import VerdictCache, cache_key
+from judge_agent.dataset import Filters, Item, collect
+from judge_agent.errors import ConfigError, JudgeAgentError
+from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
+from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge
+from judge_agent.providers import Provider, get_provider
+from judge_agent.records import EvalRecord, read_records
+from judge_agent.stats import JudgeSummary, summarize
+
+logger = logging.getLogger("judge_agent.evaluate")
+
+#: How many times an item throttled by the provider is tried again before it is recorded as failed.
+RATE_LIMIT_RETRIES = 6
+#: The first wait after a rate limit (seconds); it doubles on each further throttle, up to MAX_BACKOFF_S.
+BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+#: Model options that do not change verdicts (left out of the cache key; the key must hold no secret).
+_NOT_IN_CACHE_KEY = frozenset({"api_key", "timeout", "max_retries", "client", "prices"})
+
+JudgeSpec = Judge | str | Path
+RecordKey = tuple[str, str, str, str, int]
+
+
+class Evaluation(BaseModel):
+    """What a batch run produced: this run's records (resumed ones included) and their aggregates."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    records: list[EvalRecord]
+    summaries: list[JudgeSummary]
+    output: Path | None = None
+    judged: int = Field(default=0, description="judgments made by this run (cache hits included)")
+    resumed: int = Field(default=0, description="results already in the output file, not judged again")
+    cached: int = Field(default=0, description="verdicts taken from the cache")
+    failed: int = Field(default=0, description="records with an error, resumed ones included")
+    throttled: int = Field(default=0, description="rate limits met (each cut the concurrency)")
+    wall_time_s: float = 0.0
+
+    def summary(self, judge: str) -> JudgeSummary:
+        for summary in self.summaries:
+            if summary.judge == judge:
+                return summary
+        raise KeyError(f"no judge {judge!r} in this evaluation")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One judgment to make: an item, a judge (bound to its provider), and which repeat."""
+
+    item: Item
+    judge: Judge
+    repeat: int = 0
+
+    @property
+    def key(self) -> RecordKey:
+        return (self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
+
+
+def evaluate(
+    data: Any,
+    judges: JudgeSpec | Sequence[JudgeSpec],
+    **options: Any,
+) -> Evaluation:
+    """Judge every item of `data` with every judge; see `aevaluate` for the options."""
+    return anyio.run(lambda: aevaluate(data, judges, **options))
+
+
+async def aevaluate(
+    data: Any,
+    judges: JudgeSpec | Sequence[JudgeSpec],
+    *,
+    model: str | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    concurrency: int = 8,
+    output: str | Path | None = None,
+    cache: bool | str | Path | VerdictCache = True,
+    retry_failed: bool = False,
+    filters: Filters | None = None,
+    mapping: Mapping[str, str] | None = None,
+    predict_fn: Callable[..., Any] | None = None,
+    repeats: int = 1,
+    progress: bool | None = None,
+    redact: bool = True,
+) -> Evaluation:
+    """Judge every item of `data` with every judge, `concurrency` judgments at a time.
+
+    Args:
+        data: trace files, directories or globs; JSONL/CSV datasets; Trace objects; row dicts; a DataFrame.
+        judges: Judge objects, built-in names, or judge file paths.
+        model: a model URI for every judge (default: each judge's own, or JUDGE_AGENT_MODEL).
+        model_options: provider options (base_url, api_key, ...).
+        output: the JSON Lines results file; an existing one is resumed.
+        cache: the verdict cache (True: the default file; a path; False: none). Repeats bypass it.
+        retry_failed: judge again the items whose recorded result is an error.
+        filters: which items to judge (time, status, name, sample, limit).
+        mapping: dataset columns for key/inputs/outputs/expectations, e.g. {"inputs": "question"}.
+        predict_fn: called on each row's inputs under our OpenTelemetry tracer; the trace it
+            records is what agent judges investigate (and is saved beside the output).
+        repeats: judge each item this many times (self-consistency; `validate --repeats`).
+        progress: show a progress bar on stderr (default: when stderr is a terminal).
+
+    Raises:
+        ConfigError: bad data, judges or options (before anything is judged).
+        TraceLoadError: a trace file cannot be loaded.
+    """
+    started = time.perf_counter()
+    if concurrency < 1 or repeats < 1:
+        raise ConfigError("concurrency and repeats must be at least 1")
+    items = (filters or Filters()).apply(collect(data, mapping=mapping))
+    if not items:
+        raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
+    resolved = [_resolve_judge(j, model, model_options, redact) for j in _as_list(judges)]
+    _check_fields(items, resolved, predicting=predict_fn is not None)
+    output_path = Path(output) if output is not None else None
+    previous = {r.key: r for r in read_records(output_path)} if output_path and output_path.exists() else {}
+
+    providers: dict[tuple[str, str], Provider] = {}
+    try:
+        bound = [_bind(judge, providers) for judge in resolved]
+        jobs = [Job(item, judge, repeat) for item in items for judge in bound for repeat in range(repeats)]
+        resumed = {job.key: previous[job.key] for job in jobs if _finished(previous.get(job.key), retry_failed)}
+        pending = [job for job in jobs if job.key not in resumed]
+        if predict_fn is not None and pending:
+            from judge_agent.predict import predict_all
+
+            traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None
+            await predict_all(predict_fn, list({id(j.item): j.item for j in pending}.values()), traces_path)
+        local = any(p.name == "local" for p in providers.values())
+        verdicts = _open_cache(cache if repeats == 1 else False)
+        runner = _Runner(
+            limiter=AdaptiveLimiter(1 if local else concurrency),
+            cache=verdicts,
+            sink=_ResultsFile(output_path) if output_path else None,
+            display=_ProgressDisplay(len(jobs), len(resumed), progress),
+        )
+        try:
+            fresh = await runner.run(pending, concurrency)
+        finally:
+            runner.close()
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
+    records = [resumed.get(job.key) or fresh[job.key] for job in jobs if job.key in resumed or job.key in fresh]
+    return Evaluation(
+        records=records,
+        summaries=summarize(records),
+        output=output_path,
+        judged=len(fresh),
+        resumed=len(resumed),
+        cached=sum(r.cached for r in fresh.values()),
+        failed=sum(not r.ok for r in records),
+        throttled=runner.limiter.throttles,
+        wall_time_s=round(time.perf_counter() - started, 3),
+    )
+
+
+def resolve_judges(specs: Sequence[JudgeSpec], **judge_options: Any) -> list[Judge]:
+    """Judges from Judge objects, built-in names and judge file paths."""
+    judges = []
+    for spec in specs:
+        if isinstance(spec, Judge):
+            judges.append(spec)
+        elif Path(spec).is_file():
+            judges.append(load_judge(spec, **judge_options))
+        elif str(spec) in builtin_names():
+            judges.append(load_builtin(str(spec), **judge_options))
+        else:
+            raise ConfigError(f"no judge file or built-in judge {str(spec)!r}; built-ins: {', '.join(builtin_names())}")
+    names = [j.name for j in judges]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"two judges are named {', '.join(twice)}: judge names key the results, so they must differ")
+    return judges
+
+
+def _as_list(judges: JudgeSpec | Sequence[JudgeSpec]) -> list[JudgeSpec]:
+    return [judges] if isinstance(judges, (Judge, str, Path)) else list(judges)
+
+
+def _resolve_judge(spec: JudgeSpec, model: str | None, options: Mapping[str, Any] | None, redact: bool) -> Judge:
+    judge = resolve_judges([spec], model_options=options, redact=redact)[0]
+    if options and isinstance(spec, Judge):
+        judge.model_options = {**judge.model_options, **options}
+    return judge.with_options(model=model) if model else judge
+
+
+def _check_fields(items: Sequence[Item], judges: Sequence[Judge], predicting: bool) -> None:
+    """Fail before judging when a judge needs what no item has (a forgotten --map, rows for a trace judge)."""
+    for judge in judges:
+        if judge.definition.mode == "agent":
+            if not predicting and all(i.trace is None for i in items):
+                raise ConfigError(
+                    f"judge {judge.name!r} investigates traces, but the data are dataset rows: "
+                    "give trace files, or a predict_fn that runs the application on each row"
+                )
+            continue
+        for name in judge.definition.variables:
+            has = [i for i in items if getattr(i, name) is not None or (i.trace is not None and name != "expectations")]
+            if not has:
+                raise ConfigError(
+                    f"judge {judge.name!r} uses {{{{ {name} }}}} but no item has {name}: "
+                    f"map a column with --map {name}=COLUMN"
+                )
+
+
+def _bind(judge: Judge, providers: dict[tuple[str, str], Provider]) -> Judge:
+    """The judge with a shared provider: one per (model, options), so connections are pooled."""
+    if judge.provider is not None:
+        return judge
+    key = (judge.model, repr(sorted(judge.model_options.items())))
+    if key not in providers:
+        providers[key] = get_provider(judge.model, **judge.model_options)
+    return judge.with_provider(providers[key])
+
+
+def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:
+    return record is not None and (record.ok or not retry_failed)
+
+
+def _open_cache(cache: bool | str | Path | VerdictCache) -> VerdictCache | None:
+    if isinstance(cache, VerdictCache):
+        return cache
+    if cache is False:
+        return None
+    return VerdictCache(None if cache is True else cache)
+
+
+class AdaptiveLimiter:
+    """At most `limit` judgments in flight; the limit halves on a rate limit and creeps back up on success."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.throttles = 0
+        self._in_flight = 0
+        self._successes = 0
+        self._backoff = BACKOFF_S
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    async def throttled(self) -> float:
+        """Record a rate limit; returns how long the throttled item should wait before its next try."""
+        async with self._changed:
+            self.throttles += 1
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+            wait, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF_S)
+        logger.info("rate limited: concurrency now %d, waiting %.1f s", self.limit, wait)
+        return wait
+
+    async def succeeded(self) -> None:
+        async with self._changed:
+            self._backoff = BACKOFF_S
+            self._successes += 1
+            if self.limit < self.maximum and self._successes >= self.limit:
+                self.limit += 1
+                self._successes = 0
+                self._changed.notify_all()
+
+
+class _Runner:
+    """Runs jobs through the limiter, the cache and the judge; hands each record to the sink at once."""
+
+    def __init__(
+        self,
+        limiter: AdaptiveLimiter,
+        cache: VerdictCache | None,
+        sink: _ResultsFile | None,
+        display: _ProgressDisplay,
+    ) -> None:
+        self.limiter = limiter
+        self.cache = cache
+        self.sink = sink
+        self.display = display
+
+    async def run(self, jobs: Sequence[Job], workers: int) -> dict[RecordKey, EvalRecord]:
+        results: dict[RecordKey, EvalRecord] = {}
+        queue: Iterator[Job] = iter(jobs)
+
+        async def worker() -> None:
+            for job in queue:  # each worker takes the next job; the iterator is shared
+                record = await self._judge(job)
+                results[job.key] = record
+                if self.sink:
+                    self.sink.write(record)
+                self.display.advance(record)
+
+        with self.display:
+            async with anyio.create_task_group() as group:
+                for _ in range(min(workers, len(jobs))):
+                    group.start_soon(worker)
+        return results
+
+    async def _judge(self, job: Job) -> EvalRecord:
+        item, judge = job.item, job.judge
+        key = None
+        if self.cache is not None:
+            options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
+            params = judge.definition.inference_params
+            key = cache_key(item.content_digest(), judge.definition.digest(), judge.model, params, options)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return _record(job, hit, cached=True)
+        for _attempt in range(RATE_LIMIT_RETRIES + 1):
+            async with self.limiter.slot():
+                feedback = await self._call(job)
+            if feedback.error is None or feedback.error.code != "rate_limited":
+                break
+            await asyncio.sleep(await self.limiter.throttled())
+        if feedback.ok:
+            await self.limiter.succeeded()
+            if self.cache is not None and key is not None:
+                self.cache.put(key, feedback)
+        return _record(job, feedback, cached=False)
+
+    async def _call(self, job: Job) -> Feedback:
+        item, judge = job.item, job.judge
+        started = time.perf_counter()
+        try:
+            return await judge.acall(
+                item.trace, inputs=item.inputs, outputs=item.outputs, expectations=item.expectations
+            )
+        except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
+            code, message = "config_error", str(exc)
+        except Exception as exc:  # a bug or an MCP failure: recorded on the item, and logged with its traceback
+            logger.exception("judging %s with %s failed", item.key, judge.name)
+            code, message = "internal_error", f"{type(exc).__name__}: {exc}"
+        metadata = FeedbackMetadata(
+            model=judge.model, mode=judge.definition.mode, wall_time_s=round(time.perf_counter() - started, 3)
+        )
+        return Feedback(name=judge.name, error=FeedbackError(code=code, message=message), metadata=metadata)
+
+    def close(self) -> None:
+        if self.sink:
+            self.sink.close()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
+    trace = job.item.trace
+    names = {s: trace.by_id[s].name for s in feedback.cited_span_ids if trace and s in trace.by_id}
+    return EvalRecord(
+        item=job.item.info(),
+        judge=job.judge.name,
+        judge_digest=job.judge.definition.digest(),
+        model=job.judge.model,
+        value_type=job.judge.definition.value_type,
+        feedback=feedback,
+        cited_span_names=names,
+        cached=cached,
+        repeat=job.repeat,
+        finished_at=datetime.now(UTC),
+    )
+
+
+class _ResultsFile:
+    """Appends records as JSON lines, flushed one by one, after mending a line torn by a killed run."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torn = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+        try:
+            self.handle: IO[str] = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
+        if torn:
+            self.handle.write("\n")
+
+    def write(self, record: EvalRecord) -> None:
+        self.handle.write(record.model_dump_json() + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+class _ProgressDisplay:
+    """A rich progress bar on stderr: done/total, failures, tokens so far, ETA (off when not a terminal)."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
+        console = Console(stderr=True)
+        self.enabled = console.is_terminal if enabled is None else enabled
+        self.failed = 0
+        self.tokens = 0
+        self.progress = Progress(
+            TextColumn("Judging"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed · {task.fields[tokens]:,} tokens"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=not self.enabled,
+        )
+        self.task = self.progress.add_task("judging", total=total, completed=done, failed=0, tokens=0)
+
+    def advance(self, record: EvalRecord) -> None:
+        self.failed += not record.ok
+        if not record.cached:
+            self.tokens += record.feedback.metadata.input_tokens + record.feedback.metadata.output_tokens
+        self.progress.update(self.task, advance=1, failed=self.failed, tokens=self.tokens)
+
+    def __enter__(self) -> _ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
