@@ -218,6 +218,7 @@ class _Run:
                 if other is not verdict_call:
                     self.answer(other, f"not run: {VERDICT_TOOL} was called in the same turn", True)
             return self.accept(verdict_call)
+        await self.toolbox.connect({call.name for call in calls})  # sessions belong to this task, not the call tasks
         async with anyio.create_task_group() as group:
             outcomes: dict[str, ToolOutcome] = {}
             for call in calls:

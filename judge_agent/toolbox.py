@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, TextContent, Tool
 
 from judge_agent.errors import ConfigError
 from judge_agent.messages import ToolSpec
@@ -58,30 +58,56 @@ class McpEndpoint:
         return self.stdio or self.url or "?"
 
 
+class _LazySession:
+    """A session to the in-process server, opened on the first tool call: many verdicts on an
+    inlined trace need no tool at all, and a batch run should not pay a session per judgment."""
+
+    def __init__(self, server: MCPServer, stack: AsyncExitStack) -> None:
+        self.server = server
+        self.stack = stack
+        self.client: Client | None = None
+
+    async def connect(self) -> None:
+        if self.client is None:
+            self.client = await self.stack.enter_async_context(Client(self.server))
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        await self.connect()
+        assert self.client is not None
+        return await self.client.call_tool(name, arguments)
+
+
 class Toolbox:
     """Open MCP sessions and the tools they offer, by name."""
 
     def __init__(self) -> None:
         self.specs: list[ToolSpec] = []
-        self._owner: dict[str, Client] = {}
+        self._owner: dict[str, Client | _LazySession] = {}
 
-    async def _add(self, client: Client, label: str) -> None:
-        listed = await client.list_tools()
-        for tool in listed.tools:
+    def _add(self, tools: Sequence[Tool], owner: Client | _LazySession, label: str) -> None:
+        for tool in tools:
             if tool.name in self._owner:
                 raise ConfigError(f"MCP server {label} offers a tool named {tool.name!r}, which another already has")
-            self._owner[tool.name] = client
+            self._owner[tool.name] = owner
             self.specs.append(ToolSpec(tool.name, tool.description or "", dict(tool.input_schema)))
+
+    async def connect(self, names: set[str]) -> None:
+        """Open the sessions these tools need, in the calling task (the task that closes the toolbox):
+        anyio requires a session's task group to be entered and left by the same task."""
+        for name in names:
+            owner = self._owner.get(name)
+            if isinstance(owner, _LazySession):
+                await owner.connect()
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         """Call a tool; failures (unknown tool, tool errors, transport errors) come back as error outcomes."""
         started = time.perf_counter()
-        client = self._owner.get(name)
-        if client is None:
+        owner = self._owner.get(name)
+        if owner is None:
             known = ", ".join(s.name for s in self.specs)
             return ToolOutcome(f"unknown tool {name!r}; available: {known}", True, 0.0)
         try:
-            result = await client.call_tool(name, arguments)
+            result = await owner.call_tool(name, arguments)
         except Exception as exc:  # a broken MCP server must not end the judgment; the model is told
             return ToolOutcome(f"tool {name} failed: {type(exc).__name__}: {exc}", True, _ms(started))
         return ToolOutcome(_text(result), bool(result.is_error), _ms(started))
@@ -91,17 +117,17 @@ class Toolbox:
 async def open_toolbox(
     server: MCPServer | None = None, endpoints: Sequence[McpEndpoint] = ()
 ) -> AsyncIterator[Toolbox]:
-    """Sessions to `server` (in-process) and every endpoint, closed on exit."""
+    """Sessions to `server` (in-process, opened when first used) and every endpoint, closed on exit."""
     toolbox = Toolbox()
     async with AsyncExitStack() as stack:
         if server is not None:
-            await toolbox._add(await stack.enter_async_context(Client(server)), "trace-tools")
+            toolbox._add(await server.list_tools(), _LazySession(server, stack), "trace-tools")
         for endpoint in endpoints:
             try:
                 client = await stack.enter_async_context(endpoint.client())
             except Exception as exc:  # connection failures are the user's setup: say which endpoint
                 raise ConfigError(f"cannot connect to MCP server {endpoint}: {type(exc).__name__}: {exc}") from exc
-            await toolbox._add(client, str(endpoint))
+            toolbox._add((await client.list_tools()).tools, client, str(endpoint))
         yield toolbox
 
 

@@ -158,7 +158,7 @@ class ScriptedModelServer:
 
     def start(self) -> ScriptedModelServer:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-model-server", daemon=True
@@ -309,8 +309,14 @@ def _anthropic_reply(entry: Reply, model: str, number: int) -> dict[str, Any]:
     return response
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops connections when a batch run opens 32 at once
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: ScriptedModelServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as real model APIs: the SDK's connection pool reuses connections
+    disable_nagle_algorithm = True  # headers and body go in two writes: Nagle + delayed ACK would add 40 ms
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
