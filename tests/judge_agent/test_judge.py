@@ -125,18 +125,18 @@ def test_definition_digest_ignores_the_model_but_not_the_instructions() -> None:
     assert a.digest() == b.digest() != c.digest()
 
 
-def test_builtins_are_agent_judges_with_scored_examples() -> None:
+def test_builtins_have_descriptions_and_scored_examples() -> None:
     assert {"performance", "tool_efficiency"} <= set(builtin_names())
     for name in builtin_names():
         definition = load_builtin(name).definition
-        assert definition.mode == "agent"
         assert definition.examples and definition.description
-        assert definition.value_type.kind == "categorical"
+        assert all(definition.value_type.validate_value(e.score) == e.score for e in definition.examples)
+    assert load_builtin("performance").definition.mode == "agent"
     assert load_builtin("tool_efficiency").definition.value_type.categories == ("optimal", "good", "suboptimal", "poor")
 
 
 def test_unknown_builtin_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="built-ins: performance, tool_efficiency"):
+    with pytest.raises(ConfigError, match=r"built-ins: correctness, .*performance.*tool_efficiency"):
         load_builtin("vibes")
 
 
