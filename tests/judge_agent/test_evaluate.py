@@ -4,6 +4,7 @@ predict_fn."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sqlite3
@@ -18,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from judge_agent import evaluate as evaluate_module
 from judge_agent.cache import VerdictCache
 from judge_agent.dataset import Filters, collect
 from judge_agent.errors import ConfigError
@@ -32,6 +32,8 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 MULTI = str(FIXTURES / "multi_trace.jsonl")
 TRACE_FILES = [MULTI, *(str(FIXTURES / f) for f in ("data_processor.jsonl", "tool_loop.jsonl", "error_status.jsonl"))]
 ROOT = Path(__file__).parents[2]
+# The module, not the function `judge_agent.evaluate` that the package exports under the same name.
+evaluate_module = importlib.import_module("judge_agent.evaluate")
 
 
 def verdict(value: Any, rationale: str = "because", cited: tuple[str, ...] = ()) -> Reply:
@@ -320,3 +322,23 @@ def test_predict_fn_runs_the_app_under_our_tracer_and_the_trace_is_judged_and_sa
     assert len(saved) == 2
     assert {s.name for s in saved[0].spans} == {"app", "lookup"}
     assert saved[0].root.name == "app" and saved[0].by_id[saved[0].spans[1].span_id].parent_id == saved[0].root.span_id
+
+
+def test_a_dataframe_is_read_by_rows_and_json_cells_are_parsed() -> None:
+    class DataFrame:  # pandas is optional: the API only needs to_dict(orient="records")
+        def to_dict(self, orient: str) -> list[dict[str, Any]]:
+            assert orient == "records"
+            return [{"q": '{"city": "Paris"}', "a": "Lyon", "id": 7}, {"q": "x", "a": float("nan"), "id": 8}]
+
+    items = collect(DataFrame(), mapping={"inputs": "q", "outputs": "a", "key": "id"})
+    assert [i.key for i in items] == ["dataframe#7", "dataframe#8"]
+    assert items[0].inputs == {"city": "Paris"} and items[1].outputs is None
+
+
+def test_rows_sharing_a_key_are_refused_and_a_results_file_of_something_else_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="keys must be unique"):
+        collect([{"key": "a", "inputs": "1"}, {"key": "a", "inputs": "2"}])
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"resourceSpans": []}\n{"resourceSpans": []}\n')
+    with pytest.raises(ConfigError, match="not a judge-agent result record"):
+        read_records(other)
