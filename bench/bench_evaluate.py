@@ -64,7 +64,7 @@ def run(traces: Path, count: int, latency: float, concurrency: int) -> dict[str,
     process.start()
     try:
         base_url = parent.recv()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         evaluation = evaluate(
             traces,
             "performance",
@@ -74,7 +74,7 @@ def run(traces: Path, count: int, latency: float, concurrency: int) -> dict[str,
             cache=False,
             progress=False,
         )
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:
         parent.send("done")
         process.join(10)
@@ -86,6 +86,7 @@ def run(traces: Path, count: int, latency: float, concurrency: int) -> dict[str,
         "seconds": round(elapsed, 2),
         "ideal": round(ideal, 2),
         "efficiency": round(ideal / elapsed, 3),
+        "cpu_ms_per_judgment": round(cpu / count * 1000, 1),
     }
 
 
@@ -99,14 +100,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         traces = write_traces(args.traces, Path(directory))
         print(f"{args.traces} traces, {args.latency * 1000:.0f} ms per model turn, one turn per trace")
-        print(f"{'concurrency':>11} {'judged':>6} {'failed':>6} {'seconds':>8} {'ideal':>6} {'efficiency':>10}")
+        print(
+            f"{'concurrency':>11} {'judged':>6} {'failed':>6} {'seconds':>8} {'ideal':>6} {'efficiency':>10} "
+            f"{'CPU ms/judgment':>16}"
+        )
         run(write_traces(2, Path(directory) / "warm-up"), 2, 0.0, 1)  # imports and first-use caches, not timed
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             row = run(traces, args.traces, args.latency, concurrency)
             target = "  (target >= 0.8)" if concurrency == 32 else ""
             print(
                 f"{row['concurrency']:>11} {row['judged']:>6} {row['failed']:>6} {row['seconds']:>8} "
-                f"{row['ideal']:>6} {row['efficiency']:>10}{target}"
+                f"{row['ideal']:>6} {row['efficiency']:>10} {row['cpu_ms_per_judgment']:>16}{target}"
             )
 
 

@@ -342,3 +342,31 @@ def test_rows_sharing_a_key_are_refused_and_a_results_file_of_something_else_is_
     other.write_text('{"resourceSpans": []}\n{"resourceSpans": []}\n')
     with pytest.raises(ConfigError, match="not a judge-agent result record"):
         read_records(other)
+
+
+def test_ctrl_c_keeps_finished_results_and_says_how_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    served = {"n": 0}
+
+    def slow_after_two(body: Any) -> Reply:
+        served["n"] += 1
+        if served["n"] > 2:
+            time.sleep(15)  # interrupted while this judgment is in flight
+        return verdict("acceptable")
+
+    with ScriptedModelServer([slow_after_two] * 6) as hanging:
+        command = [
+            sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
+            "--model", "openai:/m", "--base-url", hanging.openai_base_url, "--out", str(out),
+            "--concurrency", "1", "--no-cache", "-q",
+        ]  # fmt: skip
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while served["n"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert f"interrupted: finished results are in {out}; re-run the same command to resume" in stderr
+    assert len(read_records(out)) == 2
