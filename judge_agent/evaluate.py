@@ -164,7 +164,7 @@ async def aevaluate(
             display=_ProgressDisplay(len(jobs), len(resumed), progress),
         )
         try:
-            fresh = await runner.run(pending, concurrency)
+            fresh = await runner.run(pending, runner.limiter.maximum)
         finally:
             runner.close()
     finally:
@@ -263,15 +263,21 @@ class AdaptiveLimiter:
         self.limit = maximum
         self.throttles = 0
         self._in_flight = 0
+        self._issued = 0
+        self._next = 0
         self._successes = 0
         self._backoff = BACKOFF_S
         self._changed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        """Wait for a free slot, first come first served (a worker that just released one must not jump the queue)."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            ticket, self._issued = self._issued, self._issued + 1
+            await self._changed.wait_for(lambda: self._in_flight < self.limit and self._next == ticket)
+            self._next += 1
             self._in_flight += 1
+            self._changed.notify_all()  # the next ticket may fit too
         try:
             yield
         finally:

@@ -370,3 +370,22 @@ def test_ctrl_c_keeps_finished_results_and_says_how_to_resume(tmp_path: Path) ->
     assert process.returncode == 130, stderr
     assert f"interrupted: finished results are in {out}; re-run the same command to resume" in stderr
     assert len(read_records(out)) == 2
+
+
+@pytest.mark.anyio
+async def test_the_limiter_serves_waiters_in_order() -> None:
+    import anyio
+
+    limiter = evaluate_module.AdaptiveLimiter(1)
+    order: list[str] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(3):
+            async with limiter.slot():
+                order.append(name)
+                await anyio.sleep(0.001)
+
+    async with anyio.create_task_group() as group:
+        for name in "abc":
+            group.start_soon(worker, name)
+    assert order == list("abcabcabc")  # a worker that just released its slot queues behind the others
