@@ -1,7 +1,8 @@
 """The batch commands of `judge-agent`: `evaluate`, `compare` and `validate`.
 
-Exit codes: 0 done; 1 a --fail-under gate failed, every judgment failed, or the data/judges could
-not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-run to resume).
+Exit codes: 0 done; 1 a --fail-under gate failed, every judgment failed (validate: with some model),
+or the data/judges could not be loaded; 2 a usage error; 130 interrupted (finished results are kept:
+re-run to resume).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Any, Literal
 
 import anyio
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from judge_agent.dataset import MAPPABLE, Filters
+from judge_agent.errors import ConfigError
 from judge_agent.evaluate import Evaluation, aevaluate, resolve_judges
 from judge_agent.judge import Judge, builtin_names
 from judge_agent.records import read_records
@@ -82,8 +84,16 @@ def _judges(judge_files: tuple[Path, ...], builtins: tuple[str, ...], options: d
 
 
 _judge_options = [
-    click.option("--judge", "judge_files", multiple=True, type=click.Path(path_type=Path), help="A judge file."),
-    click.option("--builtin", "builtins", multiple=True, type=click.Choice(builtin_names()), help="A built-in judge."),
+    click.option(
+        "--judge", "judge_files", multiple=True, type=click.Path(path_type=Path), help="A judge file (repeatable)."
+    ),
+    click.option(
+        "--builtin",
+        "builtins",
+        multiple=True,
+        type=click.Choice(builtin_names()),
+        help="A built-in judge (repeatable).",
+    ),
     click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL)."),
     click.option("--base-url", help="OpenAI-compatible (or Anthropic) API base URL."),
     click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Judgments at once."),
@@ -114,10 +124,13 @@ def _with_judge_options(command: Any) -> Any:
     "mapping",
     multiple=True,
     callback=_mapping,
-    help="Dataset column: inputs=COL (also key=, outputs=, expectations=).",
+    metavar="FIELD=COLUMN",
+    help="Dataset column of a field: inputs=COLUMN (also key=, outputs=, expectations=); repeatable.",
 )
-@click.option("--since", callback=_when, help="Traces that started at or after this time (ISO; UTC if no zone).")
-@click.option("--until", callback=_when, help="Traces that started before this time.")
+@click.option(
+    "--since", callback=_when, metavar="TIME", help="Traces started at or after this time (ISO; UTC if no zone)."
+)
+@click.option("--until", callback=_when, metavar="TIME", help="Traces started before this time.")
 @click.option("--status", type=click.Choice(["ok", "error"]), help="Only traces that succeeded, or failed.")
 @click.option("--name", help="Only traces whose root span name contains this.")
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
@@ -130,7 +143,9 @@ def _with_judge_options(command: Any) -> Any:
     "fail_under",
     multiple=True,
     callback=_thresholds,
-    help="JUDGE=THRESHOLD: exit 1 when the judge's score (mean, pass rate, first category's share) is below.",
+    metavar="JUDGE=MIN",
+    help="Exit 1 when the judge's score is below MIN: its mean, or for bools and categories the pass rate or "
+    "the first category's share as a fraction (correctness=0.9); repeatable.",
 )
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 def evaluate(
@@ -171,6 +186,11 @@ def evaluate(
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")
     filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)
+    if report:  # as --out does: a missing directory must not fail the report after the whole run
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
     run = aevaluate(
         list(data),
         judges,
@@ -191,15 +211,17 @@ def evaluate(
         write_report(report, evaluation.records, evaluation.summaries)
         stderr.print(f"report: {report}")
     failed_gates = [
-        f"{judge} {_score(evaluation.summary(judge))} < {threshold}"
+        f"{judge} {_score(summary)} < {_number(threshold, summary.kind != 'number')}"
         for judge, threshold in fail_under.items()
-        if (evaluation.summary(judge).score or 0.0) < threshold
+        if ((summary := evaluation.summary(judge)).score or 0.0) < threshold
     ]
     for gate in failed_gates:
-        stderr.print(Text(f"FAIL: {gate}", style="red"))
+        stderr.print(Text(safe(f"FAIL: {gate}", keep_newlines=False), style="red"))
     all_failed = evaluation.failed == len(evaluation.records)
     if all_failed:
-        stderr.print(Text("every judgment failed: see the error column in the results", style="red"))
+        first = next(r.feedback.error for r in evaluation.records if r.feedback.error is not None)
+        message = f"every judgment failed; the first ({first.code}): {first.message[:300]}"
+        stderr.print(Text(safe(message, keep_newlines=False), style="red"))
     sys.exit(1 if failed_gates or all_failed else 0)
 
 
@@ -211,6 +233,10 @@ def _interruptible(start: Any, output: Path | None) -> Any:
         kept = f"finished results are in {output}; " if output else ""
         stderr.print(Text(f"interrupted: {kept}re-run the same command to resume", style="yellow"))
         sys.exit(130)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _score(summary: JudgeSummary) -> str:
@@ -259,7 +285,7 @@ def render_summary(evaluation: Evaluation) -> Table:
 
 
 def _run_line(evaluation: Evaluation) -> str:
-    parts = [f"{len(evaluation.records)} results"]
+    parts = [_count(len(evaluation.records), "result")]
     for count, what in (
         (evaluation.judged - evaluation.cached, "judged"),
         (evaluation.cached, "from cache"),
@@ -305,7 +331,7 @@ def render_comparison(comparison: Comparison, show: int) -> Table:
             _interval(delta.delta_ci, share) + (" *" if significant else ""),
             f"{delta.old_count}/{delta.new_count}",
         )
-    changed = Table(title=f"{len(comparison.changed)} items changed verdict", title_justify="left")
+    changed = Table(title=f"{_count(len(comparison.changed), 'item')} changed verdict", title_justify="left")
     for column in ("item", "judge", "old", "new", "new rationale"):
         changed.add_column(column, overflow="fold")
     for item in comparison.changed[:show]:
@@ -346,7 +372,7 @@ def render_comparison(comparison: Comparison, show: int) -> Table:
     type=click.IntRange(1, 50),
     default=1,
     show_default=True,
-    help="Judge each item K times (self-consistency; bypasses the cache).",
+    help="Judge each item this many times (self-consistency; bypasses the cache).",
 )
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Judgments at once.")
 @click.option("--out", "output", type=click.Path(path_type=Path, dir_okay=False), help="Keep the judgments here.")
@@ -383,13 +409,21 @@ def validate(
     agreements: list[Agreement] = _interruptible(lambda: run, output)
     if as_json:
         click.echo(json.dumps([a.model_dump(mode="json") for a in agreements], indent=2))
-        return
-    stdout.print(render_agreement(agreements))
+    else:
+        stdout.print(render_agreement(agreements))
+    unjudged = [a.model for a in agreements if a.errors == a.items]
+    if unjudged:
+        where = f"the errors are in {output}" if output else "keep the errors with --out FILE"
+        message = f"no verdict from {', '.join(unjudged)}: every judgment failed ({where})"
+        stderr.print(Text(safe(message, keep_newlines=False), style="red"))
+        sys.exit(1)
 
 
-def render_agreement(agreements: Sequence[Agreement]) -> Table:
-    """Metrics as rows, models as columns; then each model's confusion matrix and unstable items."""
-    table = Table(title=f"agreement with human labels: {safe(agreements[0].judge, keep_newlines=False)}")
+def render_agreement(agreements: Sequence[Agreement]) -> Group:
+    """Metrics as rows, models as columns; then each model's confusion matrix and unstable items.
+
+    Titles are lines of their own: a table title wraps to the (narrow) table's width."""
+    table = Table()
     table.add_column("metric")
     for entry in agreements:
         table.add_column(Text(safe(entry.model, keep_newlines=False)), justify="right")
@@ -408,18 +442,19 @@ def render_agreement(agreements: Sequence[Agreement]) -> Table:
         values = [cell(a) for a in agreements]
         if any(v != "-" for v in values):
             table.add_row(label, *values)
-    grid = Table.grid(padding=(1, 0))
-    grid.add_row(table)
+    parts: list[Any] = [Text(f"agreement with human labels: {safe(agreements[0].judge, keep_newlines=False)}"), table]
     for entry in agreements:
         if entry.confusion:
-            matrix = Table(title=f"confusion ({safe(entry.model, keep_newlines=False)}): rows human, columns judge")
+            matrix = Table()
             matrix.add_column("human \\ judge")
             for label in entry.confusion.labels:
                 matrix.add_column(Text(safe(label, keep_newlines=False)), justify="right")
             for label, counts in zip(entry.confusion.labels, entry.confusion.matrix, strict=True):
                 matrix.add_row(Text(safe(label, keep_newlines=False)), *map(str, counts))
-            grid.add_row(matrix)
+            title = f"confusion matrix ({entry.model}): rows human, columns judge"
+            parts += [Text(""), Text(safe(title, keep_newlines=False)), matrix]
         if entry.unstable:
             shown = ", ".join(entry.unstable[:20]) + (" …" if len(entry.unstable) > 20 else "")
-            grid.add_row(Text(safe(f"unstable items ({entry.model}): {shown}", keep_newlines=False), style="yellow"))
-    return grid
+            unstable = f"unstable items ({entry.model}): {shown}"
+            parts += [Text(""), Text(safe(unstable, keep_newlines=False), style="yellow")]
+    return Group(*parts)

@@ -74,7 +74,8 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
-            raise ConfigError(f"{path}:{number}: {where + ': ' if where else ''}{error['msg']}") from exc
+            message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
+            raise ConfigError(f"{path}:{number}: {where + ': ' if where else ''}{message}") from exc
         if label.judge not in (None, judge):
             continue
         try:
