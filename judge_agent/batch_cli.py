@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import anyio
 import click
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -25,7 +26,7 @@ from judge_agent.errors import ConfigError
 from judge_agent.evaluate import Evaluation, aevaluate, resolve_judges
 from judge_agent.judge import Judge, builtin_names
 from judge_agent.records import read_records
-from judge_agent.stats import Agreement, Comparison, Interval, JudgeSummary, compare
+from judge_agent.stats import Agreement, Comparison, Interval, JudgeDelta, JudgeSummary, compare, summarize
 from judge_agent.validate import avalidate
 from trace_tools.cli import safe
 
@@ -256,32 +257,47 @@ def _interval(interval: Interval | None, share: bool = False) -> str:
     return f"[{_number(interval.low, share)}, {_number(interval.high, share)}]" if interval else ""
 
 
-def render_summary(evaluation: Evaluation) -> Table:
-    """Per judge: items, errors, the headline score with its 95% CI, details, tokens, cost and time."""
-    table = Table(title=_run_line(evaluation), title_justify="left")
-    for column in ("judge", "items", "errors", "score", "95% CI", "details", "tokens", "cost", "time"):
-        table.add_column(column, justify="right" if column in ("items", "errors", "tokens", "cost", "time") else "left")
+def render_summary(evaluation: Evaluation) -> Group:
+    """Per judge: items, errors, the score with its 95% CI, tokens, cost (when priced) and time; then a line
+    per judge saying what its score is, with its distribution (or mean, median and std) and error codes."""
+    priced = any(s.cost is not None for s in evaluation.summaries)
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("judge", "items", "errors", "score", "95% CI", "tokens", *(["cost"] if priced else []), "time"):
+        table.add_column(
+            column, justify="left" if column == "judge" else "right", no_wrap=column != "judge", overflow="fold"
+        )
+    details: list[Text] = []
     for summary in evaluation.summaries:
         share = summary.kind != "number"
         ci = summary.mean_ci if summary.kind == "number" else summary.pass_rate_ci
         if summary.kind == "category" and summary.value_type.categories:
             ci = summary.distribution_ci.get(summary.value_type.categories[0])
-        if summary.kind == "number":
-            details = f"median {_number(summary.median)}, std {_number(summary.std)}"
-        else:
-            details = ", ".join(f"{k}: {v}" for k, v in summary.distribution.items())
+        cost = [f"{summary.cost:.4f}" if summary.cost is not None else "-"] if priced else []
         table.add_row(
             Text(safe(summary.judge, keep_newlines=False)),
             str(summary.count),
             Text(str(summary.errors), style="red" if summary.errors else ""),
-            _score(summary),
-            _interval(ci, share),
-            Text(safe(details, keep_newlines=False)),
+            _number(summary.score, share),
+            f"{_number(ci.low, share)}-{_number(ci.high, share)}" if ci else "",
             f"{summary.input_tokens + summary.output_tokens:,}",
-            f"{summary.cost:.4f}" if summary.cost is not None else "-",
+            *cost,
             f"{summary.wall_time_s:.1f} s",
         )
-    return table
+        line = f"{summary.judge}: score = {summary.score_label}; {_details(summary)}"
+        details.append(Text(safe(line, keep_newlines=False)))
+        if summary.error_codes:
+            codes = ", ".join(f"{code} {count}" for code, count in summary.error_codes.items())
+            details.append(Text(safe(f"{summary.judge} errors: {codes}", keep_newlines=False), style="red"))
+    return Group(Text(_run_line(evaluation)), table, *details)
+
+
+def _details(summary: JudgeSummary) -> str:
+    if summary.kind == "number":
+        if not summary.observed:
+            return "no verdicts"
+        low, high = summary.observed
+        return f"median {_number(summary.median)}, std {_number(summary.std)}, range {_number(low)}-{_number(high)}"
+    return " · ".join(f"{value} {count}" for value, count in summary.distribution.items()) or "no verdicts"
 
 
 def _run_line(evaluation: Evaluation) -> str:
@@ -306,11 +322,26 @@ def _run_line(evaluation: Evaluation) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(old: Path, new: Path, show: int, as_json: bool) -> None:
     """Compare two results files: per-judge score deltas with 95% CIs, and the items whose verdict changed."""
-    comparison = compare(read_records(old), read_records(new))
+    old_records, new_records = read_records(old), read_records(new)
+    comparison = compare(old_records, new_records)
     if as_json:
         click.echo(comparison.model_dump_json(indent=2))
         return
     stdout.print(render_comparison(comparison, show))
+    for line in _movements(summarize(old_records, resamples=0), summarize(new_records, resamples=0)):
+        stdout.print(Text(safe(line, keep_newlines=False)))
+
+
+def _movements(old: Sequence[JudgeSummary], new: Sequence[JudgeSummary]) -> list[str]:
+    """How each category's count moved (old→new): a headline share can stay put while verdicts shift."""
+    before = {s.judge: s.distribution for s in old if s.kind != "number"}
+    lines = []
+    for summary in new:
+        if summary.judge in before and summary.kind != "number":
+            keys = list(dict.fromkeys([*before[summary.judge], *summary.distribution]))
+            moves = (f"{k} {before[summary.judge].get(k, 0)}→{summary.distribution.get(k, 0)}" for k in keys)
+            lines.append(f"{summary.judge}: {' · '.join(moves)}")
+    return lines
 
 
 def render_comparison(comparison: Comparison, show: int) -> Table:
@@ -319,7 +350,7 @@ def render_comparison(comparison: Comparison, show: int) -> Table:
         table.add_column(column)
     for delta in comparison.deltas:
         share = delta.metric != "mean"
-        significant = delta.delta_ci is not None and (delta.delta_ci.low > 0 or delta.delta_ci.high < 0)
+        significant = _significant(delta)
         style = "" if not significant or delta.delta is None else ("green" if delta.delta > 0 else "red")
         sign = "+" if delta.delta and delta.delta > 0 else ""
         table.add_row(
@@ -352,8 +383,13 @@ def render_comparison(comparison: Comparison, show: int) -> Table:
         unmatched.append(f"{comparison.only_new} results only in NEW")
     if unmatched:
         grid.add_row(Text("; ".join(unmatched), style="dim"))
-    grid.add_row(Text("* the 95% CI of the delta excludes 0", style="dim"))
+    if any(_significant(d) for d in comparison.deltas):
+        grid.add_row(Text("* the 95% CI of the delta excludes 0", style="dim"))
     return grid
+
+
+def _significant(delta: JudgeDelta) -> bool:
+    return delta.delta_ci is not None and (delta.delta_ci.low > 0 or delta.delta_ci.high < 0)
 
 
 @click.command()

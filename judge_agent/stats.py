@@ -51,7 +51,7 @@ class JudgeSummary(BaseModel):
     # bools
     pass_rate: float | None = None
     pass_rate_ci: Interval | None = None
-    # categories (and the 20 commonest free-text values): count and share of each
+    # categories, bools (true/false) and the 20 commonest free-text values: how many of each
     distribution: dict[str, int] = Field(default_factory=dict)
     distribution_ci: dict[str, Interval] = Field(default_factory=dict)
     # what judging cost
@@ -130,6 +130,10 @@ def _summarize_judge(judge: str, records: list[EvalRecord], resamples: int, seed
             summary.observed = [min(numbers), max(numbers)]
     elif kind == "bool":
         passes = _score_values(value_type, values)
+        summary.distribution = {
+            "true": sum(1 for v in values if v is True),
+            "false": sum(1 for v in values if v is False),
+        }
         if passes:
             summary.pass_rate = statistics.fmean(passes)
             summary.pass_rate_ci = _mean_ci(passes, resamples, seed)
