@@ -124,6 +124,16 @@ def test_the_cache_key_covers_the_judge_definition(server: ScriptedModelServer, 
     assert again.cached == 0 and len(server.requests) == 6
 
 
+def start_evaluate(server: ScriptedModelServer, out: Path) -> subprocess.Popen[str]:
+    """`judge-agent evaluate` over the trace files in a process of its own, one judgment at a time."""
+    command = [
+        sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
+        "--model", "openai:/m", "--base-url", server.openai_base_url, "--out", str(out),
+        "--concurrency", "1", "--no-cache", "-q",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
 def test_a_killed_run_loses_nothing_finished_and_the_rerun_judges_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     answered = threading.Event()
@@ -140,14 +150,9 @@ def test_a_killed_run_loses_nothing_finished_and_the_rerun_judges_only_the_rest(
         return verdict("acceptable")
 
     with ScriptedModelServer([hang_after_three] * 10) as hanging:
-        command = [
-            sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
-            "--model", "openai:/m", "--base-url", hanging.openai_base_url, "--out", str(out),
-            "--concurrency", "1", "--no-cache", "-q",
-        ]  # fmt: skip
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = start_evaluate(hanging, out)
         try:
-            assert answered.wait(60), process.stderr.read().decode() if process.stderr else ""
+            assert answered.wait(60), process.stderr.read() if process.stderr else ""
             time.sleep(0.2)
             process.send_signal(signal.SIGKILL)
         finally:
@@ -355,12 +360,7 @@ def test_ctrl_c_keeps_finished_results_and_says_how_to_resume(tmp_path: Path) ->
         return verdict("acceptable")
 
     with ScriptedModelServer([slow_after_two] * 6) as hanging:
-        command = [
-            sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
-            "--model", "openai:/m", "--base-url", hanging.openai_base_url, "--out", str(out),
-            "--concurrency", "1", "--no-cache", "-q",
-        ]  # fmt: skip
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = start_evaluate(hanging, out)
         deadline = time.monotonic() + 60
         while served["n"] < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
