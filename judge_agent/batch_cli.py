@@ -344,8 +344,9 @@ def _movements(old: Sequence[JudgeSummary], new: Sequence[JudgeSummary]) -> list
     return lines
 
 
-def render_comparison(comparison: Comparison, show: int) -> Table:
-    table = Table(title="score by judge (new - old)", title_justify="left")
+def render_comparison(comparison: Comparison, show: int) -> Group:
+    """The score deltas per judge, then the items whose verdict changed (one line each)."""
+    table = Table()
     for column in ("judge", "metric", "old", "new", "delta", "95% CI of delta", "items old/new"):
         table.add_column(column)
     for delta in comparison.deltas:
@@ -362,30 +363,24 @@ def render_comparison(comparison: Comparison, show: int) -> Table:
             _interval(delta.delta_ci, share) + (" *" if significant else ""),
             f"{delta.old_count}/{delta.new_count}",
         )
-    changed = Table(title=f"{_count(len(comparison.changed), 'item')} changed verdict", title_justify="left")
-    for column in ("item", "judge", "old", "new", "new rationale"):
-        changed.add_column(column, overflow="fold")
-    for item in comparison.changed[:show]:
-        changed.add_row(
-            *(Text(safe(str(v), keep_newlines=False)) for v in (item.key, item.judge, item.old_value, item.new_value)),
-            Text(safe(item.new_rationale[:200], keep_newlines=False)),
-        )
-    grid = Table.grid()
-    grid.add_row(table)
+    parts: list[Any] = [Text("score by judge (new - old)"), table]
     if comparison.changed:
-        grid.add_row(changed)
+        parts.append(Text(f"{_count(len(comparison.changed), 'item')} changed verdict (old → new: new rationale)"))
+    for item in comparison.changed[:show]:
+        line = f"  {item.key} {item.judge}: {item.old_value} → {item.new_value}: {item.new_rationale}"
+        parts.append(Text(safe(line, keep_newlines=False), no_wrap=True, overflow="ellipsis"))
     if len(comparison.changed) > show:
-        grid.add_row(Text(f"… {len(comparison.changed) - show} more (--show N, or --json)", style="dim"))
+        parts.append(Text(f"… {len(comparison.changed) - show} more (--show N, or --json)", style="dim"))
     unmatched = []
     if comparison.only_old:
         unmatched.append(f"{comparison.only_old} results only in OLD")
     if comparison.only_new:
         unmatched.append(f"{comparison.only_new} results only in NEW")
     if unmatched:
-        grid.add_row(Text("; ".join(unmatched), style="dim"))
+        parts.append(Text("; ".join(unmatched), style="dim"))
     if any(_significant(d) for d in comparison.deltas):
-        grid.add_row(Text("* the 95% CI of the delta excludes 0", style="dim"))
-    return grid
+        parts.append(Text("* the 95% CI of the delta excludes 0", style="dim"))
+    return Group(*parts)
 
 
 def _significant(delta: JudgeDelta) -> bool:
