@@ -149,6 +149,9 @@ def _with_judge_options(command: Any) -> Any:
     "the first category's share as a fraction (correctness=0.9); repeatable.",
 )
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summaries and counts as JSON (the records are in --out)."
+)
 def evaluate(
     data: tuple[str, ...],
     judge_files: tuple[Path, ...],
@@ -171,6 +174,7 @@ def evaluate(
     no_cache: bool,
     fail_under: dict[str, float],
     no_redact: bool,
+    as_json: bool,
 ) -> None:
     """Judge many traces (files, directories, globs) or dataset rows (CSV/JSONL) with one or more judges.
 
@@ -205,7 +209,10 @@ def evaluate(
         progress=False if quiet else None,
     )
     evaluation = _interruptible(lambda: run, output)
-    stdout.print(render_summary(evaluation))
+    if as_json:
+        click.echo(evaluation.model_dump_json(exclude={"records"}, indent=2))
+    else:
+        stdout.print(render_summary(evaluation))
     if report:
         from judge_agent.report import write_report
 

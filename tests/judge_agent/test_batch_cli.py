@@ -512,3 +512,13 @@ def test_help(command: str, mentions: list[str]) -> None:
     assert result.exit_code == 0
     for text in mentions:
         assert text in result.stdout
+
+
+def test_evaluate_json_prints_the_summaries_with_every_interval(server: ScriptedModelServer, tmp_path: Path) -> None:
+    result = evaluate(server, tmp_path / "r.jsonl", *TRACE_FILES, "--builtin", "performance", "--json")
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["judged"] == 6 and "records" not in printed
+    [summary] = printed["summaries"]
+    assert summary["distribution"] == {"optimal": 3, "acceptable": 2, "needs_improvement": 1}
+    assert set(summary["distribution_ci"]) == {"optimal", "acceptable", "needs_improvement"}
