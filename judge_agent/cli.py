@@ -109,6 +109,13 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "--mcp-stdio", "mcp_stdio", multiple=True, help="Extra MCP server command line whose tools the judge may use."
 )
 @click.option("--mcp-url", "mcp_url", multiple=True, help="Extra streamable-HTTP MCP server URL.")
+@click.option(
+    "--mcp-header",
+    "mcp_headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header for the --mcp-url servers, e.g. 'Authorization: Bearer TOKEN' (trace-tools serve --token).",
+)
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Feedback as JSON (stdout only).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every model turn and tool call on stderr.")
@@ -130,6 +137,7 @@ def judge(
     max_turns: int | None,
     mcp_stdio: tuple[str, ...],
     mcp_url: tuple[str, ...],
+    mcp_headers: tuple[str, ...],
     no_redact: bool,
     as_json: bool,
     verbose: bool,
@@ -145,7 +153,10 @@ def judge(
         raise click.UsageError("give exactly one of --instructions, --judge, --builtin")
     if value_type is not None and not instructions:
         raise click.UsageError("--value-type goes with --instructions (judge files carry their own)")
-    endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u) for u in mcp_url]
+    headers = tuple(_header(h) for h in mcp_headers)
+    if headers and not mcp_url:
+        raise click.UsageError("--mcp-header goes with --mcp-url")
+    endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u, headers=headers) for u in mcp_url]
     options: dict[str, Any] = {
         "model_options": {"base_url": base_url} if base_url else None,
         "mcp_endpoints": endpoints,
@@ -231,6 +242,13 @@ def _build_judge(
         return load_builtin(builtin, **options)
     assert instructions is not None
     return make_judge("judgment", instructions, feedback_value_type=value_type or str, **options)
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, sep, content = value.partition(":")
+    if not sep or not name.strip() or not content.strip():
+        raise click.BadParameter(f"{value!r}: use 'NAME: VALUE'", param_hint="--mcp-header")
+    return name.strip(), content.strip()
 
 
 def _load_trace(path: Path, trace_id: str | None) -> Trace:

@@ -40,19 +40,27 @@ class McpEndpoint:
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
 
-    def client(self) -> Client:
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Client]:
+        """An open session to this server (and, for a URL with headers, the HTTP client it owns, closed after)."""
         if self.stdio:
             command, *args = shlex.split(self.stdio)
-            return Client(StdioServerParameters(command=command, args=args))
-        if self.url:
-            if not self.headers:
-                return Client(self.url)
+            async with Client(StdioServerParameters(command=command, args=args)) as client:
+                yield client
+        elif self.url and not self.headers:
+            async with Client(self.url) as client:
+                yield client
+        elif self.url:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
-            http = httpx2.AsyncClient(headers=dict(self.headers))
-            return Client(streamable_http_client(self.url, http_client=http))
-        raise ConfigError("an MCP endpoint needs a stdio command or a URL")
+            async with (
+                httpx2.AsyncClient(headers=dict(self.headers)) as http,
+                Client(streamable_http_client(self.url, http_client=http)) as client,
+            ):
+                yield client
+        else:
+            raise ConfigError("an MCP endpoint needs a stdio command or a URL")
 
     def __str__(self) -> str:
         return self.stdio or self.url or "?"
@@ -124,7 +132,7 @@ async def open_toolbox(
             toolbox._add(await server.list_tools(), _LazySession(server, stack), "trace-tools")
         for endpoint in endpoints:
             try:
-                client = await stack.enter_async_context(endpoint.client())
+                client = await stack.enter_async_context(endpoint.connect())
             except Exception as exc:  # connection failures are the user's setup: say which endpoint
                 raise ConfigError(f"cannot connect to MCP server {endpoint}: {type(exc).__name__}: {exc}") from exc
             toolbox._add((await client.list_tools()).tools, client, str(endpoint))

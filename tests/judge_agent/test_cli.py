@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -198,3 +203,57 @@ def test_builtins_can_be_listed_and_shown() -> None:
     assert result.exit_code == 0 and "tool_efficiency" in result.stdout
     result = CliRunner().invoke(main, ["builtins", "--show", "performance"])
     assert result.stdout.startswith("# Built-in judge: performance")
+
+
+@pytest.fixture
+def served_trace() -> Iterator[str]:
+    """`trace-tools serve --http --token secret` on the seed trace, in a process of its own; yields its /mcp URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "trace_tools.cli",
+        "serve",
+        SEED,
+        "--http",
+        "--port",
+        str(port),
+        "--token",
+        "secret",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"trace-tools serve did not start: {process.stderr.read() if process.stderr else ''}")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_a_remote_trace_tools_server_is_judged_through_mcp_url_with_its_token(served_trace: str) -> None:
+    script = [
+        tool_calls(("GetTraceInfo", {})),
+        tool_calls(("submit_verdict", {"value": "needs_improvement", "rationale": "slow", "cited_span_ids": []})),
+    ]
+    with ScriptedModelServer(script) as server:
+        args = ["--builtin", "performance", "--mcp-url", served_trace, "--mcp-header", "Authorization: Bearer secret"]
+        code, out, err = run(server, "openai", *args, "--json")
+        assert code == 0, err
+        assert json.loads(out)["value"] == "needs_improvement"
+        tool_answer = [m for m in server.requests[1].json["messages"] if m["role"] == "tool"]
+        assert "c2b9546e0f0220f3edb7f1d5cbf15150" in tool_answer[0]["content"]  # the served trace's id
+
+    with ScriptedModelServer([]) as server:
+        code, _, err = run(server, "openai", "--builtin", "performance", "--mcp-url", served_trace)
+    assert code == 1 and "cannot connect to MCP server" in err  # no token: the server refuses
+    result = CliRunner().invoke(main, ["judge", "--builtin", "performance", "--mcp-header", "Authorization: x"])
+    assert result.exit_code == 2 and "--mcp-header goes with --mcp-url" in result.stderr
