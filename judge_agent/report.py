@@ -9,6 +9,7 @@ autoescapes every value, and only numbers computed here go into SVG geometry and
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from collections import Counter
@@ -16,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import FeedbackValue
 from judge_agent.records import EvalRecord, by_judge
@@ -31,6 +34,7 @@ _BINS = 10  # histogram bars for numbers with a wide range
 _MAX_INT_BARS = 20  # an int judge with at most this many possible values gets one bar per value
 _RADIUS = 80.0  # the gauge's arc, centred on (100, 100) in a 200 x 120 view box
 _CI_RADIUS = 64.0
+_FIELD_CHARS = 300  # of a row's inputs/outputs/expectations in the item table
 _TO = "\u2013"  # an en dash, as in printed ranges
 
 
@@ -73,6 +77,8 @@ class Row:
     value: str
     cited: list[tuple[str, bool]]
     """'name (span id)' of each cited span, and whether the id is unknown to the trace."""
+    fields: list[tuple[str, str]]
+    """A dataset row's inputs, outputs and expectations, cut short: what the verdict is about."""
 
 
 def render_report(
@@ -242,7 +248,13 @@ def _row(record: EvalRecord) -> Row:
         (f"{record.cited_span_names[span]} ({span})" if span in record.cited_span_names else span, span in unknown)
         for span in feedback.cited_span_ids
     ]
-    return Row(record, "" if feedback.value is None else _value(feedback.value), cited)
+    fields = [(name, _field(value)) for name in FIELDS if (value := getattr(record.item, name)) is not None]
+    return Row(record, "" if feedback.value is None else _value(feedback.value), cited, fields)
+
+
+def _field(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= _FIELD_CHARS else text[:_FIELD_CHARS] + "…"
 
 
 def _value(value: FeedbackValue) -> str:

@@ -221,6 +221,16 @@ def test_items_show_errors_cited_spans_and_cached_marks() -> None:
     assert "4 cached" in text
 
 
+def test_dataset_rows_show_what_was_judged_cut_short_and_escaped() -> None:
+    row = record("tone", "qa.csv#7", ValueType(kind="int", min=1, max=5), 4)
+    row.item.inputs = {"question": "<b>2+2</b>?"}
+    row.item.outputs = "x" * 1000
+    text = " ".join(Page(render_report([row], summarize([row]))).text.split())
+    assert 'inputs {"question": "<b>2+2</b>?"}' in text  # as text: the parser saw no <b> tag
+    assert "outputs " + "x" * 300 + "…" in text and "x" * 301 not in text
+    assert "expectations" not in text.split("Items", 1)[1]
+
+
 def test_big_runs_cap_the_item_table_with_a_note() -> None:
     page = Page(render_report(RECORDS, SUMMARIES, max_rows=5))
     assert len([tag for tag, _ in page.tags if tag == "tr"]) == 1 + len(SUMMARIES) + 1 + 5
