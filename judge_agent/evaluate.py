@@ -225,8 +225,8 @@ def _check_fields(items: Sequence[Item], judges: Sequence[Judge], predicting: bo
                 )
             continue
         for name in judge.definition.variables:
-            has = [i for i in items if getattr(i, name) is not None or (i.trace is not None and name != "expectations")]
-            if not has:
+            from_run = name != "expectations" and (predicting or any(i.trace is not None for i in items))
+            if not from_run and all(getattr(i, name) is None for i in items):
                 raise ConfigError(
                     f"judge {judge.name!r} uses {{{{ {name} }}}} but no item has {name}: "
                     f"map a column with --map {name}=COLUMN"

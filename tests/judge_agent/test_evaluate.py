@@ -312,16 +312,19 @@ def test_predict_fn_runs_the_app_under_our_tracer_and_the_trace_is_judged_and_sa
         return f"The answer to {question} is 42"
 
     judge = make_judge("answered", "Did the app in {{ trace }} answer?", feedback_value_type=bool)
+    says_42 = make_judge("says_42", "Does {{ outputs }} say 42?", feedback_value_type=bool)  # outputs: the app's
     out = tmp_path / "run.jsonl"
-    with ScriptedModelServer([responder(lambda text: "lookup" in text and "is 42" in text)] * 2) as server:
+    with ScriptedModelServer([responder(lambda text: "is 42" in text)] * 4) as server:
         evaluation = evaluate(
             [{"inputs": {"question": "life"}, "key": "a"}, {"inputs": {"question": "everything"}, "key": "b"}],
-            judge,
+            [judge, says_42],
             predict_fn=app,
             output=out,
             **options(server),
         )
-    assert [r.feedback.value for r in evaluation.records] == [True, True]
+        prompts = [json.dumps(r.json["messages"]) for r in server.requests]
+    assert [r.feedback.value for r in evaluation.records] == [True, True, True, True]
+    assert sum("lookup" in p for p in prompts) == 2  # the agent judge saw the app's own span
     assert evaluation.records[0].item.outputs == "The answer to life is 42"
     saved = load_path(out.with_suffix(".traces.jsonl"))
     assert len(saved) == 2
