@@ -3,7 +3,6 @@ the scripted model server, whose callable entries answer `submit_verdict` from w
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -16,31 +15,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from judge_agent.cli import main
-from tests.judge_agent.model_server import Reply, ScriptedModelServer, error, tool_calls
+from tests.judge_agent.batch import (
+    ERROR_TRACE,
+    FIXTURES,
+    TRACE_FILES,
+    isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
+    responder,
+)
+from tests.judge_agent.model_server import ScriptedModelServer, error
 
-FIXTURES = Path(__file__).parents[2] / "fixtures"
-TRACE_FILES = [
-    str(FIXTURES / f) for f in ("multi_trace.jsonl", "data_processor.jsonl", "tool_loop.jsonl", "error_status.jsonl")
-]
-ERROR_TRACE = "trace:7ff633ef5ade65ceb0d8a6fa79c36c20"  # error_status.jsonl: root status ERROR, "POST /v1/tickets/..."
 SUPPORTBOT = 3  # multi_trace.jsonl holds three supportbot conversations
-# the module, not the function `judge_agent.evaluate` that the package exports under the same name
-evaluate_module = importlib.import_module("judge_agent.evaluate")
-
-
-def verdict(value: Any, rationale: str = "because") -> Reply:
-    arguments = {"value": value, "rationale": rationale, "cited_span_ids": []}
-    return tool_calls(("submit_verdict", arguments), usage=(100, 10))
-
-
-def responder(choose: Callable[[str, Any], Any]) -> Callable[[Any], Reply]:
-    """A script entry answering a verdict chosen from the whole request (its text, and the body for the model)."""
-
-    def respond(body: Any) -> Reply:
-        value = choose(json.dumps(body), body)
-        return verdict(value, f"said {value}")
-
-    return respond
 
 
 def performance_or_tools(text: str, _body: Any) -> str:
@@ -57,15 +41,6 @@ def performance_or_tools(text: str, _body: Any) -> str:
 def server() -> Iterator[ScriptedModelServer]:
     with ScriptedModelServer([responder(performance_or_tools)] * 200) as running:
         yield running
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("JUDGE_AGENT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")  # rich reads it at print time: wide enough that no cell wraps
-    monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
-    monkeypatch.setattr(evaluate_module, "BACKOFF_S", 0.01)
 
 
 def cli(server: ScriptedModelServer | None, *args: str, models: tuple[str, ...] = ("openai:/m",)) -> Result:

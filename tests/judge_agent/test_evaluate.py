@@ -4,60 +4,42 @@ predict_fn."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from judge_agent.cache import VerdictCache
 from judge_agent.dataset import Filters, collect
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import evaluate
 from judge_agent.judge import make_judge
 from judge_agent.records import read_records
-from tests.judge_agent.model_server import Reply, ScriptedModelServer, error, tool_calls
-from trace_tools import load_path
-
-FIXTURES = Path(__file__).parents[2] / "fixtures"
-MULTI = str(FIXTURES / "multi_trace.jsonl")
-TRACE_FILES = [MULTI, *(str(FIXTURES / f) for f in ("data_processor.jsonl", "tool_loop.jsonl", "error_status.jsonl"))]
-ROOT = Path(__file__).parents[2]
-# The module, not the function `judge_agent.evaluate` that the package exports under the same name.
-evaluate_module = importlib.import_module("judge_agent.evaluate")
-
-
-def verdict(value: Any, rationale: str = "because", cited: tuple[str, ...] = ()) -> Reply:
-    return tool_calls(
-        ("submit_verdict", {"value": value, "rationale": rationale, "cited_span_ids": list(cited)}), usage=(100, 10)
-    )
-
-
-def responder(choose: Callable[[str], Any], delay: float = 0.0) -> Callable[[Any], Reply]:
-    """A script entry that answers every request with a verdict chosen from the conversation's text."""
-
-    def respond(body: Any) -> Reply:
-        if delay:
-            time.sleep(delay)
-        return verdict(choose(json.dumps(body["messages"])))
-
-    return respond
+from tests.judge_agent.batch import (
+    FIXTURES,
+    MULTI,
+    ROOT,
+    TRACE_FILES,
+    evaluate_module,
+    isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
+    options,
+    responder,
+    verdict,
+)
+from tests.judge_agent.model_server import Reply, ScriptedModelServer, error
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedModelServer]:
     """Answers `acceptable` (tool_efficiency: `good`), and `needs_improvement` for the trace with ERROR status."""
 
-    def choose_value(text: str) -> str:
+    def choose_value(text: str, _body: Any) -> str:
         if "tool_efficiency" in text or "suboptimal" in text:
             return "good"
         return "needs_improvement" if "POST /v1/tickets" in text else "acceptable"
@@ -65,18 +47,6 @@ def server() -> Iterator[ScriptedModelServer]:
     choose = responder(choose_value)
     with ScriptedModelServer([choose] * 500) as running:
         yield running
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("JUDGE_AGENT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
-    monkeypatch.setattr(evaluate_module, "BACKOFF_S", 0.01)
-
-
-def options(server: ScriptedModelServer, **more: Any) -> dict[str, Any]:
-    return {"model": "openai:/m", "model_options": {"base_url": server.openai_base_url}, "progress": False, **more}
 
 
 def test_every_trace_in_every_file_is_one_item_judged_once_per_judge(
@@ -161,7 +131,7 @@ def test_a_killed_run_loses_nothing_finished_and_the_rerun_judges_only_the_rest(
     with out.open("a") as handle:
         handle.write('{"item": {"key": "torn')  # a write cut short by the kill
 
-    with ScriptedModelServer([responder(lambda _: "optimal")] * 10) as server:
+    with ScriptedModelServer([responder(lambda _text, _body: "optimal")] * 10) as server:
         rerun = evaluate(TRACE_FILES, "performance", output=out, cache=False, **options(server))
         assert (rerun.resumed, rerun.judged, len(server.requests)) == (3, 3, 3)
     records = read_records(out)
@@ -189,7 +159,7 @@ def test_failed_items_are_recorded_and_judged_again_with_retry_failed(tmp_path: 
 
 def test_rate_limits_cut_concurrency_and_every_item_still_gets_a_verdict(tmp_path: Path) -> None:
     throttle: list[Any] = [error(429, headers={"x-should-retry": "false"})] * 4
-    with ScriptedModelServer(throttle + [responder(lambda _: "acceptable")] * 20) as server:
+    with ScriptedModelServer(throttle + [responder(lambda _text, _body: "acceptable")] * 20) as server:
         evaluation = evaluate(TRACE_FILES, "performance", concurrency=4, cache=False, **options(server))
     assert evaluation.failed == 0 and len(evaluation.records) == 6
     assert evaluation.throttled == 4
@@ -218,7 +188,7 @@ async def test_the_limiter_halves_on_throttling_and_climbs_back_on_success() -> 
 
 
 def test_concurrency_runs_judgments_in_parallel(tmp_path: Path) -> None:
-    with ScriptedModelServer([responder(lambda _: "acceptable", delay=0.3)] * 6) as server:
+    with ScriptedModelServer([responder(lambda _text, _body: "acceptable", delay=0.3)] * 6) as server:
         started = time.perf_counter()
         evaluation = evaluate(TRACE_FILES, "performance", concurrency=6, cache=False, **options(server))
         elapsed = time.perf_counter() - started
@@ -250,7 +220,7 @@ def test_a_csv_dataset_with_column_mapping_is_judged_in_plain_mode(server: Scrip
     judge = make_judge(
         "correct", "Q: {{ inputs }} A: {{ outputs }} Expected: {{ expectations }}", feedback_value_type=bool
     )
-    with ScriptedModelServer([responder(lambda text: "Lyon" not in text)] * 2) as scripted:
+    with ScriptedModelServer([responder(lambda text, _body: "Lyon" not in text)] * 2) as scripted:
         evaluation = evaluate(
             data,
             judge,
@@ -268,88 +238,6 @@ def test_a_csv_dataset_with_column_mapping_is_judged_in_plain_mode(server: Scrip
         evaluate(data, judge, mapping={"inputs": "question", "outputs": "answer"}, **options(server))
     with pytest.raises(ConfigError, match="investigates traces"):
         evaluate(data, "performance", mapping={"inputs": "question"}, **options(server))
-
-
-def test_jsonl_datasets_and_row_dicts_are_items(tmp_path: Path) -> None:
-    data = tmp_path / "rows.jsonl"
-    data.write_text('{"inputs": {"q": "hi"}, "outputs": "hello"}\n{"inputs": "x", "outputs": "y"}\n')
-    items = collect([data, {"inputs": "a", "outputs": "b", "key": "k1"}])
-    assert [i.key for i in items] == ["rows.jsonl#1", "rows.jsonl#2", "rows#k1"]
-    assert items[0].inputs == {"q": "hi"}
-    assert collect(FIXTURES / "multi_trace.jsonl")[0].trace is not None  # OTLP JSON Lines is a trace file
-
-
-def test_two_processes_sharing_the_cache_do_not_corrupt_it(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite"
-    writer = textwrap.dedent(
-        f"""
-        import sys
-        from judge_agent.cache import VerdictCache
-        from judge_agent.feedback import Feedback, FeedbackMetadata
-        cache = VerdictCache({str(path)!r})
-        for n in range(300):
-            feedback = Feedback(name="j", value=n, metadata=FeedbackMetadata(model="m", mode="plain"))
-            cache.put(f"{{sys.argv[1]}}-{{n}}", feedback)
-            assert cache.get(f"{{sys.argv[1]}}-{{n}}").value == n
-        """
-    )
-    processes = [subprocess.Popen([sys.executable, "-c", writer, name], cwd=ROOT) for name in ("a", "b", "c")]
-    assert [p.wait(60) for p in processes] == [0, 0, 0]
-    cache = VerdictCache(path)
-    assert len(cache) == 900
-    cache.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def test_predict_fn_runs_the_app_under_our_tracer_and_the_trace_is_judged_and_saved(tmp_path: Path) -> None:
-    from opentelemetry import trace
-
-    def app(question: str) -> str:
-        with trace.get_tracer("demo-app").start_as_current_span("lookup") as span:
-            span.set_attribute("input.value", question)
-            span.set_attribute("output.value", "42")
-        return f"The answer to {question} is 42"
-
-    judge = make_judge("answered", "Did the app in {{ trace }} answer?", feedback_value_type=bool)
-    says_42 = make_judge("says_42", "Does {{ outputs }} say 42?", feedback_value_type=bool)  # outputs: the app's
-    out = tmp_path / "run.jsonl"
-    with ScriptedModelServer([responder(lambda text: "is 42" in text)] * 4) as server:
-        evaluation = evaluate(
-            [{"inputs": {"question": "life"}, "key": "a"}, {"inputs": {"question": "everything"}, "key": "b"}],
-            [judge, says_42],
-            predict_fn=app,
-            output=out,
-            **options(server),
-        )
-        prompts = [json.dumps(r.json["messages"]) for r in server.requests]
-    assert [r.feedback.value for r in evaluation.records] == [True, True, True, True]
-    assert sum("lookup" in p for p in prompts) == 2  # the agent judge saw the app's own span
-    assert evaluation.records[0].item.outputs == "The answer to life is 42"
-    saved = load_path(out.with_suffix(".traces.jsonl"))
-    assert len(saved) == 2
-    assert {s.name for s in saved[0].spans} == {"app", "lookup"}
-    assert saved[0].root.name == "app" and saved[0].by_id[saved[0].spans[1].span_id].parent_id == saved[0].root.span_id
-
-
-def test_a_dataframe_is_read_by_rows_and_json_cells_are_parsed() -> None:
-    class DataFrame:  # pandas is optional: the API only needs to_dict(orient="records")
-        def to_dict(self, orient: str) -> list[dict[str, Any]]:
-            assert orient == "records"
-            return [{"q": '{"city": "Paris"}', "a": "Lyon", "id": 7}, {"q": "x", "a": float("nan"), "id": 8}]
-
-    items = collect(DataFrame(), mapping={"inputs": "q", "outputs": "a", "key": "id"})
-    assert [i.key for i in items] == ["dataframe#7", "dataframe#8"]
-    assert items[0].inputs == {"city": "Paris"} and items[1].outputs is None
-
-
-def test_rows_sharing_a_key_are_refused_and_a_results_file_of_something_else_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="keys must be unique"):
-        collect([{"key": "a", "inputs": "1"}, {"key": "a", "inputs": "2"}])
-    other = tmp_path / "other.jsonl"
-    other.write_text('{"resourceSpans": []}\n{"resourceSpans": []}\n')
-    with pytest.raises(ConfigError, match="not a judge-agent result record"):
-        read_records(other)
 
 
 def test_ctrl_c_keeps_finished_results_and_says_how_to_resume(tmp_path: Path) -> None:
@@ -392,3 +280,10 @@ async def test_the_limiter_serves_waiters_in_order() -> None:
         for name in "abc":
             group.start_soon(worker, name)
     assert order == list("abcabcabc")  # a worker that just released its slot queues behind the others
+
+
+def test_a_results_file_of_something_else_is_an_error(tmp_path: Path) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"resourceSpans": []}\n{"resourceSpans": []}\n')
+    with pytest.raises(ConfigError, match="not a judge-agent result record"):
+        read_records(other)
