@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -34,7 +35,7 @@ from judge_agent.errors import ConfigError, JudgeAgentError
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, read_records
+from judge_agent.records import EvalRecord, RecordKey, read_records
 from judge_agent.stats import JudgeSummary, summarize
 
 logger = logging.getLogger("judge_agent.evaluate")
@@ -48,7 +49,6 @@ MAX_BACKOFF_S = 60.0
 _NOT_IN_CACHE_KEY = frozenset({"api_key", "timeout", "max_retries", "client", "prices"})
 
 JudgeSpec = Judge | str | Path
-RecordKey = tuple[str, str, str, str, int]
 
 
 class Evaluation(BaseModel):
@@ -81,9 +81,10 @@ class Job:
     judge: Judge
     repeat: int = 0
 
-    @property
+    @functools.cached_property
     def key(self) -> RecordKey:
-        return (self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
+        """Computed once: it is looked up several times per job, and the definition digest hashes its JSON."""
+        return RecordKey(self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
 
 
 def evaluate(
@@ -344,7 +345,7 @@ class _Runner:
         if self.cache is not None:
             options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
             params = judge.definition.inference_params
-            key = cache_key(item.content_digest(), judge.definition.digest(), judge.model, params, options)
+            key = cache_key(item.content_digest(), job.key.judge_digest, judge.model, params, options)
             hit = self.cache.get(key)
             if hit is not None:
                 return _record(job, hit, cached=True)
@@ -390,7 +391,7 @@ def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
     return EvalRecord(
         item=job.item.info(),
         judge=job.judge.name,
-        judge_digest=job.judge.definition.digest(),
+        judge_digest=job.key.judge_digest,
         model=job.judge.model,
         value_type=job.judge.definition.value_type,
         feedback=feedback,

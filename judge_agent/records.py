@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -37,6 +37,16 @@ class ItemInfo(BaseModel):
     expectations: Any = None
 
 
+class RecordKey(NamedTuple):
+    """What makes a record unique in a results file (a re-run skips keys already there)."""
+
+    item: str
+    judge: str
+    judge_digest: str
+    model: str
+    repeat: int
+
+
 class EvalRecord(BaseModel):
     """One judgment of one item by one judge with one model."""
 
@@ -52,9 +62,8 @@ class EvalRecord(BaseModel):
     finished_at: datetime
 
     @property
-    def key(self) -> tuple[str, str, str, str, int]:
-        """What makes a record unique in a results file (a re-run skips keys already there)."""
-        return (self.item.key, self.judge, self.judge_digest, self.model, self.repeat)
+    def key(self) -> RecordKey:
+        return RecordKey(self.item.key, self.judge, self.judge_digest, self.model, self.repeat)
 
     @property
     def ok(self) -> bool:
@@ -77,7 +86,7 @@ def read_records(path: str | Path) -> list[EvalRecord]:
         raise ConfigError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"results file {path} is not UTF-8 text") from exc
-    by_key: dict[tuple[str, str, str, str, int], EvalRecord] = {}
+    by_key: dict[RecordKey, EvalRecord] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
