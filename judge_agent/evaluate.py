@@ -140,7 +140,8 @@ async def aevaluate(
     items = (filters or Filters()).apply(collect(data, mapping=mapping))
     if not items:
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
-    resolved = [_resolve_judge(j, model, model_options, redact) for j in _as_list(judges)]
+    given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
+    resolved = [_for_this_run(judge, model, model_options) for judge in given]
     _check_fields(items, resolved, predicting=predict_fn is not None)
     output_path = Path(output) if output is not None else None
     previous = {r.key: r for r in read_records(output_path)} if output_path and output_path.exists() else {}
@@ -208,11 +209,12 @@ def _as_list(judges: JudgeSpec | Sequence[JudgeSpec]) -> list[JudgeSpec]:
     return [judges] if isinstance(judges, (Judge, str, Path)) else list(judges)
 
 
-def _resolve_judge(spec: JudgeSpec, model: str | None, options: Mapping[str, Any] | None, redact: bool) -> Judge:
-    judge = resolve_judges([spec], model_options=options, redact=redact)[0]
-    if options and isinstance(spec, Judge):
+def _for_this_run(judge: Judge, model: str | None, options: Mapping[str, Any] | None) -> Judge:
+    """A copy with this run's model and provider options (the caller's Judge is left as it was)."""
+    judge = judge.with_options(model=model) if model else judge.with_options()
+    if options:
         judge.model_options = {**judge.model_options, **options}
-    return judge.with_options(model=model) if model else judge
+    return judge
 
 
 def _check_fields(items: Sequence[Item], judges: Sequence[Judge], predicting: bool) -> None:

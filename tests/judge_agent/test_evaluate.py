@@ -287,3 +287,11 @@ def test_a_results_file_of_something_else_is_an_error(tmp_path: Path) -> None:
     other.write_text('{"resourceSpans": []}\n{"resourceSpans": []}\n')
     with pytest.raises(ConfigError, match="not a judge-agent result record"):
         read_records(other)
+
+
+def test_judges_named_alike_are_refused_and_a_given_judge_is_not_changed(server: ScriptedModelServer) -> None:
+    with pytest.raises(ConfigError, match="two judges are named performance"):
+        evaluate(MULTI, ["performance", "performance"], **options(server))
+    judge = make_judge("q", "Is {{ trace }} fine?", feedback_value_type=["acceptable", "needs_improvement"])
+    evaluate(MULTI, judge, cache=False, **options(server))
+    assert judge.model_options == {} and judge.definition.model is None
