@@ -26,7 +26,7 @@ from judge_agent.errors import ConfigError
 from judge_agent.evaluate import Evaluation, aevaluate, resolve_judges
 from judge_agent.judge import Judge, builtin_names
 from judge_agent.records import read_records
-from judge_agent.stats import Agreement, Comparison, Interval, JudgeDelta, JudgeSummary, compare, summarize
+from judge_agent.stats import Agreement, Comparison, Interval, JudgeDelta, JudgeSummary, compare
 from judge_agent.validate import avalidate
 from trace_tools.cli import safe
 
@@ -276,9 +276,7 @@ def render_summary(evaluation: Evaluation) -> Group:
     details: list[Text] = []
     for summary in evaluation.summaries:
         share = summary.kind != "number"
-        ci = summary.mean_ci if summary.kind == "number" else summary.pass_rate_ci
-        if summary.kind == "category" and summary.value_type.categories:
-            ci = summary.distribution_ci.get(summary.value_type.categories[0])
+        ci = summary.score_ci
         cost = [f"{summary.cost:.4f}" if summary.cost is not None else "-"] if priced else []
         table.add_row(
             Text(safe(summary.judge, keep_newlines=False)),
@@ -329,25 +327,23 @@ def _run_line(evaluation: Evaluation) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(old: Path, new: Path, show: int, as_json: bool) -> None:
     """Compare two results files: per-judge score deltas with 95% CIs, and the items whose verdict changed."""
-    old_records, new_records = read_records(old), read_records(new)
-    comparison = compare(old_records, new_records)
+    comparison = compare(read_records(old), read_records(new))
     if as_json:
         click.echo(comparison.model_dump_json(indent=2))
         return
     stdout.print(render_comparison(comparison, show))
-    for line in _movements(summarize(old_records, resamples=0), summarize(new_records, resamples=0)):
+    for line in _movements(comparison.deltas):
         stdout.print(Text(safe(line, keep_newlines=False)))
 
 
-def _movements(old: Sequence[JudgeSummary], new: Sequence[JudgeSummary]) -> list[str]:
-    """How each category's count moved (old→new): a headline share can stay put while verdicts shift."""
-    before = {s.judge: s.distribution for s in old if s.kind != "number"}
+def _movements(deltas: Sequence[JudgeDelta]) -> list[str]:
+    """How each value's count moved (old→new): a headline share can stay put while verdicts shift."""
     lines = []
-    for summary in new:
-        if summary.judge in before and summary.kind != "number":
-            keys = list(dict.fromkeys([*before[summary.judge], *summary.distribution]))
-            moves = (f"{k} {before[summary.judge].get(k, 0)}→{summary.distribution.get(k, 0)}" for k in keys)
-            lines.append(f"{summary.judge}: {' · '.join(moves)}")
+    for delta in deltas:
+        if delta.old_distribution and delta.new_distribution:
+            keys = dict.fromkeys([*delta.old_distribution, *delta.new_distribution])
+            moves = (f"{k} {delta.old_distribution.get(k, 0)}→{delta.new_distribution.get(k, 0)}" for k in keys)
+            lines.append(f"{delta.judge}: {' · '.join(moves)}")
     return lines
 
 

@@ -202,7 +202,7 @@ def _gauge(summary: JudgeSummary) -> Gauge:
     low, high = summary.scale
     share = summary.kind != "number"
     show = _percent if share else _number
-    ci = _score_interval(summary)
+    ci = summary.score_ci
     score = summary.score
 
     def fraction(value: float) -> float:
@@ -218,16 +218,6 @@ def _gauge(summary: JudgeSummary) -> Gauge:
         ci_arc=_arc(fraction(ci.low), fraction(ci.high), _CI_RADIUS) if ci else None,
         ci=_interval(ci, share=share) if ci else None,
     )
-
-
-def _score_interval(summary: JudgeSummary) -> Interval | None:
-    """The interval around `summary.score`: of the mean, the pass rate, or the first category's share."""
-    if summary.kind == "number":
-        return summary.mean_ci
-    if summary.kind == "bool":
-        return summary.pass_rate_ci
-    categories = summary.value_type.categories
-    return summary.distribution_ci.get(categories[0]) if categories else None
 
 
 def _arc(start: float, end: float, radius: float) -> str:

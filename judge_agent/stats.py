@@ -73,6 +73,16 @@ class JudgeSummary(BaseModel):
         return self.distribution.get(first, 0) / self.scored
 
     @property
+    def score_ci(self) -> Interval | None:
+        """The 95% interval around `score`: of the mean, the pass rate, or the first category's share."""
+        if self.kind == "number":
+            return self.mean_ci
+        if self.kind == "bool":
+            return self.pass_rate_ci
+        categories = self.value_type.categories
+        return self.distribution_ci.get(categories[0]) if categories else None
+
+    @property
     def scale(self) -> tuple[float, float]:
         """The range `score` lies in: the value type's bounds, else the observed range; (0, 1) for shares."""
         if self.kind != "number":
@@ -230,6 +240,8 @@ class JudgeDelta(BaseModel):
     delta_ci: Interval | None = Field(description="bootstrap interval of new - old; excludes 0 when significant")
     old_count: int = Field(description="values the old score is over (the summary's `scored`)")
     new_count: int = Field(description="values the new score is over (the summary's `scored`)")
+    old_distribution: dict[str, int] = Field(default_factory=dict, description="count of each value (not numbers)")
+    new_distribution: dict[str, int] = Field(default_factory=dict, description="count of each value (not numbers)")
 
 
 class ChangedItem(BaseModel):
@@ -285,6 +297,8 @@ def compare(
                 delta_ci=delta_ci,
                 old_count=before.scored if before else 0,
                 new_count=after.scored if after else 0,
+                old_distribution=before.distribution if before else {},
+                new_distribution=after.distribution if after else {},
             )
         )
     old_pairs, new_pairs = _pairs(old), _pairs(new)
