@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from judge_agent.dataset import choose_trace
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import Feedback
 from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge, make_judge
@@ -252,19 +253,7 @@ def _header(value: str) -> tuple[str, str]:
 
 
 def _load_trace(path: Path, trace_id: str | None) -> Trace:
-    traces = load_path(path)
-    if trace_id:
-        wanted = trace_id.strip().lower().removeprefix("tr-")
-        for trace in traces:
-            if trace.trace_id == wanted:
-                return trace
-        raise ConfigError(f"trace {trace_id!r} is not in {path}; it holds {', '.join(t.trace_id for t in traces[:5])}")
-    if len(traces) > 1:
-        ids = ", ".join(t.trace_id for t in traces[:5])
-        raise ConfigError(
-            f"{path} holds {len(traces)} traces: choose one with --trace-id ({ids}{' …' if len(traces) > 5 else ''})"
-        )
-    return traces[0]
+    return choose_trace(load_path(path), trace_id, str(path), "--trace-id")
 
 
 def _configure_logging(verbose: bool) -> None:

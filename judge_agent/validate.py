@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from judge_agent.dataset import Item
+from judge_agent.dataset import Item, choose_trace
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import aevaluate
 from judge_agent.judge import Judge
 from judge_agent.stats import Agreement, LabelledOutcome, agreement
 from judge_agent.value_types import ValueType
-from trace_tools import load_path
+from trace_tools import Trace, load_path
 
 
 class Label(BaseModel):
@@ -66,6 +66,7 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read labels {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     labelled: dict[str, tuple[Item, Any]] = {}
+    loaded: dict[Path, list[Trace]] = {}  # each trace file is read once, however many labels point into it
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -82,7 +83,7 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
             human = value_type.validate_value(label.value)
         except ValueError as exc:
             raise ConfigError(f"{path}:{number}: the human value {label.value!r} does not fit: {exc}") from exc
-        item = _item(label, path, number)
+        item = _item(label, path, number, loaded)
         if item.key in labelled:
             raise ConfigError(f"{path}:{number}: item {item.key} is labelled twice for judge {judge!r}")
         labelled[item.key] = (item, human)
@@ -91,7 +92,7 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
     return list(labelled.values())
 
 
-def _item(label: Label, labels_path: Path, number: int) -> Item:
+def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[Trace]]) -> Item:
     if label.trace is None:
         key = label.key or f"{labels_path.name}#{number}"
         return Item(key, f"{labels_path}:{number}", None, label.inputs, label.outputs, label.expectations)
@@ -99,13 +100,12 @@ def _item(label: Label, labels_path: Path, number: int) -> Item:
     trace_path = next((p for p in candidates if p.exists()), None)
     if trace_path is None:
         raise ConfigError(f"{labels_path}:{number}: no trace file {label.trace} (relative to the labels file or here)")
-    traces = load_path(trace_path)
-    wanted = (label.trace_id or "").strip().lower().removeprefix("tr-")
-    chosen = [t for t in traces if t.trace_id == wanted] if wanted else traces
-    if len(chosen) != 1:
-        problem = f"has no trace {label.trace_id}" if wanted else f"holds {len(traces)} traces: add trace_id"
-        raise ConfigError(f"{labels_path}:{number}: {label.trace} {problem}")
-    trace = chosen[0]
+    if trace_path not in loaded:
+        loaded[trace_path] = load_path(trace_path)
+    try:
+        trace = choose_trace(loaded[trace_path], label.trace_id, label.trace, "trace_id")
+    except ConfigError as exc:
+        raise ConfigError(f"{labels_path}:{number}: {exc}") from exc
     return Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
 
 

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from judge_agent.cli import main
+from judge_agent.value_types import ValueType
 from tests.judge_agent.batch import (
     ERROR_TRACE,
     FIXTURES,
@@ -23,6 +24,7 @@ from tests.judge_agent.batch import (
     responder,
 )
 from tests.judge_agent.model_server import ScriptedModelServer, error
+from trace_tools import Trace
 
 SUPPORTBOT = 3  # multi_trace.jsonl holds three supportbot conversations
 
@@ -499,3 +501,41 @@ def test_evaluate_json_prints_the_summaries_with_every_interval(server: Scripted
     [summary] = printed["summaries"]
     assert summary["distribution"] == {"optimal": 3, "acceptable": 2, "needs_improvement": 1}
     assert set(summary["distribution_ci"]) == {"optimal", "acceptable", "needs_improvement"}
+
+
+def test_validate_reads_each_trace_file_once_and_says_which_trace_id_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from judge_agent import validate
+
+    multi = str(FIXTURES / "multi_trace.jsonl")
+    rows = [
+        {"trace": multi, "trace_id": "43b7f1d15eedd3d6883079399b7c55a9", "value": "optimal"},
+        {"trace": multi, "trace_id": "TR-7D4DAA7CF99F2A1C6C1B23C3A2599DCF", "value": "acceptable"},
+    ]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reads: list[Path] = []
+    real_load_path = validate.load_path
+
+    def counted(path: Path) -> list[Trace]:
+        reads.append(path)
+        return real_load_path(path)
+
+    monkeypatch.setattr(validate, "load_path", counted)
+    items = validate.read_labels(labels, "performance", ValueType.of(("optimal", "acceptable", "needs_improvement")))
+    assert [item.key for item, _ in items] == [
+        "trace:43b7f1d15eedd3d6883079399b7c55a9",
+        "trace:7d4daa7cf99f2a1c6c1b23c3a2599dcf",
+    ]
+    assert len(reads) == 1
+
+    labels.write_text(json.dumps({"trace": multi, "trace_id": "abc", "value": "optimal"}) + "\n")
+    result = cli(None, "validate", "--labels", str(labels), "--builtin", "performance")
+    assert result.exit_code == 1
+    assert (
+        f"Error: {labels}:1: trace 'abc' is not in {multi}; it holds 43b7f1d15eedd3d6883079399b7c55a9" in result.stderr
+    )
+    labels.write_text(json.dumps({"trace": multi, "value": "optimal"}) + "\n")
+    result = cli(None, "validate", "--labels", str(labels), "--builtin", "performance")
+    assert f"Error: {labels}:1: {multi} holds 3 traces: choose one with trace_id (" in result.stderr
