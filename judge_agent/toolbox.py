@@ -75,14 +75,13 @@ class _LazySession:
         self.stack = stack
         self.client: Client | None = None
 
-    async def connect(self) -> None:
+    async def connect(self) -> Client:
         if self.client is None:
             self.client = await self.stack.enter_async_context(Client(self.server))
+        return self.client
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        await self.connect()
-        assert self.client is not None
-        return await self.client.call_tool(name, arguments)
+        return await (await self.connect()).call_tool(name, arguments)
 
 
 class Toolbox:
