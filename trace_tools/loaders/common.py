@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,14 @@ class Collected:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     # files of a directory that were passed over because they are not traces (a README, a script)
     skipped: list[str] = field(default_factory=list)
+
+    def add_scope(self, spans: Iterable[Span], resource: dict[str, Any], scope_name: str, scope_version: str) -> None:
+        """Spans of one OTLP scope, stamped with the resource and instrumentation scope they came under."""
+        for span in spans:
+            span.resource = resource
+            span.scope_name = scope_name
+            span.scope_version = scope_version
+            self.spans.append(span)
 
     def extend(self, other: Collected) -> None:
         self.spans.extend(other.spans)

@@ -48,14 +48,8 @@ def _request_spans(document: dict[str, Any], source: str) -> Collected:
         scopes = _get(resource_spans, "scopeSpans", "scope_spans", "instrumentationLibrarySpans") or ()
         for scope_spans in scopes:
             scope = _get(scope_spans, "scope", "instrumentationLibrary") or {}
-            scope_name = str(scope.get("name") or "")
-            scope_version = str(scope.get("version") or "")
-            for raw in scope_spans.get("spans") or ():
-                span = _span(raw, source)
-                span.resource = resource
-                span.scope_name = scope_name
-                span.scope_version = scope_version
-                collected.spans.append(span)
+            spans = (_span(raw, source) for raw in scope_spans.get("spans") or ())
+            collected.add_scope(spans, resource, str(scope.get("name") or ""), str(scope.get("version") or ""))
     return collected
 
 

@@ -102,14 +102,8 @@ def _convert(request: ExportTraceServiceRequest, source: str) -> Collected:
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes, source)
         for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name
-            scope_version = scope_spans.scope.version
-            for raw in scope_spans.spans:
-                span = _span(raw, source)
-                span.resource = resource
-                span.scope_name = scope_name
-                span.scope_version = scope_version
-                collected.spans.append(span)
+            spans = (_span(raw, source) for raw in scope_spans.spans)
+            collected.add_scope(spans, resource, scope_spans.scope.name, scope_spans.scope.version)
     return collected
 
 
