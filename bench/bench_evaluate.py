@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/bench_evaluate.py [--traces 200] [--latency 0.2] [--concurrency 1,8,32]
 
-The model server (tests/judge_agent/model_server.py, on 127.0.0.1, in a process of its own) answers every request after
+The model server (judge_agent/testing/model_server.py, on 127.0.0.1, in a process of its own) answers every request after
 `--latency` seconds with a verdict, through the real OpenAI SDK. Each trace is one model turn, so
 the ideal time at concurrency c is traces * latency / c; the efficiency printed is ideal / actual
 (target >= 0.8 at 32). The verdict cache is off, so every judgment reaches the server. A first
@@ -26,8 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
 from judge_agent.evaluate import evaluate  # noqa: E402
-from tests.judge_agent.model_server import Reply, ScriptedModelServer, tool_calls  # noqa: E402
+from judge_agent.testing import Reply, ScriptedModelServer, tool_calls  # noqa: E402
 
 FIXTURES = ("data_processor.jsonl", "rag_contradiction.jsonl", "tool_loop.jsonl", "error_status.jsonl")
 

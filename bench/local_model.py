@@ -60,7 +60,7 @@ def speed(model: str) -> dict[str, float]:
     """Prompt and generation tokens per second on llama.cpp, with no grammar."""
     import llama_cpp
 
-    from judge_agent.local_models import resolve_model_file
+    from judge_agent.providers.local_models import resolve_model_file
 
     path, _ = resolve_model_file(model)
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=4096, verbose=False)

@@ -5,9 +5,10 @@ The public API: define judges (`make_judge`, `load_judge`, `load_builtin`), call
 """
 
 from judge_agent.dataset import Filters
+from judge_agent.definition import builtin_names
 from judge_agent.evaluate import Evaluation, aevaluate, evaluate
 from judge_agent.feedback import Feedback
-from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge, make_judge
+from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
 
 __all__ = [
     "Evaluation",

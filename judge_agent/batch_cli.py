@@ -22,13 +22,14 @@ from rich.table import Table
 from rich.text import Text
 
 from judge_agent.dataset import MAPPABLE, Filters
+from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import Evaluation, aevaluate, resolve_judges
-from judge_agent.judge import Judge, builtin_names
+from judge_agent.judge import Judge
 from judge_agent.records import read_records
 from judge_agent.stats import Agreement, Comparison, Interval, JudgeDelta, JudgeSummary, compare
 from judge_agent.validate import avalidate
-from trace_tools.cli import safe
+from trace_tools.text import safe
 
 stdout = Console(highlight=False, markup=False, emoji=False)
 stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import Feedback
-from judge_agent.local_models import cache_dir
+from judge_agent.paths import cache_dir
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, feedback TEXT NOT NULL, created REAL NOT NULL)"
 

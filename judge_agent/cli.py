@@ -20,14 +20,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from judge_agent.dataset import choose_trace
+from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
+from judge_agent.events import LoopEvent, UsageEvent
 from judge_agent.feedback import Feedback
-from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge, make_judge
+from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
 from judge_agent.toolbox import McpEndpoint
 from judge_agent.value_types import ValueType
-from trace_tools import Trace, TraceLoadError, load_path
-from trace_tools.cli import safe
+from trace_tools import Trace, TraceToolsError, load_path
+from trace_tools.selection import select_trace
+from trace_tools.text import safe
 
 stdout = Console(highlight=False, markup=False, emoji=False)
 stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
@@ -53,7 +55,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, TraceLoadError) as exc:
+        except (ConfigError, TraceToolsError) as exc:
             _fail(str(exc))
 
 
@@ -180,18 +182,20 @@ def judge(
 
         turn, turn_started = 0, time.monotonic()
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_event(event: LoopEvent) -> None:
             nonlocal turn, turn_started
             if sink:
                 sink.write(event)
-            if spinner and event.get("type") == "usage":
-                turn, elapsed = event["turn"], max(time.monotonic() - turn_started, 1e-6)
-                rate = (event["input_tokens"] + event["output_tokens"]) / elapsed
-                spinner.update(f"Judging… turn {turn}: {event['input_tokens']} tokens read ({rate:.0f} tok/s)")
-            elif spinner and event.get("tool_calls"):
-                names = ", ".join(c["name"] for c in event["tool_calls"])
+            if spinner is None:
+                return
+            if isinstance(event, UsageEvent):
+                turn, elapsed = event.turn, max(time.monotonic() - turn_started, 1e-6)
+                rate = (event.input_tokens + event.output_tokens) / elapsed
+                spinner.update(f"Judging… turn {turn}: {event.input_tokens} tokens read ({rate:.0f} tok/s)")
+            elif event.message.tool_calls:
+                names = ", ".join(c.name for c in event.message.tool_calls)
                 spinner.update(f"Judging… turn {turn}: calling {names}")
-            elif spinner and event.get("role") == "tool":
+            elif event.message.role == "tool":
                 turn_started = time.monotonic()  # the next model turn starts when the tools have answered
 
         feedback = judge_(
@@ -253,7 +257,7 @@ def _header(value: str) -> tuple[str, str]:
 
 
 def _load_trace(path: Path, trace_id: str | None) -> Trace:
-    return choose_trace(load_path(path), trace_id, str(path), "--trace-id")
+    return select_trace(load_path(path), trace_id, source=str(path), option="--trace-id")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -275,8 +279,8 @@ class _TranscriptWriter:
     def __init__(self, path: Path) -> None:
         self.handle: IO[str] = path.open("w", encoding="utf-8")
 
-    def write(self, event: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    def write(self, event: LoopEvent) -> None:
+        self.handle.write(json.dumps(event.as_json(), ensure_ascii=False, default=str) + "\n")
         self.handle.flush()
 
     def close(self) -> None:

@@ -146,24 +146,6 @@ def collect(data: Any, *, mapping: Mapping[str, str] | None = None) -> list[Item
     return _unique(items)
 
 
-def choose_trace(traces: Sequence[Trace], trace_id: str | None, source: str, option: str) -> Trace:
-    """The trace with `trace_id` (any case; MLflow's `tr-` prefix allowed), or the only trace.
-
-    Raises:
-        ConfigError: no such trace, or several traces and no id (naming `option`, how to give one).
-    """
-    shown = ", ".join(t.trace_id for t in traces[:5]) + (" …" if len(traces) > 5 else "")
-    if trace_id:
-        wanted = trace_id.strip().lower().removeprefix("tr-")
-        for trace in traces:
-            if trace.trace_id == wanted:
-                return trace
-        raise ConfigError(f"trace {trace_id!r} is not in {source}; it holds {shown}")
-    if len(traces) > 1:
-        raise ConfigError(f"{source} holds {len(traces)} traces: choose one with {option} ({shown})")
-    return traces[0]
-
-
 def _check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
     unknown = sorted(set(mapping) - set(MAPPABLE))
     if unknown:

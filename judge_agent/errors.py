@@ -1,31 +1,49 @@
-"""Errors raised by judge_agent.
+"""Errors raised by judge_agent, each with the code a failed `Feedback` records.
 
     JudgeAgentError
-    ├── ConfigError                 the judge or model is set up wrong (bad URI, template, value type)
+    ├── ConfigError                 config_error: the judge or model is set up wrong (bad URI, template, value type)
     │   ├── MissingAPIKeyError      the provider needs a key that is not set
     │   └── JudgeFileError          a judge file cannot be read
-    ├── ProviderError               the model API answered with an error (provider, status, body)
-    │   └── RateLimitError          throttled (429) after the SDK's own retries
-    └── AgentError                  the investigation could not reach a verdict
-        ├── MaxTurnsExceeded
-        ├── TokenBudgetExceeded
-        └── VerdictError            the model's verdict was missing or invalid after repair
+    ├── ProviderError               provider_error: the model API answered with an error (provider, status, body)
+    │   └── RateLimitError          rate_limited: throttled (429) after the SDK's own retries
+    └── AgentError                  agent_error: the investigation could not reach a verdict
+        ├── MaxTurnsExceeded        max_turns_exceeded
+        ├── TokenBudgetExceeded     token_budget_exceeded
+        └── VerdictError            invalid_verdict: the model's verdict was missing or invalid after repair
 
+A failure that is none of these (a bug, a broken MCP server) is recorded as `internal_error`.
 Third-party exceptions are translated where they are caught (`raise ProviderError(...) from exc`).
 Judging failures are returned as an error `Feedback`, not raised, by `Judge.__call__`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar, Literal
+
+#: Every code a failed Feedback may carry (`FeedbackError.code`).
+ErrorCode = Literal[
+    "config_error",
+    "provider_error",
+    "rate_limited",
+    "agent_error",
+    "max_turns_exceeded",
+    "token_budget_exceeded",
+    "invalid_verdict",
+    "internal_error",
+]
+INTERNAL_ERROR: ErrorCode = "internal_error"
 
 
 class JudgeAgentError(Exception):
     """Base class of every error judge_agent raises on purpose."""
 
+    code: ClassVar[ErrorCode] = INTERNAL_ERROR
+
 
 class ConfigError(JudgeAgentError):
     """The judge, its template or its model URI is set up wrong; the message says how to fix it."""
+
+    code: ClassVar[ErrorCode] = "config_error"
 
 
 class MissingAPIKeyError(ConfigError):
@@ -44,11 +62,12 @@ class JudgeFileError(ConfigError):
 class ProviderError(JudgeAgentError):
     """The model API refused or failed a request."""
 
+    code: ClassVar[ErrorCode] = "provider_error"
+
     def __init__(self, provider: str, message: str, status: int | None = None, body: str | None = None) -> None:
         self.provider = provider
         self.status = status
         self.body = body
-        self.partial: Any = None  # the agent loop's LoopResult so far, when the failure came mid-judgment
         prefix = f"{provider} API error" + (f" {status}" if status else "")
         super().__init__(f"{prefix}: {message}")
 
@@ -56,20 +75,27 @@ class ProviderError(JudgeAgentError):
 class RateLimitError(ProviderError):
     """HTTP 429 after the SDK's retries: batch evaluation lowers its rate on this."""
 
+    code: ClassVar[ErrorCode] = "rate_limited"
+
 
 class AgentError(JudgeAgentError):
     """The agent loop stopped without a valid verdict."""
 
-    code = "agent_error"
+    code: ClassVar[ErrorCode] = "agent_error"
 
 
 class MaxTurnsExceeded(AgentError):
-    code = "max_turns_exceeded"
+    code: ClassVar[ErrorCode] = "max_turns_exceeded"
 
 
 class TokenBudgetExceeded(AgentError):
-    code = "token_budget_exceeded"
+    code: ClassVar[ErrorCode] = "token_budget_exceeded"
 
 
 class VerdictError(AgentError):
-    code = "invalid_verdict"
+    code: ClassVar[ErrorCode] = "invalid_verdict"
+
+
+def error_code(exc: BaseException) -> ErrorCode:
+    """The code a failed Feedback records for `exc` (`internal_error` for anything not ours)."""
+    return exc.code if isinstance(exc, JudgeAgentError) else INTERNAL_ERROR

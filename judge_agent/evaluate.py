@@ -31,9 +31,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from judge_agent.cache import VerdictCache, cache_key
 from judge_agent.dataset import Filters, Item, collect
-from judge_agent.errors import ConfigError, JudgeAgentError
+from judge_agent.definition import builtin_names
+from judge_agent.errors import ConfigError, JudgeAgentError, RateLimitError, error_code
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
-from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge
+from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, read_records
 from judge_agent.stats import JudgeSummary, summarize
@@ -354,7 +355,7 @@ class _Runner:
         for _attempt in range(RATE_LIMIT_RETRIES + 1):
             async with self.limiter.slot():
                 feedback = await self._call(job)
-            if feedback.error is None or feedback.error.code != "rate_limited":
+            if feedback.error is None or feedback.error.code != RateLimitError.code:
                 break
             await asyncio.sleep(await self.limiter.throttled())
         if feedback.ok:
@@ -371,10 +372,10 @@ class _Runner:
                 item.trace, inputs=item.inputs, outputs=item.outputs, expectations=item.expectations
             )
         except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
-            code, message = "config_error", str(exc)
+            code, message = exc.code, str(exc)
         except Exception as exc:  # a bug or an MCP failure: recorded on the item, and logged with its traceback
             logger.exception("judging %s with %s failed", item.key, judge.name)
-            code, message = "internal_error", f"{type(exc).__name__}: {exc}"
+            code, message = error_code(exc), f"{type(exc).__name__}: {exc}"
         metadata = FeedbackMetadata(
             model=judge.model, mode=judge.definition.mode, wall_time_s=round(time.perf_counter() - started, 3)
         )

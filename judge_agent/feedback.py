@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from judge_agent.errors import ErrorCode
+
 FeedbackValue = bool | int | float | str
 
 
@@ -26,7 +28,9 @@ class ToolCallRecord(BaseModel):
 
 
 class FeedbackError(BaseModel):
-    code: str
+    """Why judging failed: a documented code (see `judge_agent.errors`) and a one-line message."""
+
+    code: ErrorCode
     message: str
 
 

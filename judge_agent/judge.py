@@ -9,88 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import json
 import os
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from judge_agent import prompts
-from judge_agent.errors import (
-    AgentError,
-    ConfigError,
-    JudgeAgentError,
-    JudgeFileError,
-    ProviderError,
-    RateLimitError,
-)
+from judge_agent.definition import InlineMode, JudgeDefinition, builtin_names, first_error, parse_definition
+from judge_agent.errors import ConfigError, JudgeAgentError, JudgeFileError
+from judge_agent.events import EventSink
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
-from judge_agent.local_models import default_local_model
-from judge_agent.loop import EventSink, LoopLimits, LoopResult, run_agent, verdict_tool
+from judge_agent.loop import LoopLimits, LoopResult, run_agent, verdict_tool
 from judge_agent.messages import Message
 from judge_agent.providers import Provider, get_provider
+from judge_agent.providers.local_models import default_local_model
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load, load_path
 from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.outline import outline
+from trace_tools.selection import select_trace
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
-InlineMode = Literal["auto", "always", "never"]
 TraceInput = str | Path | Trace | Mapping[str, Any]
-
-
-class JudgeDefinition(BaseModel):
-    """Everything that defines a judge; what judge files hold and what a definition hash covers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    instructions: str = Field(min_length=1)
-    description: str = ""
-    model: str | None = None
-    value_type: ValueType = ValueType(kind="str")
-    examples: tuple[prompts.Example, ...] = ()
-    inference_params: dict[str, Any] = Field(default_factory=dict)
-    max_turns: int = Field(default=20, ge=1, le=500)
-    token_budget: int | None = Field(default=None, ge=1)
-    inline: InlineMode = "auto"
-    inline_budget: int | None = Field(default=None, ge=0, description="tokens; default a quarter of the window")
-
-    @field_validator("value_type", mode="before")
-    @classmethod
-    def _value_type(cls, value: Any) -> Any:
-        """Judge files may write `bool`, `int`, a list of categories, or `{kind: int, min: 1, max: 5}`."""
-        if isinstance(value, (str, list, tuple)):
-            return ValueType.of(value if not isinstance(value, list) else tuple(value))
-        return value
-
-    @field_validator("instructions")
-    @classmethod
-    def _known_variables(cls, value: str) -> str:
-        prompts.template_variables(value)
-        return value
-
-    @property
-    def variables(self) -> list[str]:
-        return prompts.template_variables(self.instructions)
-
-    @property
-    def mode(self) -> Literal["agent", "plain"]:
-        return "agent" if "trace" in self.variables else "plain"
-
-    def digest(self) -> str:
-        """A hash of what determines verdicts besides the model (for caches and result keys)."""
-        payload = self.model_dump(mode="json", exclude={"model", "description"})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Judge:
@@ -213,15 +159,10 @@ class Judge:
         try:
             messages, inlined = self._opening(provider, index, trace_id, inputs, outputs, expectations)
             result = await self._investigate(provider, index, messages, inlined, on_event)
-        except ProviderError as exc:
-            result = exc.partial if isinstance(exc.partial, LoopResult) else LoopResult()
-            code = "rate_limited" if isinstance(exc, RateLimitError) else "provider_error"
-            return self._feedback(provider, index, result, started, inlined=False, failure=(code, str(exc)))
         finally:
             if self._provider is None:
                 await provider.aclose()
-        failure = (result.error.code, str(result.error)) if isinstance(result.error, AgentError) else None
-        return self._feedback(provider, index, result, started, inlined=inlined, failure=failure)
+        return self._feedback(provider, index, result, started, inlined=inlined)
 
     async def _investigate(
         self,
@@ -316,8 +257,8 @@ class Judge:
         result: LoopResult,
         started: float,
         inlined: bool,
-        failure: tuple[str, str] | None,
     ) -> Feedback:
+        failure = result.error
         verdict = result.verdict if failure is None else None
         cited = list((verdict or {}).get("cited_span_ids") or [])
         unknown = [s for s in cited if index is not None and s not in index.trace.by_id]
@@ -340,7 +281,7 @@ class Judge:
             rationale=str((verdict or {}).get("rationale") or ""),
             cited_span_ids=cited,
             trace_id=index.trace.trace_id if index else None,
-            error=FeedbackError(code=failure[0], message=failure[1]) if failure else None,
+            error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
             metadata=metadata,
         )
 
@@ -394,7 +335,7 @@ def make_judge(
             inline_budget=inline_budget,
         )
     except ValidationError as exc:
-        raise ConfigError(f"invalid judge {name!r}: {_first_error(exc)}") from exc
+        raise ConfigError(f"invalid judge {name!r}: {first_error(exc)}") from exc
     return Judge(definition, provider=provider, model_options=model_options, mcp_endpoints=mcp_endpoints, redact=redact)
 
 
@@ -411,15 +352,7 @@ def load_judge(path: str | Path, **judge_options: Any) -> Judge:
         raise JudgeFileError(str(path), exc.strerror or str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise JudgeFileError(str(path), "is not UTF-8 text") from exc
-    return Judge(_parse_definition(text, path.suffix.lower(), str(path)), **judge_options)
-
-
-def builtin_names() -> list[str]:
-    return sorted(
-        p.name.removesuffix(".yaml")
-        for p in resources.files("judge_agent.builtin").iterdir()
-        if p.name.endswith(".yaml")
-    )
+    return Judge(parse_definition(text, path.suffix.lower(), str(path)), **judge_options)
 
 
 def load_builtin(name: str, **judge_options: Any) -> Judge:
@@ -427,58 +360,18 @@ def load_builtin(name: str, **judge_options: Any) -> Judge:
     resource = resources.files("judge_agent.builtin") / f"{name}.yaml"
     if not resource.is_file():
         raise ConfigError(f"no built-in judge {name!r}; built-ins: {', '.join(builtin_names())}")
-    return Judge(_parse_definition(resource.read_text(encoding="utf-8"), ".yaml", f"builtin:{name}"), **judge_options)
-
-
-def _parse_definition(text: str, suffix: str, source: str) -> JudgeDefinition:
-    try:
-        if suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise JudgeFileError(source, f"cannot be parsed: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(data, dict):
-        raise JudgeFileError(source, "must hold a mapping with at least name and instructions")
-    if "feedback_value_type" in data:
-        data["value_type"] = data.pop("feedback_value_type")
-    try:
-        return JudgeDefinition.model_validate(data)
-    except ValidationError as exc:
-        raise JudgeFileError(source, _first_error(exc)) from exc
-    except ConfigError as exc:
-        raise JudgeFileError(source, str(exc)) from exc
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"]) or "definition"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {message}{more}"
+    return Judge(parse_definition(resource.read_text(encoding="utf-8"), ".yaml", f"builtin:{name}"), **judge_options)
 
 
 def _index(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceIndex:
+    """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
     if isinstance(trace, Trace):
-        traces = [trace]
+        traces, source = [trace], "the Trace given"
     elif isinstance(trace, (str, Path)):
-        traces = load_path(trace)
+        traces, source = load_path(trace), str(trace)
     else:
-        traces = load(dict(trace))
-    store = TraceStore(traces, redact=redact)
-    if trace_id is None and len(store) > 1:
-        ids = ", ".join(list(store.indexes)[:5])
-        raise ConfigError(
-            f"the input holds {len(store)} traces: pass trace_id (one of {ids}{' …' if len(store) > 5 else ''})"
-        )
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    try:
-        return store.get(trace_id)
-    except ToolError as exc:
-        raise ConfigError(str(exc)) from exc
+        traces, source = load(dict(trace)), "the trace data given"
+    return TraceIndex(select_trace(traces, trace_id, source=source, option="trace_id"), redact)
 
 
 def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 
 from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
+from judge_agent.events import EventSink, LoopEvent, MessageEvent, UsageEvent
 from judge_agent.feedback import ToolCallRecord
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers import Provider
@@ -46,7 +47,6 @@ STUB = "[older tool result removed to save context; call the tool again if you n
 
 #: validate(arguments) → the verdict's fields in canonical form; raises ValueError saying what is wrong.
 Validator = Callable[[dict[str, Any]], dict[str, Any]]
-EventSink = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ class LoopLimits:
 
 @dataclass
 class LoopResult:
-    """What the loop ends with: a verdict or an error, and what it cost."""
+    """What the loop ends with: a verdict or a failure (the model's, or the provider's), and what it cost."""
 
     verdict: dict[str, Any] | None = None
-    error: AgentError | None = None
+    error: AgentError | ProviderError | None = None
     turns: int = 0
     usage: Usage = field(default_factory=Usage)
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
@@ -124,13 +124,13 @@ class _Run:
     def messages(self) -> list[Message]:
         return self.result.messages
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: LoopEvent) -> None:
         if self.on_event is not None:
             self.on_event(event)
 
     def append(self, message: Message) -> None:
         self.messages.append(message)
-        self.emit({"type": "message", **_message_dict(message)})
+        self.emit(MessageEvent(message))
 
     async def turn(self, tools: list[ToolSpec], tool_choice: str = "auto") -> Completion:
         self.result.turns += 1
@@ -152,14 +152,7 @@ class _Run:
         )
         if completion.text:
             logger.debug("Model says: %s", _preview(completion.text, self.limits.log_full_responses))
-        self.emit(
-            {
-                "type": "usage",
-                "turn": self.result.turns,
-                "input_tokens": completion.usage.input_tokens,
-                "output_tokens": completion.usage.output_tokens,
-            }
-        )
+        self.emit(UsageEvent(self.result.turns, completion.usage.input_tokens, completion.usage.output_tokens))
         self.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
         return completion
 
@@ -368,8 +361,8 @@ async def run_agent(
 ) -> LoopResult:
     """Run the loop from `messages` (system + first user message) to a verdict or an error.
 
-    Provider failures (ProviderError) propagate: they are not the model's fault and the caller
-    decides whether to retry or record them.
+    A provider failure (ProviderError) ends the loop with it as `error`: what was spent before
+    it still belongs in the Feedback, and the caller decides whether to retry.
     """
     run = _Run(provider, toolbox, verdict_spec, validate, limits or LoopLimits(), params or {}, on_event)
     for message in messages:
@@ -377,8 +370,8 @@ async def run_agent(
     try:
         return await run.run()
     except ProviderError as exc:
-        exc.partial = run.result  # what was spent before the failure still belongs in the Feedback
-        raise
+        run.result.error = exc
+        return run.result
 
 
 def _chars(messages: list[Message], tools: list[ToolSpec]) -> int:
@@ -395,12 +388,3 @@ def _preview(text: str, full: bool) -> str:
 def _size(text: str) -> str:
     n = len(text.encode())
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB"
-
-
-def _message_dict(message: Message) -> dict[str, Any]:
-    data: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        data["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
-    if message.tool_call_id:
-        data.update(tool_call_id=message.tool_call_id, tool_name=message.tool_name, is_error=message.is_error)
-    return data

@@ -24,13 +24,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from judge_agent.dataset import Item, choose_trace
+from judge_agent.dataset import Item
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import aevaluate
 from judge_agent.judge import Judge
 from judge_agent.stats import Agreement, LabelledOutcome, agreement
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
+from trace_tools.errors import TraceSelectionError
+from trace_tools.selection import select_trace
 
 
 class Label(BaseModel):
@@ -103,8 +105,8 @@ def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[
     if trace_path not in loaded:
         loaded[trace_path] = load_path(trace_path)
     try:
-        trace = choose_trace(loaded[trace_path], label.trace_id, label.trace, "trace_id")
-    except ConfigError as exc:
+        trace = select_trace(loaded[trace_path], label.trace_id, source=label.trace, option="trace_id")
+    except TraceSelectionError as exc:
         raise ConfigError(f"{labels_path}:{number}: {exc}") from exc
     return Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
 

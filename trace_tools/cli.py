@@ -22,22 +22,13 @@ from rich.text import Text
 
 from trace_tools import tools
 from trace_tools.errors import TraceLoadError
-from trace_tools.index import TraceStore, as_text
+from trace_tools.index import TraceStore
 from trace_tools.results import SearchResult, SpanDetail, SpanPage, TraceInfo, TraceList, _Result
+from trace_tools.text import safe
 
 stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
 stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 R = TypeVar("R", bound=_Result)
-
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if c not in (0x09, 0x0A)}
-_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
-
-
-def safe(value: Any, keep_newlines: bool = True) -> str:
-    """Text with control characters (ANSI escapes, bidi overrides) made visible instead of obeyed."""
-    text = value if isinstance(value, str) else as_text(value)
-    text = text.translate(_CONTROL)
-    return text if keep_newlines else text.replace("\n", "\\n").replace("\t", " ")
 
 
 class _Group(click.Group):

@@ -16,36 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from mcp.server.mcpserver.exceptions import ToolError
 
 from trace_tools.loaders import load_paths
 from trace_tools.model import Span, Trace
 from trace_tools.redaction import redact_value
+from trace_tools.text import as_text, fold
 
 _HEX_ID = re.compile(r"^(?:0x)?([0-9a-fA-F]+)$")
-
-
-def as_text(value: Any) -> str:
-    """How a value reads as text: strings as they are, anything else as compact JSON.
-
-    GetSpan cuts and SearchTraceRegex searches this same rendering, so a search offset can be
-    handed to GetSpan as is.
-    """
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def fold(text: str) -> str:
-    """Text as the search prefilter compares it: case-folded character by character.
-
-    Not `str.lower`: it keeps the long s (U+017F, which matches 's' case-insensitively), lowers
-    capital sigma to final or medial sigma depending on the next letter (so a pattern ending in
-    capital sigma missed the same letters inside a longer word), and turns U+0130 (dotted capital I)
-    into 'i' plus a combining dot; each of these made the prefilter drop real matches.
-    """
-    return text.casefold().replace("\u0307", "")
 
 
 @dataclass(frozen=True, slots=True)

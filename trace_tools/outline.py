@@ -8,7 +8,8 @@ out the rest.
 
 from __future__ import annotations
 
-from trace_tools.index import TraceIndex, as_text
+from trace_tools.index import TraceIndex
+from trace_tools.text import as_text
 
 MAX_VALUE_CHARS = 3000
 

@@ -24,7 +24,8 @@ from typing import Any
 import re2
 from mcp.server.mcpserver.exceptions import ToolError
 
-from trace_tools.index import SearchFields, fold
+from trace_tools.index import SearchFields
+from trace_tools.text import fold
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False

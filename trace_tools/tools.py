@@ -21,7 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from trace_tools import search
-from trace_tools.index import TraceIndex, TraceStore, as_text
+from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.model import Span, Trace
 from trace_tools.results import (
     RegexMatch,
@@ -37,6 +37,7 @@ from trace_tools.results import (
     TraceList,
     TraceSummary,
 )
+from trace_tools.text import as_text
 
 MAX_RESPONSE_CHARS = 20_000
 MAX_RESULTS = 500

@@ -27,9 +27,9 @@ from typing import Any
 import anyio
 
 from judge_agent.errors import ConfigError, ProviderError
-from judge_agent.local_models import llama_cpp_available, resolve_model_file
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers.base import Prices, Provider, ToolChoice
+from judge_agent.providers.local_models import llama_cpp_available, resolve_model_file
 
 logger = logging.getLogger("judge_agent")
 
@@ -52,7 +52,7 @@ _models_lock = threading.Lock()
 
 
 class LocalProvider(Provider):
-    """A GGUF model on llama.cpp: a known model name (see `judge_agent.local_models`) or a file path."""
+    """A GGUF model on llama.cpp: a known model name (see `judge_agent.providers.local_models`) or a file path."""
 
     name = "local"
     default_context_window = 8192

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.judge_agent.model_server import Reply, ScriptedModelServer, tool_calls
+from judge_agent.testing.model_server import Reply, ScriptedModelServer, tool_calls
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "fixtures"

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from judge_agent.cli import main
+from judge_agent.testing.model_server import ScriptedModelServer, error
 from judge_agent.value_types import ValueType
 from tests.judge_agent.batch import (
     ERROR_TRACE,
@@ -23,7 +24,6 @@ from tests.judge_agent.batch import (
     isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
     responder,
 )
-from tests.judge_agent.model_server import ScriptedModelServer, error
 from trace_tools import Trace
 
 SUPPORTBOT = 3  # multi_trace.jsonl holds three supportbot conversations
@@ -534,7 +534,8 @@ def test_validate_reads_each_trace_file_once_and_says_which_trace_id_is_wrong(
     result = cli(None, "validate", "--labels", str(labels), "--builtin", "performance")
     assert result.exit_code == 1
     assert (
-        f"Error: {labels}:1: trace 'abc' is not in {multi}; it holds 43b7f1d15eedd3d6883079399b7c55a9" in result.stderr
+        f"Error: {labels}:1: trace 'abc' is not a trace id (32 hex characters or base64) and is not in {multi}"
+        in result.stderr
     )
     labels.write_text(json.dumps({"trace": multi, "value": "optimal"}) + "\n")
     result = cli(None, "validate", "--labels", str(labels), "--builtin", "performance")

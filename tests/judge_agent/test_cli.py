@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from judge_agent.cli import main
-from tests.judge_agent.model_server import ScriptedModelServer, error, reply, tool_calls
+from judge_agent.testing.model_server import ScriptedModelServer, error, reply, tool_calls
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SEED = str(FIXTURES / "data_processor.jsonl")

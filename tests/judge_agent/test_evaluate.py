@@ -21,6 +21,7 @@ from judge_agent.errors import ConfigError
 from judge_agent.evaluate import evaluate
 from judge_agent.judge import make_judge
 from judge_agent.records import read_records
+from judge_agent.testing.model_server import Reply, ScriptedModelServer, error
 from tests.judge_agent.batch import (
     FIXTURES,
     MULTI,
@@ -32,7 +33,6 @@ from tests.judge_agent.batch import (
     responder,
     verdict,
 )
-from tests.judge_agent.model_server import Reply, ScriptedModelServer, error
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.judge import builtin_names, load_builtin, load_judge, make_judge
 from judge_agent.value_types import ValueType
+from trace_tools.errors import TraceSelectionError
 
 
 def test_unknown_template_variables_fail_at_definition_time() -> None:
@@ -163,5 +164,5 @@ def test_agent_judges_need_a_trace() -> None:
 
 def test_a_file_with_several_traces_needs_a_trace_id() -> None:
     fixture = Path(__file__).parents[2] / "fixtures" / "multi_trace.jsonl"
-    with pytest.raises(ConfigError, match="holds 3 traces: pass trace_id"):
+    with pytest.raises(TraceSelectionError, match="holds 3 traces: choose one with trace_id"):
         make_judge("x", "Judge {{ trace }}", model="openai:/m")(fixture)

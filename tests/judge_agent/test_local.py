@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from judge_agent import local_models
 from judge_agent.errors import ConfigError
 from judge_agent.judge import load_builtin, make_judge
-from judge_agent.local_models import KnownModel, resolve_model_file
 from judge_agent.loop import verdict_tool
 from judge_agent.messages import Message, ToolCall, ToolSpec
+from judge_agent.providers import local_models
 from judge_agent.providers.local import constrain, tools_prompt
+from judge_agent.providers.local_models import KnownModel, resolve_model_file
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None

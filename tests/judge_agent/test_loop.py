@@ -15,8 +15,8 @@ from judge_agent.judge import load_builtin, make_judge
 from judge_agent.loop import STUB, VERDICT_TOOL
 from judge_agent.messages import Completion, ToolCall, Usage
 from judge_agent.providers import Prices
+from judge_agent.testing.scripted import ScriptedProvider, call, calls, text, verdict
 from judge_agent.toolbox import McpEndpoint
-from tests.judge_agent.scripted import ScriptedProvider, call, calls, text, verdict
 from trace_tools import load_path
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"

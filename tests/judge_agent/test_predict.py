@@ -7,12 +7,12 @@ from pathlib import Path
 
 from judge_agent.evaluate import evaluate
 from judge_agent.judge import make_judge
+from judge_agent.testing.model_server import ScriptedModelServer
 from tests.judge_agent.batch import (
     isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
     options,
     responder,
 )
-from tests.judge_agent.model_server import ScriptedModelServer
 from trace_tools import load_path
 
 

@@ -150,13 +150,13 @@ def test_errors_cache_models_and_usage() -> None:
         record("a", 4, cached=True, input_tokens=100, output_tokens=10, cost=0.5, wall_time_s=1.5),
         record("b", None, error="rate_limited", input_tokens=50, wall_time_s=0.5),
         record("c", None, error="rate_limited", model="other"),
-        record("d", None, error="bad_answer", cost=0.25),
+        record("d", None, error="invalid_verdict", cost=0.25),
         record("e", 2, judge="other judge"),
     ]
     quality, other = summarize(records)
     assert (quality.judge, other.judge) == ("quality", "other judge")
     assert (quality.count, quality.scored, quality.errors, quality.cached) == (4, 1, 3, 1)
-    assert quality.error_codes == {"rate_limited": 2, "bad_answer": 1}
+    assert quality.error_codes == {"rate_limited": 2, "invalid_verdict": 1}
     assert quality.models == ["m", "other"]
     assert (quality.input_tokens, quality.output_tokens) == (150, 10)
     assert quality.cost == 0.75
@@ -166,7 +166,7 @@ def test_errors_cache_models_and_usage() -> None:
 
 
 def test_a_judge_with_only_errors_has_no_score() -> None:
-    (summary,) = summarize([record("a", None, error="timeout")])
+    (summary,) = summarize([record("a", None, error="provider_error")])
     assert (summary.scored, summary.mean, summary.mean_ci, summary.score) == (0, None, None, None)
 
 
@@ -211,8 +211,8 @@ def test_compare_lists_changed_items_including_errors_and_unmatched_pairs() -> N
         record("a", 3),
         record("b", 4),
         record("c", 5),
-        record("d", None, error="timeout"),
-        record("e", None, error="timeout"),
+        record("d", None, error="provider_error"),
+        record("e", None, error="provider_error"),
         record("gone", 1),
         record("x", True, judge="ok", value_type=BOOL),
     ]
@@ -230,7 +230,7 @@ def test_compare_lists_changed_items_including_errors_and_unmatched_pairs() -> N
     assert changes == [
         ("b", "quality", 4, 2),
         ("c", "quality", 5, "error: rate_limited"),
-        ("d", "quality", "error: timeout", 1),
+        ("d", "quality", "error: provider_error", 1),
     ]
     assert comparison.changed[0].old_rationale == "because 4"
     assert comparison.changed[1].new_rationale == "rate_limited happened"

@@ -11,8 +11,9 @@ from helpers import ids_by_name, load_one, otlp_span, single_span_store, store_o
 from mcp.server.mcpserver.exceptions import ToolError
 
 from trace_tools import search, tools
-from trace_tools.index import TraceStore, fold
+from trace_tools.index import TraceStore
 from trace_tools.model import Trace
+from trace_tools.text import fold
 
 
 def test_matches_report_span_name_field_offset_and_context(store: TraceStore, sample: Trace) -> None:

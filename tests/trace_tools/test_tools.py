@@ -21,8 +21,9 @@ from helpers import (
 from mcp.server.mcpserver.exceptions import ToolError
 
 from trace_tools import tools
-from trace_tools.index import TraceStore, as_text
+from trace_tools.index import TraceStore
 from trace_tools.model import Trace
+from trace_tools.text import as_text
 
 LIMIT = tools.MAX_RESPONSE_CHARS
 KINDS = ["LLM", "TOOL", "RETRIEVER", "CHAIN"]

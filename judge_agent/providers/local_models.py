@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from judge_agent.errors import ConfigError
+from judge_agent.paths import cache_dir
 
 _CHUNK = 1 << 22
 
@@ -64,13 +64,6 @@ KNOWN_MODELS = {
     ),
 }
 DEFAULT_LOCAL_MODEL = "qwen2.5-1.5b"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("JUDGE_AGENT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "judge-agent"
-    )
-    return Path(base)
 
 
 def llama_cpp_available() -> bool:

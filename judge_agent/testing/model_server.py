@@ -4,7 +4,7 @@ Tests point the real `openai` / `anthropic` SDKs at it, so the providers' real c
 (HTTP, JSON, retries, error classes) without the network. Script entries are provider-neutral
 and are rendered into whichever format the request came in::
 
-    from tests.judge_agent.model_server import ScriptedModelServer, error, reply, tool_calls
+    from judge_agent.testing import ScriptedModelServer, error, reply, tool_calls
 
     with ScriptedModelServer([
         tool_calls(("GetTraceInfo", {}), ("GetSpan", {"span_id": "a1"}), text="Looking.", usage=(120, 30)),
@@ -37,8 +37,6 @@ API:
 - When the script runs out, or an entry is unusable, the answer is a 500 carrying
   "ScriptedModelServer: ..." with `x-should-retry: false`, so a test that makes more calls
   than it scripted fails at once with that message in the provider's error.
-- `model_server` is a pytest fixture yielding an empty, started server (import it into a test
-  module or conftest to use it).
 """
 
 from __future__ import annotations
@@ -47,13 +45,11 @@ import contextlib
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import urlsplit
-
-import pytest
 
 __all__ = [
     "Failure",
@@ -61,7 +57,6 @@ __all__ = [
     "Reply",
     "ScriptedModelServer",
     "error",
-    "model_server",
     "reply",
     "tool_calls",
 ]
@@ -337,10 +332,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
-
-
-@pytest.fixture
-def model_server() -> Iterator[ScriptedModelServer]:
-    """An empty, started ScriptedModelServer; `enqueue` its script in the test."""
-    with ScriptedModelServer() as server:
-        yield server

@@ -1,0 +1,105 @@
+"""Defining a judge: the `JudgeDefinition` model, judge files (YAML, TOML, JSON) and the built-ins.
+
+A definition is data: everything that decides verdicts besides the model, validated once, and
+hashed (`digest`) to key caches and results. Running a judge is `judge_agent.judge`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from judge_agent import prompts
+from judge_agent.errors import ConfigError, JudgeFileError
+from judge_agent.value_types import ValueType
+
+InlineMode = Literal["auto", "always", "never"]
+
+
+class JudgeDefinition(BaseModel):
+    """Everything that defines a judge; what judge files hold and what a definition hash covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    instructions: str = Field(min_length=1)
+    description: str = ""
+    model: str | None = None
+    value_type: ValueType = ValueType(kind="str")
+    examples: tuple[prompts.Example, ...] = ()
+    inference_params: dict[str, Any] = Field(default_factory=dict)
+    max_turns: int = Field(default=20, ge=1, le=500)
+    token_budget: int | None = Field(default=None, ge=1)
+    inline: InlineMode = "auto"
+    inline_budget: int | None = Field(default=None, ge=0, description="tokens; default a quarter of the window")
+
+    @field_validator("value_type", mode="before")
+    @classmethod
+    def _value_type(cls, value: Any) -> Any:
+        """Judge files may write `bool`, `int`, a list of categories, or `{kind: int, min: 1, max: 5}`."""
+        if isinstance(value, (str, list, tuple)):
+            return ValueType.of(value if not isinstance(value, list) else tuple(value))
+        return value
+
+    @field_validator("instructions")
+    @classmethod
+    def _known_variables(cls, value: str) -> str:
+        prompts.template_variables(value)
+        return value
+
+    @property
+    def variables(self) -> list[str]:
+        return prompts.template_variables(self.instructions)
+
+    @property
+    def mode(self) -> Literal["agent", "plain"]:
+        return "agent" if "trace" in self.variables else "plain"
+
+    def digest(self) -> str:
+        """A hash of what determines verdicts besides the model (for caches and result keys)."""
+        payload = self.model_dump(mode="json", exclude={"model", "description"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def builtin_names() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in resources.files("judge_agent.builtin").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def parse_definition(text: str, suffix: str, source: str) -> JudgeDefinition:
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise JudgeFileError(source, f"cannot be parsed: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise JudgeFileError(source, "must hold a mapping with at least name and instructions")
+    if "feedback_value_type" in data:
+        data["value_type"] = data.pop("feedback_value_type")
+    try:
+        return JudgeDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise JudgeFileError(source, first_error(exc)) from exc
+    except ConfigError as exc:
+        raise JudgeFileError(source, str(exc)) from exc
+
+
+def first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or "definition"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {message}{more}"

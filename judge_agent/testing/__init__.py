@@ -1,0 +1,34 @@
+"""Test doubles for judges and pipelines built on judge_agent: no model, no network.
+
+- `ScriptedProvider` replays scripted model turns in-process and records every request in
+  `.history` (fast tests of a judge's prompt, its tools and its verdict handling)::
+
+      from judge_agent import make_judge
+      from judge_agent.testing import ScriptedProvider, call, verdict
+
+      provider = ScriptedProvider([call("GetTraceInfo"), verdict("good", cited=["a1b2c3d4e5f60718"])])
+      judge = make_judge("quality", "Rate {{ trace }}", model=provider, feedback_value_type=str)
+      feedback = judge("run.jsonl")
+
+- `ScriptedModelServer` is a real HTTP server on 127.0.0.1 speaking the OpenAI Chat Completions
+  and Anthropic Messages wire formats, so the real `openai`/`anthropic` SDK code paths run
+  (retries, error classes) against scripted `reply(...)`, `tool_calls(...)` and `error(...)`.
+"""
+
+from judge_agent.testing.model_server import ReceivedRequest, Reply, ScriptedModelServer, error, reply, tool_calls
+from judge_agent.testing.scripted import Request, ScriptedProvider, call, calls, text, verdict
+
+__all__ = [
+    "ReceivedRequest",
+    "Reply",
+    "Request",
+    "ScriptedModelServer",
+    "ScriptedProvider",
+    "call",
+    "calls",
+    "error",
+    "reply",
+    "text",
+    "tool_calls",
+    "verdict",
+]

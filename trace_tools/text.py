@@ -1,0 +1,44 @@
+"""How trace values read as text, for the tools, the search index and a terminal.
+
+One home for the three renderings every part of trace_tools (and judge_agent's CLI) relies on:
+`as_text` (what GetSpan cuts and SearchTraceRegex searches), `fold` (what the search prefilter
+compares) and `safe` (trace text made harmless for a terminal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if c not in (0x09, 0x0A)}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def as_text(value: Any) -> str:
+    """How a value reads as text: strings as they are, anything else as compact JSON.
+
+    GetSpan cuts and SearchTraceRegex searches this same rendering, so a search offset can be
+    handed to GetSpan as is.
+    """
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def fold(text: str) -> str:
+    """Text as the search prefilter compares it: case-folded character by character.
+
+    Not `str.lower`: it keeps the long s (U+017F, which matches 's' case-insensitively), lowers
+    capital sigma to final or medial sigma depending on the next letter (so a pattern ending in
+    capital sigma missed the same letters inside a longer word), and turns U+0130 (dotted capital I)
+    into 'i' plus a combining dot; each of these made the prefilter drop real matches.
+    """
+    return text.casefold().replace("\u0307", "")
+
+
+def safe(value: Any, keep_newlines: bool = True) -> str:
+    """Text with control characters (ANSI escapes, bidi overrides) made visible instead of obeyed."""
+    text = value if isinstance(value, str) else as_text(value)
+    text = text.translate(_CONTROL)
+    return text if keep_newlines else text.replace("\n", "\\n").replace("\t", " ")
