@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/bench_evaluate.py [--traces 200] [--latency 0.2] [--concurrency 1,8,32]
 
-The model server (judge_agent/testing/model_server.py, on 127.0.0.1, in a process of its own) answers every request after
+The model server (judge_agent.testing.ScriptedModelServer, on 127.0.0.1, in its own process) answers every request after
 `--latency` seconds with a verdict, through the real OpenAI SDK. Each trace is one model turn, so
 the ideal time at concurrency c is traces * latency / c; the efficiency printed is ideal / actual
 (target >= 0.8 at 32). The verdict cache is off, so every judgment reaches the server. A first
