@@ -67,6 +67,18 @@ class JudgeDefinition(BaseModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def define(**fields: Any) -> JudgeDefinition:
+    """A definition from its fields, validated as a judge file's are.
+
+    Raises:
+        ConfigError: naming the first invalid field (unknown fields included) and what is wrong.
+    """
+    try:
+        return JudgeDefinition.model_validate(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid judge {fields.get('name')!r}: {first_error(exc)}") from exc
+
+
 def builtin_names() -> list[str]:
     return sorted(
         p.name.removesuffix(".yaml")

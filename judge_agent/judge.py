@@ -1,8 +1,11 @@
-"""Defining judges (`make_judge`, judge files, built-ins) and running them on traces or fields.
+"""Running a judge on a trace or on fields: `Judge`, and the entry points that make one
+(`make_judge`, `load_judge`, `load_builtin`; what a definition holds is `judge_agent.definition`).
 
 With `{{ trace }}` in its instructions a judge is an agent that investigates the trace through
 the trace tools over MCP; without it, it is a plain LLM-as-a-judge: one verdict over the
-filled-in inputs, outputs and expectations, with no investigation tools.
+filled-in inputs, outputs and expectations, with no investigation tools. The judge is where
+trace_tools meets the loop: it chooses the trace, serves it in-process, and tells the loop
+what it needs to know about trace_tools' arguments (`TRACE_TOOL_HINTS`).
 """
 
 from __future__ import annotations
@@ -17,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import ValidationError
 
 from judge_agent import prompts
-from judge_agent.definition import InlineMode, JudgeDefinition, builtin_names, first_error, parse_definition
+from judge_agent.definition import InlineMode, JudgeDefinition, builtin_names, define, parse_definition
 from judge_agent.errors import ConfigError, JudgeAgentError, JudgeFileError
 from judge_agent.events import EventSink
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
-from judge_agent.loop import LoopLimits, LoopResult, run_agent, verdict_tool
+from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent, small_window
 from judge_agent.messages import Message
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
+from judge_agent.verdict import VerdictContract
 from trace_tools import Trace, load, load_path
 from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.outline import outline
@@ -37,6 +40,15 @@ from trace_tools.selection import select_trace
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
 TraceInput = str | Path | Trace | Mapping[str, Any]
+#: trace_tools' arguments, for the loop on small context windows. Pages: 100 ListSpans rows are
+#: ~50 s of prompt for a 1.5B model on 2 cores. Optional arguments: left free, a 1.5B model fills
+#: in every one it sees (page_token "", status "OK", parent_id = the root...), silently filtering
+#: away what it looks for; paging and limits are the loop's job on small windows anyway.
+TRACE_TOOL_HINTS = ToolHints(
+    small_window_arguments={"max_results": 20, "max_matches": 10, "context_chars": 60, "max_content_chars": 2000},
+    kept_optional=frozenset({"name", "attributes", "pattern", "span_id"}),
+    cut_advice="ask for a smaller page or read on with offset",
+)
 
 
 class Judge:
@@ -88,8 +100,12 @@ class Judge:
         return self._copy(self.definition, provider)
 
     def with_options(self, **changes: Any) -> Judge:
-        """A copy with definition fields changed (e.g. model, max_turns, inline)."""
-        return self._copy(self.definition.model_copy(update=changes), self._provider)
+        """A copy with definition fields changed (e.g. model, max_turns, inline), validated as `make_judge` does.
+
+        Raises:
+            ConfigError: an unknown field or an invalid value, naming the field.
+        """
+        return self._copy(define(**{**dict(self.definition), **changes}), self._provider)
 
     def _copy(self, definition: JudgeDefinition, provider: Provider | None) -> Judge:
         return Judge(
@@ -144,21 +160,26 @@ class Judge:
         """
         started = time.perf_counter()
         definition = self.definition
-        index = None
+        store = index = None
         if definition.mode == "agent":
             if trace is None and not self.mcp_endpoints:
                 raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
-            index = _index(trace, trace_id, self.redact) if trace is not None else None
+            if trace is not None:
+                store = _store(trace, trace_id, self.redact)
+                index = store.get()
         else:
             if trace is not None:  # a plain judge reads the trace's root inputs and outputs
-                root = _index(trace, trace_id, self.redact).trace.root
+                root = _store(trace, trace_id, self.redact).get().trace.root
                 inputs = root.inputs if inputs is None else inputs
                 outputs = root.outputs if outputs is None else outputs
             _require(definition, inputs=inputs, outputs=outputs, expectations=expectations)
         provider = self._provider or get_provider(self.model, **self.model_options)
+        contract = VerdictContract(
+            definition.value_type, cite_spans=definition.mode == "agent", compact=small_window(provider.context_window)
+        )
         try:
-            messages, inlined = self._opening(provider, index, trace_id, inputs, outputs, expectations)
-            result = await self._investigate(provider, index, messages, inlined, on_event)
+            messages, inlined = self._opening(provider, index, contract, trace_id, inputs, outputs, expectations)
+            result = await self._investigate(provider, store, contract, messages, inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
@@ -167,7 +188,8 @@ class Judge:
     async def _investigate(
         self,
         provider: Provider,
-        index: TraceIndex | None,
+        store: TraceStore | None,
+        contract: VerdictContract,
         messages: list[Message],
         inlined: bool,
         on_event: EventSink | None,
@@ -175,11 +197,10 @@ class Judge:
         definition = self.definition
         agent = definition.mode == "agent"
         server = None
-        if index is not None:
+        if store is not None:
             from trace_tools.server import build_server
 
-            server = build_server(TraceStore([index.trace], redact=self.redact))
-        validate = functools.partial(_validate_verdict, definition.value_type, agent)
+            server = build_server(store)
         limits = LoopLimits(
             definition.max_turns,
             definition.token_budget,
@@ -192,11 +213,11 @@ class Judge:
                     provider,
                     toolbox,
                     messages,
-                    verdict_tool(definition.value_type.json_schema(), cite_spans=agent),
-                    validate,
+                    contract,
                     limits,
-                    dict(definition.inference_params),
+                    definition.inference_params,
                     on_event,
+                    TRACE_TOOL_HINTS,
                 )
         except BaseExceptionGroup as group:  # MCP sessions run in task groups, which wrap what we raise
             raise _sole_error(group) from None
@@ -205,6 +226,7 @@ class Judge:
         self,
         provider: Provider,
         index: TraceIndex | None,
+        contract: VerdictContract,
         trace_id: str | None,
         inputs: Any,
         outputs: Any,
@@ -238,7 +260,7 @@ class Judge:
         for name, value in (("inputs", inputs), ("outputs", outputs), ("expectations", expectations)):
             values[name] = prompts.data_block(name, value) if value is not None else "(not given)"
         system = prompts.system_prompt(
-            prompts.fill(definition.instructions, values), definition.value_type, definition.examples, agent
+            prompts.fill(definition.instructions, values), contract, definition.examples, agent
         )
         return [Message("system", system), Message("user", first)], inlined
 
@@ -260,7 +282,7 @@ class Judge:
     ) -> Feedback:
         failure = result.error
         verdict = result.verdict if failure is None else None
-        cited = list((verdict or {}).get("cited_span_ids") or [])
+        cited = list(verdict.cited_span_ids) if verdict else []
         unknown = [s for s in cited if index is not None and s not in index.trace.by_id]
         metadata = FeedbackMetadata(
             model=provider.uri,
@@ -277,8 +299,8 @@ class Judge:
         )
         return Feedback(
             name=self.name,
-            value=verdict["value"] if verdict else None,
-            rationale=str((verdict or {}).get("rationale") or ""),
+            value=verdict.value if verdict else None,
+            rationale=verdict.rationale if verdict else "",
             cited_span_ids=cited,
             trace_id=index.trace.trace_id if index else None,
             error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
@@ -320,22 +342,19 @@ def make_judge(
         ConfigError: unknown template variables, unsupported value types, bad limits.
     """
     provider = model if isinstance(model, Provider) else None
-    try:
-        definition = JudgeDefinition(
-            name=name,
-            instructions=instructions,
-            description=description,
-            model=model if isinstance(model, str) else None,
-            value_type=ValueType.of(feedback_value_type, min_value, max_value),
-            examples=tuple(e if isinstance(e, prompts.Example) else prompts.Example(**e) for e in examples or ()),
-            inference_params=dict(inference_params or {}),
-            max_turns=max_turns,
-            token_budget=token_budget,
-            inline=inline,
-            inline_budget=inline_budget,
-        )
-    except ValidationError as exc:
-        raise ConfigError(f"invalid judge {name!r}: {first_error(exc)}") from exc
+    definition = define(
+        name=name,
+        instructions=instructions,
+        description=description,
+        model=model if isinstance(model, str) else None,
+        value_type=ValueType.of(feedback_value_type, min_value, max_value),
+        examples=tuple(e if isinstance(e, prompts.Example) else prompts.Example(**e) for e in examples or ()),
+        inference_params=dict(inference_params or {}),
+        max_turns=max_turns,
+        token_budget=token_budget,
+        inline=inline,
+        inline_budget=inline_budget,
+    )
     return Judge(definition, provider=provider, model_options=model_options, mcp_endpoints=mcp_endpoints, redact=redact)
 
 
@@ -363,15 +382,19 @@ def load_builtin(name: str, **judge_options: Any) -> Judge:
     return Judge(parse_definition(resource.read_text(encoding="utf-8"), ".yaml", f"builtin:{name}"), **judge_options)
 
 
-def _index(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceIndex:
-    """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
+def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
+    """A store of the one trace to judge, chosen by trace_tools' rule (an id, or the only trace).
+
+    The prompt's outline and the in-process MCP server read the same store's index, so the
+    trace is indexed (and redacted) once.
+    """
     if isinstance(trace, Trace):
         traces, source = [trace], "the Trace given"
     elif isinstance(trace, (str, Path)):
         traces, source = load_path(trace), str(trace)
     else:
         traces, source = load(dict(trace)), "the trace data given"
-    return TraceIndex(select_trace(traces, trace_id, source=source, option="trace_id"), redact)
+    return TraceStore([select_trace(traces, trace_id, source=source, option="trace_id")], redact)
 
 
 def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -404,19 +427,3 @@ def _require(definition: JudgeDefinition, **given: Any) -> None:
         raise ConfigError(
             f"judge {definition.name!r} uses {', '.join('{{ ' + m + ' }}' for m in missing)}: pass {names}"
         )
-
-
-def _validate_verdict(value_type: ValueType, agent: bool, arguments: dict[str, Any]) -> dict[str, Any]:
-    if "value" not in arguments:
-        raise ValueError(f"the verdict has no 'value' ({value_type.describe()})")
-    value = value_type.validate_value(arguments["value"])
-    rationale = arguments.get("rationale")
-    if not isinstance(rationale, str) or not rationale.strip():
-        raise ValueError("the verdict needs a non-empty 'rationale'")
-    verdict: dict[str, Any] = {"value": value, "rationale": rationale.strip()}
-    if agent:
-        cited = arguments.get("cited_span_ids") or []
-        if not isinstance(cited, list) or not all(isinstance(s, str) for s in cited):
-            raise ValueError("'cited_span_ids' must be a list of span id strings")
-        verdict["cited_span_ids"] = list(dict.fromkeys(s.strip().lower() for s in cited))  # once each, in order
-    return verdict

@@ -1,52 +1,76 @@
 """The agent loop: model turn → tool calls through MCP → results → … → `submit_verdict`.
 
-It knows MCP tools (a `Toolbox`) and a `Provider`, never trace internals, so it works against
-any MCP server. The verdict arrives as a call to a `submit_verdict` tool the loop adds, whose
-input schema is the verdict schema: that works alike on every provider.
+It knows tools (anything with `Tools`' three members: an MCP `Toolbox`, or a test's fake) and a
+`Provider`, never a particular server's vocabulary, so it works against any MCP server: what it
+should know about the tools on small context windows the caller passes in as `ToolHints`. The
+verdict's schema and validation are the `VerdictContract`'s.
 
 Guards, shared by every provider:
 - a plain-text answer gets one reminder to call `submit_verdict`;
 - an invalid verdict gets one repair turn, then the loop fails with `VerdictError`;
-- a repeated identical tool call is answered from memory with a note; repeated again, that tool
-  is left out of the next turn's offer (small models otherwise loop on one search);
-- past 80% of the context window the oldest tool results become short stubs;
+- a repeated identical tool call is answered from memory (`guards.RepeatMemory`);
+- near the context window the oldest tool results become stubs (`guards.ContextPruner`);
+- every tool result is bounded (`guards.bound_result`);
 - at `max_turns` or past the token budget, one last turn offers only `submit_verdict`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import anyio
 
 from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
 from judge_agent.events import EventSink, LoopEvent, MessageEvent, UsageEvent
 from judge_agent.feedback import ToolCallRecord
-from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from judge_agent.guards import PRUNE_AT, ContextPruner, RepeatMemory, arguments_text, bound_result, count_chars
+from judge_agent.messages import Completion, Message, ToolCall, ToolOutcome, ToolSpec, Usage
 from judge_agent.providers import Provider
-from judge_agent.toolbox import Toolbox, ToolOutcome
+from judge_agent.verdict import VERDICT_TOOL, Verdict, VerdictContract
 
 logger = logging.getLogger("judge_agent")
 
-VERDICT_TOOL = "submit_verdict"
 LOG_PREVIEW_CHARS = 500
-PRUNE_AT = 0.8  # of the context window
-PRUNE_TO = 0.6
-REPEAT_CHARS = 1500  # of a remembered result shown again: the full text is already in the history
-RESULT_SHARE = 0.25  # the most of the context window one tool result may take
+#: Context windows up to this size get the `ToolHints` (small pages, few optional arguments).
 SMALL_WINDOW = 16_384
-#: Page sizes asked for on small context windows, by argument name (any MCP server's tools that take them):
-#: 100 ListSpans rows are ~50 s of prompt for a 1.5B model on 2 cores.
-SMALL_WINDOW_ARGUMENTS = {"max_results": 20, "max_matches": 10, "context_chars": 60, "max_content_chars": 2000}
-STUB = "[older tool result removed to save context; call the tool again if you need it]"
 
-#: validate(arguments) → the verdict's fields in canonical form; raises ValueError saying what is wrong.
-Validator = Callable[[dict[str, Any]], dict[str, Any]]
+
+def small_window(context_window: int) -> bool:
+    return context_window <= SMALL_WINDOW
+
+
+class Tools(Protocol):
+    """What the loop needs of its tools (`judge_agent.toolbox.Toolbox` is the MCP one)."""
+
+    @property
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    async def connect(self, names: set[str]) -> None:
+        """Open what these tools need in the calling task (MCP sessions are left by the task that entered them)."""
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        """Run a tool; failures come back as error outcomes the model reads, never as exceptions."""
+
+
+@dataclass(frozen=True)
+class ToolHints:
+    """What the caller knows about its tools, applied on small context windows only.
+
+    Args:
+        small_window_arguments: argument name → value, set on any call to a tool that accepts the
+            argument when the model left it out (small pages, so one result fits the window).
+        kept_optional: the optional arguments still offered; the others are left out of the
+            schemas (a small model fills in every optional argument it sees). None keeps all.
+        cut_advice: how the model can ask for less, said when a tool result is cut.
+    """
+
+    small_window_arguments: Mapping[str, Any] = field(default_factory=dict)
+    kept_optional: frozenset[str] | None = None
+    cut_advice: str = "ask for a smaller page"
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,7 @@ class LoopLimits:
 class LoopResult:
     """What the loop ends with: a verdict or a failure (the model's, or the provider's), and what it cost."""
 
-    verdict: dict[str, Any] | None = None
+    verdict: Verdict | None = None
     error: AgentError | ProviderError | None = None
     turns: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -70,26 +94,14 @@ class LoopResult:
     messages: list[Message] = field(default_factory=list)
 
 
-def verdict_tool(value_schema: dict[str, Any], cite_spans: bool) -> ToolSpec:
-    properties: dict[str, Any] = {
-        "value": value_schema,
-        "rationale": {
-            "type": "string",
-            "description": "why, in a few sentences, naming the evidence",
-            "maxLength": 2000,
-        },
-    }
-    if cite_spans:
-        properties["cited_span_ids"] = {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-            "description": "ids of the spans the rationale relies on",
-        }
-    return ToolSpec(
-        VERDICT_TOOL,
-        "Submit your final verdict. Call this exactly once, when you have enough evidence.",
-        {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False},
-    )
+def offered_schema(spec: ToolSpec, kept_optional: frozenset[str] | None) -> ToolSpec:
+    """`spec` with optional properties not in `kept_optional` left out (all kept for None)."""
+    properties = spec.input_schema.get("properties")
+    if kept_optional is None or not isinstance(properties, dict):
+        return spec
+    required = set(spec.input_schema.get("required") or ())
+    kept = {name: sub for name, sub in properties.items() if name in required or name in kept_optional}
+    return ToolSpec(spec.name, spec.description, {**spec.input_schema, "properties": kept})
 
 
 class _Run:
@@ -98,27 +110,30 @@ class _Run:
     def __init__(
         self,
         provider: Provider,
-        toolbox: Toolbox,
-        verdict_spec: ToolSpec,
-        validate: Validator,
+        tools: Tools,
+        contract: VerdictContract,
         limits: LoopLimits,
         params: dict[str, Any],
         on_event: EventSink | None,
+        hints: ToolHints,
     ) -> None:
         self.provider = provider
-        self.toolbox = toolbox
-        self.verdict_spec = verdict_spec
-        self.validate = validate
+        self.tools = tools
+        self.contract = contract
+        self.verdict_spec = contract.tool()
         self.limits = limits
         self.params = params
         self.on_event = on_event
+        self.hints = hints
+        self.small = small_window(provider.context_window)
+        kept = hints.kept_optional if self.small else None
+        self.specs = [offered_schema(spec, kept) for spec in tools.specs]
         self.result = LoopResult()
-        self.memory: dict[str, tuple[int, ToolOutcome]] = {}  # call key → (times repeated, first outcome)
-        self.left_out: set[str] = set()
+        self.memory = RepeatMemory()
+        self.pruner = ContextPruner(provider.context_window)
         self.reminded = False
         self.repaired = False
         self.verdict_offered = True
-        self.calibration: tuple[int, int] | None = None  # (input tokens, characters) of the last request
 
     @property
     def messages(self) -> list[Message]:
@@ -135,13 +150,12 @@ class _Run:
     async def turn(self, tools: list[ToolSpec], tool_choice: str = "auto") -> Completion:
         self.result.turns += 1
         started = time.perf_counter()
-        characters = _chars(self.messages, tools)
+        characters = count_chars(self.messages, tools)
         completion = await self.provider.complete(
             self.messages, tools, tool_choice="required" if tool_choice == "required" else "auto", params=self.params
         )
         self.result.usage += completion.usage
-        if completion.usage.input_tokens:
-            self.calibration = (completion.usage.input_tokens, characters)
+        self.pruner.calibrate(completion.usage.input_tokens, characters)
         logger.debug(
             "Model turn %d: %d tool call(s), %d in / %d out tokens (%.1f s)",
             self.result.turns,
@@ -157,20 +171,20 @@ class _Run:
         return completion
 
     def offered(self) -> list[ToolSpec]:
-        tools = [spec for spec in self.toolbox.specs if spec.name not in self.left_out]
-        self.left_out.clear()
+        left_out = self.memory.take_left_out()
+        tools = [spec for spec in self.specs if spec.name not in left_out]
         if self.limits.investigate_first and self.result.turns == 0 and tools:
             return tools
         return [*tools, self.verdict_spec]
 
     def sized(self, call: ToolCall) -> dict[str, Any]:
-        """The call's arguments, with small pages asked for when the context window is small."""
-        if self.provider.context_window > SMALL_WINDOW:
+        """The call's arguments, with the hinted small pages asked for when the context window is small."""
+        if not self.small:
             return call.arguments
-        spec = next((s for s in self.toolbox.specs if s.name == call.name), None)
+        spec = next((s for s in self.tools.specs if s.name == call.name), None)
         accepted = (spec.input_schema.get("properties") or {}) if spec else {}
-        defaults = {k: v for k, v in SMALL_WINDOW_ARGUMENTS.items() if k in accepted and k not in call.arguments}
-        return {**call.arguments, **defaults}
+        defaults = self.hints.small_window_arguments
+        return {**{k: v for k, v in defaults.items() if k in accepted}, **call.arguments}
 
     def over_budget(self) -> bool:
         budget = self.limits.token_budget
@@ -211,7 +225,7 @@ class _Run:
                 if other is not verdict_call:
                     self.answer(other, f"not run: {VERDICT_TOOL} was called in the same turn", True)
             return self.accept(verdict_call)
-        await self.toolbox.connect({call.name for call in calls})  # sessions belong to this task, not the call tasks
+        await self.tools.connect({call.name for call in calls})  # sessions belong to this task, not the call tasks
         async with anyio.create_task_group() as group:
             outcomes: dict[str, ToolOutcome] = {}
             for call in calls:
@@ -225,10 +239,10 @@ class _Run:
         problem = call.arguments_error
         if problem is None:
             try:
-                self.result.verdict = self.validate(call.arguments)
+                self.result.verdict = self.contract.validate(call.arguments)
                 self.answer(call, "verdict recorded", False)
                 return True
-            except ValueError as exc:
+            except VerdictError as exc:
                 problem = str(exc)
         if self.repaired:
             self.result.error = VerdictError(f"invalid verdict after a repair turn: {problem}")
@@ -239,44 +253,26 @@ class _Run:
         return False
 
     async def execute(self, call: ToolCall, outcomes: dict[str, ToolOutcome]) -> None:
-        arguments_text = json.dumps(call.arguments, sort_keys=True, separators=(",", ":"))
-        logger.debug("Calling tool: %s %s", call.name, _preview(arguments_text, False))
+        logger.debug("Calling tool: %s %s", call.name, _preview(arguments_text(call), False))
+        repeated = False
         if call.arguments_error:
-            outcome = ToolOutcome(f"arguments were not a JSON object: {call.arguments_error}", True, 0.0)
-            outcomes[call.id] = outcome
-            self.record(call, outcome, repeated=False)
-            return
-        key = f"{call.name}:{arguments_text}"
-        remembered = self.memory.get(key)
-        if remembered is not None:
-            times, first = remembered
-            self.memory[key] = (times + 1, first)
-            note = (
-                f"You already made this exact {call.name} call; its result is repeated below. "
-                "Do not repeat it: use what you have, try different arguments or another tool, or submit your verdict."
-            )
-            if times + 1 >= 2:
-                self.left_out.add(call.name)
-                note += f" {call.name} is not offered on your next turn."
-            remembered_text = first.text if len(first.text) <= REPEAT_CHARS else first.text[:REPEAT_CHARS] + "…"
-            outcome = ToolOutcome(f"{note}\n\n{remembered_text}", first.is_error, 0.0)
+            outcome = ToolOutcome(f"arguments were not a JSON object: {call.arguments_error}", True)
+        elif (remembered := self.memory.recall(call)) is not None:
             logger.debug("Repeated call answered from memory: %s", call.name)
-            outcomes[call.id] = outcome
-            self.record(call, outcome, repeated=True)
-            return
-        outcome = await self.toolbox.call(call.name, self.sized(call))
-        self.memory[key] = (0, outcome)
-        logger.debug(
-            "Tool response (%s, %.0f ms)%s: %s",
-            _size(outcome.text),
-            outcome.latency_ms,
-            " [error]" if outcome.is_error else "",
-            _preview(outcome.text, self.limits.log_full_responses),
-        )
+            outcome, repeated = remembered, True
+        else:
+            outcome = await self.tools.call(call.name, self.sized(call))
+            text = bound_result(outcome.text, self.provider.context_window, self.hints.cut_advice)
+            outcome = ToolOutcome(text, outcome.is_error, outcome.latency_ms)
+            self.memory.remember(call, outcome)
+            logger.debug(
+                "Tool response (%s, %.0f ms)%s: %s",
+                _size(outcome.text),
+                outcome.latency_ms,
+                " [error]" if outcome.is_error else "",
+                _preview(outcome.text, self.limits.log_full_responses),
+            )
         outcomes[call.id] = outcome
-        self.record(call, outcome, repeated=False)
-
-    def record(self, call: ToolCall, outcome: ToolOutcome, repeated: bool) -> None:
         self.result.tool_calls.append(
             ToolCallRecord(
                 turn=self.result.turns,
@@ -290,11 +286,6 @@ class _Run:
         )
 
     def answer(self, call: ToolCall, text: str, is_error: bool) -> None:
-        limit = int(self.provider.context_window * RESULT_SHARE * 3)  # ~3 characters a token
-        if len(text) > limit:  # one result must not fill a small window: stubbing old ones cannot help then
-            text = (
-                text[:limit] + f"…[cut: {len(text) - limit} more chars; ask for a smaller page or read on with offset]"
-            )
         self.append(Message("tool", text, tool_call_id=call.id, tool_name=call.name, is_error=is_error))
 
     async def final_turn(self, reason: AgentError) -> LoopResult:
@@ -320,51 +311,31 @@ class _Run:
         return self.result
 
     def prune(self) -> None:
-        """Stub out the oldest tool results once the history nears the context window."""
-        window = self.provider.context_window
-        if self.estimate_tokens() < PRUNE_AT * window:
-            return
-        last_assistant = max(i for i, m in enumerate(self.messages) if m.role == "assistant")
-        pruned = 0
-        for i, message in enumerate(self.messages[:last_assistant]):
-            if message.role == "tool" and message.content != STUB and len(message.content) > len(STUB):
-                self.messages[i] = replace(message, content=STUB)
-                pruned += 1
-                if self.estimate_tokens() < PRUNE_TO * window:
-                    break
+        pruned = self.pruner.prune(self.messages, [*self.specs, self.verdict_spec])
         if pruned:
+            window = self.pruner.window
             note = f"context at {PRUNE_AT:.0%} of {window} tokens: {pruned} old tool result(s) replaced by stubs"
             logger.debug(note)
             if note not in self.result.notes:
                 self.result.notes.append(note)
 
-    def estimate_tokens(self) -> int:
-        characters = _chars(self.messages, self.offered_specs())
-        if self.calibration and self.calibration[1]:
-            tokens, chars_then = self.calibration
-            return int(characters * tokens / chars_then)
-        return characters // 3
-
-    def offered_specs(self) -> list[ToolSpec]:
-        return [*self.toolbox.specs, self.verdict_spec]
-
 
 async def run_agent(
     provider: Provider,
-    toolbox: Toolbox,
-    messages: list[Message],
-    verdict_spec: ToolSpec,
-    validate: Validator,
+    tools: Tools,
+    messages: Sequence[Message],
+    contract: VerdictContract,
     limits: LoopLimits | None = None,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     on_event: EventSink | None = None,
+    hints: ToolHints | None = None,
 ) -> LoopResult:
     """Run the loop from `messages` (system + first user message) to a verdict or an error.
 
     A provider failure (ProviderError) ends the loop with it as `error`: what was spent before
     it still belongs in the Feedback, and the caller decides whether to retry.
     """
-    run = _Run(provider, toolbox, verdict_spec, validate, limits or LoopLimits(), params or {}, on_event)
+    run = _Run(provider, tools, contract, limits or LoopLimits(), dict(params or {}), on_event, hints or ToolHints())
     for message in messages:
         run.append(message)
     try:
@@ -372,11 +343,6 @@ async def run_agent(
     except ProviderError as exc:
         run.result.error = exc
         return run.result
-
-
-def _chars(messages: list[Message], tools: list[ToolSpec]) -> int:
-    total = sum(len(m.content) + sum(len(json.dumps(c.arguments)) + 40 for c in m.tool_calls) + 8 for m in messages)
-    return total + sum(len(t.description) + len(json.dumps(t.input_schema)) for t in tools)
 
 
 def _preview(text: str, full: bool) -> str:

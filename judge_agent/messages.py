@@ -31,6 +31,15 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """A tool call's result as the model will read it; failures (unknown tool, tool errors) set `is_error`."""
+
+    text: str
+    is_error: bool
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0

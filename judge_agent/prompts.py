@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from judge_agent.errors import ConfigError
-from judge_agent.value_types import ValueType
+from judge_agent.verdict import VerdictContract
 
 VARIABLES = ("trace", "inputs", "outputs", "expectations")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -80,19 +80,13 @@ def data_block(label: str, value: Any) -> str:
 
 def system_prompt(
     instructions: str,
-    value_type: ValueType,
+    contract: VerdictContract,
     examples: Sequence[Example],
     agent: bool,
 ) -> str:
     """Role, data rule, the user's (filled) instructions, the verdict contract, and the examples."""
-    contract = (
-        "Your verdict (the arguments of submit_verdict):\n"
-        f"- value: {value_type.describe()}\n"
-        "- rationale: a few sentences explaining the value, naming the evidence"
-    )
-    if agent:
-        contract += "\n- cited_span_ids: the 16-hex ids of the spans your rationale relies on"
-    parts = [AGENT_ROLE if agent else PLAIN_ROLE, DATA_RULE, "## Evaluation instructions\n" + instructions, contract]
+    role = AGENT_ROLE if agent else PLAIN_ROLE
+    parts = [role, DATA_RULE, "## Evaluation instructions\n" + instructions, contract.describe()]
     if examples:
         parts.append("## Scored examples\n" + "\n\n".join(_example(i, e) for i, e in enumerate(examples, 1)))
     return "\n\n".join(parts)

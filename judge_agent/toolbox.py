@@ -1,5 +1,9 @@
 """The judge's tools, reached through MCP sessions — never by calling trace internals.
 
+A `Toolbox` is what the loop's `Tools` protocol asks for: tool specs, `connect`, and `call`,
+which returns every failure as an error outcome the model reads. Results are not bounded here:
+the loop bounds every result the model reads (`judge_agent.guards.bound_result`).
+
 By default one session talks to the trace_tools server in-process (mcp's in-memory transport);
 more servers (stdio commands, streamable-HTTP URLs) add their tools, so users can give the judge
 tools of their own, or point it at a remote `trace-tools serve --http`.
@@ -7,6 +11,7 @@ tools of their own, or point it at a remote `trace-tools serve --http`.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -19,17 +24,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, Tool
 
 from judge_agent.errors import ConfigError
-from judge_agent.messages import ToolSpec
-
-#: Tool results longer than this are cut before they reach the model (trace_tools stays under 20k).
-MAX_RESULT_CHARS = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class ToolOutcome:
-    text: str
-    is_error: bool
-    latency_ms: float
+from judge_agent.messages import ToolOutcome, ToolSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +136,8 @@ async def open_toolbox(
 def _text(result: CallToolResult) -> str:
     parts = [block.text for block in result.content if isinstance(block, TextContent)]
     if not parts and result.structured_content is not None:
-        import json
-
         parts = [json.dumps(result.structured_content, separators=(",", ":"))]
-    text = "\n".join(parts) or "(no content)"
-    if len(text) > MAX_RESULT_CHARS:
-        text = text[:MAX_RESULT_CHARS] + f"…[cut: {len(text) - MAX_RESULT_CHARS} more chars]"
-    return text
+    return "\n".join(parts) or "(no content)"
 
 
 def _ms(started: float) -> float:

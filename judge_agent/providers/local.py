@@ -3,8 +3,10 @@
 Small local models "fail to use the tools": they answer in prose or emit JSON that does not
 parse. Here every turn is decoded under a GBNF grammar built from the tools offered that turn,
 so the output is always exactly one call to a real tool with arguments matching its schema
-(span ids are 16 hex characters, strings are length-capped so a small model cannot ramble to
-the token limit). The prompt is ChatML written by hand with Qwen's `<tool_call>` format, which
+(ids match their schema's `pattern`; strings are capped at their `maxLength`, and never above a
+decoding cap, so a small model cannot ramble to the token limit). The provider knows no tool:
+which optional arguments a small model is offered, and how long a rationale may be, are decided
+by the schemas the loop offers. The prompt is ChatML written by hand with Qwen's `<tool_call>` format, which
 worked every time where llama.cpp's own function-calling chat handler did not.
 
 The provider holds no loop logic; repeated-call guards and turn caps are the loop's.
@@ -33,15 +35,10 @@ from judge_agent.providers.local_models import llama_cpp_available, resolve_mode
 
 logger = logging.getLogger("judge_agent")
 
-MAX_STRING_CHARS = 300
-MAX_RATIONALE_CHARS = 500
+MAX_STRING_CHARS = 300  # a string whose schema gives no maxLength
+MAX_DECODED_CHARS = 500  # the most any string may have, whatever its schema says
 MAX_ARRAY_ITEMS = 8
-MAX_NEW_TOKENS = 1024  # above the longest call the grammar allows (a 500-char rationale, 8 ids), so none is cut
-_ID_PATTERNS = {"span_id": "^[0-9a-f]{16}$", "parent_id": "^[0-9a-f]{16}$", "trace_id": "^[0-9a-f]{32}$"}
-# Optional arguments a small model may set. Left free, a 1.5B model fills in every optional
-# argument it sees (page_token "", status "OK", parent_id = the root...), silently filtering
-# away what it looks for; paging and limits are the loop's job on small windows anyway.
-KEPT_OPTIONAL = frozenset({"name", "attributes", "pattern", "span_id"})
+MAX_NEW_TOKENS = 1024  # above the longest call the grammar allows (a 500-char string, 8 ids), so none is cut
 _STRING_CHAR = 'char ::= [^"\\\\]'
 _STRICT_STRING_CHAR = 'char ::= [^"\\\\<\\x00-\\x1F]'
 _NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
@@ -228,11 +225,11 @@ def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
     return grammar.replace(_STRING_CHAR, _STRICT_STRING_CHAR, 1)
 
 
-def constrain(schema: Any, field: str | None = None) -> Any:
-    """A tool's argument schema tightened for decoding: optional means omitted (not null), ids are
-    hex of the right length, strings and arrays are capped, no extra properties."""
+def constrain(schema: Any) -> Any:
+    """A tool's argument schema tightened for decoding: optional means omitted (not null), strings
+    and arrays are capped, no extra properties. Patterns and lengths the schema gives are kept."""
     if isinstance(schema, list):
-        return [constrain(s, field) for s in schema]
+        return [constrain(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     variants = schema.get("anyOf")
@@ -240,23 +237,15 @@ def constrain(schema: Any, field: str | None = None) -> Any:
         kept = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
         if len(kept) == 1:
             merged = {k: v for k, v in schema.items() if k != "anyOf"}
-            return constrain({**merged, **kept[0]}, field)
-    out = {k: constrain(v, k if k != "items" else field) for k, v in schema.items() if k not in _DROPPED_KEYS}
+            return constrain({**merged, **kept[0]})
+    out = {k: constrain(v) for k, v in schema.items() if k not in _DROPPED_KEYS}
     if "properties" in schema:
-        required = set(schema.get("required") or ())
-        out["properties"] = {
-            name: constrain(sub, name)
-            for name, sub in schema["properties"].items()
-            if name in required or name in KEPT_OPTIONAL
-        }
+        out["properties"] = {name: constrain(sub) for name, sub in schema["properties"].items()}
         out["additionalProperties"] = False
     if out.get("type") == "string" and "enum" not in out and "const" not in out:
-        if field in _ID_PATTERNS:
-            out["pattern"] = _ID_PATTERNS[field]
-        limit = MAX_RATIONALE_CHARS if field == "rationale" else MAX_STRING_CHARS
-        out["maxLength"] = min(int(out.get("maxLength", limit)), limit)
-        if field == "rationale":
-            out["minLength"] = max(int(out.get("minLength", 0)), 20)  # an empty rationale is no verdict
+        out["maxLength"] = min(int(out.get("maxLength", MAX_STRING_CHARS)), MAX_DECODED_CHARS)
+        if "minLength" in out:
+            out["minLength"] = min(int(out["minLength"]), out["maxLength"])
     if out.get("type") == "array":
         out["maxItems"] = min(int(out.get("maxItems", MAX_ARRAY_ITEMS)), MAX_ARRAY_ITEMS)
     return out

@@ -11,11 +11,12 @@ import pytest
 
 from judge_agent.errors import ConfigError
 from judge_agent.judge import load_builtin, make_judge
-from judge_agent.loop import verdict_tool
 from judge_agent.messages import Message, ToolCall, ToolSpec
 from judge_agent.providers import local_models
-from judge_agent.providers.local import constrain, tools_prompt
+from judge_agent.providers.local import MAX_DECODED_CHARS, constrain, tools_prompt
 from judge_agent.providers.local_models import KnownModel, resolve_model_file
+from judge_agent.value_types import ValueType
+from judge_agent.verdict import VerdictContract
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
@@ -26,15 +27,16 @@ GET_SPAN = ToolSpec(
     {
         "type": "object",
         "properties": {
-            "span_id": {"type": "string", "title": "Span Id", "description": "16-hex id"},
-            "trace_id": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "span_id": {"type": "string", "title": "Span Id", "description": "16-hex id", "pattern": "^[0-9a-f]{16}$"},
+            "trace_id": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{32}$"}, {"type": "null"}], "default": None},
             "attributes": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
             "max_content_chars": {"type": "integer", "default": 2000},
         },
         "required": ["span_id"],
     },
 )
-VERDICT = verdict_tool({"type": "string", "enum": ["optimal", "acceptable", "needs_improvement"]}, cite_spans=True)
+RATING = ValueType.of(("optimal", "acceptable", "needs_improvement"))
+VERDICT = VerdictContract(RATING, cite_spans=True, compact=True).tool()
 
 
 @pytest.fixture(autouse=True)
@@ -46,17 +48,39 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_schemas_are_tightened_for_decoding() -> None:
     schema = constrain(GET_SPAN.input_schema)
     span_id = schema["properties"]["span_id"]
-    assert span_id == {"type": "string", "pattern": "^[0-9a-f]{16}$", "maxLength": 300}
-    assert set(schema["properties"]) == {"span_id", "attributes"}  # optional trace_id, max_content_chars left out
+    assert span_id == {"type": "string", "pattern": "^[0-9a-f]{16}$", "maxLength": 300}  # the schema's own pattern
+    trace_id = schema["properties"]["trace_id"]  # optional means omitted, never null
+    assert trace_id == {"type": "string", "pattern": "^[0-9a-f]{32}$", "maxLength": 300}
+    assert set(schema["properties"]) == {"span_id", "trace_id", "attributes", "max_content_chars"}  # all offered
     assert schema["properties"]["attributes"]["type"] == "array" and schema["properties"]["attributes"]["maxItems"] == 8
-    trace_schema = constrain(
-        {"type": "object", "properties": {"trace_id": {"type": "string"}}, "required": ["trace_id"]}
-    )
-    assert trace_schema["properties"]["trace_id"]["pattern"] == "^[0-9a-f]{32}$"
     assert schema["additionalProperties"] is False
-    verdict = constrain(VERDICT.input_schema)["properties"]
-    assert verdict["rationale"]["maxLength"] == 500 and verdict["rationale"]["minLength"] == 20
-    assert verdict["value"]["enum"] == ["optimal", "acceptable", "needs_improvement"]
+
+
+def test_strings_keep_their_schema_length_under_the_decoding_cap() -> None:
+    compact = constrain(VERDICT.input_schema)["properties"]
+    assert compact["rationale"]["maxLength"] == 500 and compact["rationale"]["minLength"] == 20
+    assert compact["value"]["enum"] == ["optimal", "acceptable", "needs_improvement"]
+    roomy = constrain(VerdictContract(RATING, cite_spans=True).tool().input_schema)["properties"]
+    assert roomy["rationale"]["maxLength"] == MAX_DECODED_CHARS  # 2000 asked, the decoding cap wins
+    short = constrain({"type": "object", "properties": {"note": {"type": "string", "maxLength": 40, "minLength": 90}}})
+    assert short["properties"]["note"] == {"type": "string", "maxLength": 40, "minLength": 40}
+
+
+def test_trace_tools_schemas_give_the_ids_their_pattern() -> None:
+    """Waits on trace_tools adding `pattern` to its id arguments (issue 9): the provider knows no id itself."""
+    import anyio
+
+    from trace_tools import load_path
+    from trace_tools.index import TraceStore
+    from trace_tools.server import build_server
+
+    tools = {
+        t.name: t for t in anyio.run(build_server(TraceStore(load_path(FIXTURES / "error_status.jsonl"))).list_tools)
+    }
+    span_id = constrain(tools["GetSpan"].input_schema)["properties"]["span_id"]
+    assert span_id["pattern"] == "^[0-9a-f]{16}$"
+    trace_id = constrain(tools["GetTraceInfo"].input_schema)["properties"]["trace_id"]
+    assert trace_id["pattern"] == "^[0-9a-f]{32}$"
 
 
 def test_the_prompt_lists_the_tools_in_qwens_format() -> None:

@@ -1,4 +1,7 @@
-"""The agent loop through the real in-process MCP server, with a scripted model."""
+"""Judging end to end: a built-in judge, a fixture trace, the real in-process MCP server, a scripted model.
+
+The loop's own rules, with fake tools, are tested in test_loop.py.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ import pytest
 
 from judge_agent.errors import ProviderError
 from judge_agent.judge import load_builtin, make_judge
-from judge_agent.loop import STUB, VERDICT_TOOL
+from judge_agent.guards import STUB
 from judge_agent.messages import Completion, ToolCall, Usage
 from judge_agent.providers import Prices
 from judge_agent.testing.scripted import ScriptedProvider, call, calls, text, verdict
 from judge_agent.toolbox import McpEndpoint
+from judge_agent.verdict import VERDICT_TOOL
 from trace_tools import load_path
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
