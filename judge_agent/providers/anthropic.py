@@ -11,16 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from judge_agent.errors import ProviderError, RateLimitError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from judge_agent.providers.base import Prices, Provider, ToolChoice
-from judge_agent.providers.wire import (
-    api_error_message,
-    connection_cause,
-    error_body,
-    parse_arguments,
-    resolve_api_key,
-)
+from judge_agent.providers.base import ToolChoice
+from judge_agent.providers.http import SdkProvider
+from judge_agent.providers.wire import parse_arguments
 
 if TYPE_CHECKING:
     import anthropic
@@ -42,52 +36,24 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider"]
 DEFAULT_MAX_TOKENS = 4096
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SdkProvider["anthropic.AsyncAnthropic"]):
     """Anthropic's Messages API.
 
-    Args:
-        model: e.g. `claude-sonnet-4-5`.
-        api_key: overrides `ANTHROPIC_API_KEY`; optional when a custom base URL is set.
-        base_url: default `ANTHROPIC_BASE_URL`, then api.anthropic.com.
-        client: an `anthropic.AsyncAnthropic` to use instead of building one.
-        max_retries: the SDK's retry budget for 408/409/429/5xx and connection errors.
-        timeout: seconds per request.
-
-    Raises:
-        MissingAPIKeyError: no key and no custom base URL.
+    `model` e.g. `claude-sonnet-4-5`; `base_url` default `ANTHROPIC_BASE_URL`, then
+    api.anthropic.com; `client` an `anthropic.AsyncAnthropic`. The other arguments are `SdkProvider`'s.
     """
 
     name = "anthropic"
     key_env_var = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
     default_context_window = 200_000
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: anthropic.AsyncAnthropic | None = None,
-        max_retries: int = 2,
-        timeout: float = 120.0,
-        context_window: int | None = None,
-        prices: Prices | None = None,
-    ) -> None:
-        super().__init__(model, context_window=context_window, prices=prices)
-        self._owns_client = client is None
-        if client is None:
-            import anthropic
+    def _build_client(
+        self, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> anthropic.AsyncAnthropic:
+        import anthropic
 
-            api_key = resolve_api_key(self.name, api_key, self.key_env_var, base_url, "ANTHROPIC_BASE_URL")
-            # An explicit key also keeps the SDK from looking for profile or federation credentials.
-            client = anthropic.AsyncAnthropic(
-                api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
-            )
-        self._client = client
-
-    @property
-    def base_url(self) -> str:
-        return str(self._client.base_url)
+        return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
 
     async def complete(
         self,
@@ -108,7 +74,7 @@ class AnthropicProvider(Provider):
         if tools:
             kwargs["tools"] = [_to_tool(t) for t in tools]
             kwargs["tool_choice"] = {"type": "any" if tool_choice == "required" else "auto"}
-        try:
+        with self.translate_errors(anthropic):
             response = await self._client.messages.create(
                 model=self.model,
                 max_tokens=max_tokens,
@@ -117,21 +83,7 @@ class AnthropicProvider(Provider):
                 extra_body=extra or None,
                 **kwargs,
             )
-        except anthropic.RateLimitError as exc:
-            message = api_error_message(exc.body, exc.message)
-            raise RateLimitError(self.name, message, 429, error_body(exc.body)) from exc
-        except anthropic.APIStatusError as exc:
-            message = api_error_message(exc.body, exc.message)
-            raise ProviderError(self.name, message, exc.status_code, error_body(exc.body)) from exc
-        except anthropic.APITimeoutError as exc:
-            raise ProviderError(self.name, f"request to {self.base_url} timed out") from exc
-        except anthropic.APIConnectionError as exc:
-            raise ProviderError(self.name, f"cannot reach {self.base_url}: {connection_cause(exc)}") from exc
         return _to_completion(response)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.close()
 
 
 def _to_tool(tool: ToolSpec) -> ToolParam:

@@ -14,17 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from judge_agent.errors import ProviderError, RateLimitError
+from judge_agent.errors import ProviderError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from judge_agent.providers.base import Prices, Provider, ToolChoice
-from judge_agent.providers.wire import (
-    PLACEHOLDER_KEY,
-    api_error_message,
-    connection_cause,
-    error_body,
-    parse_arguments,
-    resolve_api_key,
-)
+from judge_agent.providers.base import ToolChoice
+from judge_agent.providers.http import SdkProvider
+from judge_agent.providers.wire import parse_arguments
 
 if TYPE_CHECKING:
     import openai
@@ -37,60 +31,24 @@ if TYPE_CHECKING:
 
 __all__ = ["OllamaProvider", "OpenAIProvider"]
 
-#: Sent when a custom base_url needs no key: the SDK insists on one, local servers ignore it.
 
-
-class OpenAIProvider(Provider):
+class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
     """OpenAI's Chat Completions API, or any server that speaks it.
 
-    Args:
-        model: the model name the server knows (`gpt-4o-mini`, `qwen2.5:7b`, ...).
-        api_key: overrides `OPENAI_API_KEY`; optional when a custom base URL is set.
-        base_url: e.g. `http://localhost:8000/v1`; default `OPENAI_BASE_URL`, then api.openai.com.
-        client: an `openai.AsyncOpenAI` to use instead of building one (tests, custom transports).
-        max_retries: the SDK's retry budget for 408/409/429/5xx and connection errors.
-        timeout: seconds per request.
-
-    Raises:
-        MissingAPIKeyError: no key and no custom base URL.
+    `model` is the name the server knows (`gpt-4o-mini`, `qwen2.5:7b`, ...); `base_url` e.g.
+    `http://localhost:8000/v1`, default `OPENAI_BASE_URL`, then api.openai.com; `client` an
+    `openai.AsyncOpenAI`. The other arguments are `SdkProvider`'s.
     """
 
     name = "openai"
     key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
     default_context_window = 128_000
-    placeholder_key: ClassVar[str] = PLACEHOLDER_KEY
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: openai.AsyncOpenAI | None = None,
-        max_retries: int = 2,
-        timeout: float = 120.0,
-        context_window: int | None = None,
-        prices: Prices | None = None,
-    ) -> None:
-        super().__init__(model, context_window=context_window, prices=prices)
-        self._owns_client = client is None
-        if client is None:
-            import openai
+    def _build_client(self, api_key: str, base_url: str | None, max_retries: int, timeout: float) -> openai.AsyncOpenAI:
+        import openai
 
-            base_url = base_url or self._default_base_url()
-            api_key = resolve_api_key(
-                self.name, api_key, self.key_env_var, base_url, "OPENAI_BASE_URL", self.placeholder_key
-            )
-            # base_url=None lets the SDK read OPENAI_BASE_URL itself.
-            client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
-        self._client = client
-
-    def _default_base_url(self) -> str | None:
-        return None
-
-    @property
-    def base_url(self) -> str:
-        return str(self._client.base_url)
+        return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
 
     async def complete(
         self,
@@ -105,7 +63,7 @@ class OpenAIProvider(Provider):
         tool_kwargs: dict[str, Any] = {}
         if tools:
             tool_kwargs = {"tools": [_to_tool(t) for t in tools], "tool_choice": tool_choice}
-        try:
+        with self.translate_errors(openai):
             response = await self._client.chat.completions.create(
                 model=self.model,
                 messages=[_to_message(m) for m in messages],
@@ -113,21 +71,7 @@ class OpenAIProvider(Provider):
                 extra_body=dict(params) if params else None,
                 **tool_kwargs,
             )
-        except openai.RateLimitError as exc:
-            message = api_error_message(exc.body, exc.message)
-            raise RateLimitError(self.name, message, 429, error_body(exc.body)) from exc
-        except openai.APIStatusError as exc:
-            message = api_error_message(exc.body, exc.message)
-            raise ProviderError(self.name, message, exc.status_code, error_body(exc.body)) from exc
-        except openai.APITimeoutError as exc:
-            raise ProviderError(self.name, f"request to {self.base_url} timed out") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError(self.name, f"cannot reach {self.base_url}: {connection_cause(exc)}") from exc
         return _to_completion(response)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.close()
 
 
 class OllamaProvider(OpenAIProvider):
