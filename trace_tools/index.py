@@ -6,24 +6,19 @@ GetTraceInfo and SearchTraceRegex cannot disagree about what a secret looks like
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
+from trace_tools.errors import SpanNotFoundError, TraceSelectionError
 from trace_tools.loaders import load_paths
 from trace_tools.model import Span, Trace
 from trace_tools.redaction import redact_value
+from trace_tools.selection import SHOWN_IDS, normalize_id, select_id
 from trace_tools.text import as_text, fold
-
-_HEX_ID = re.compile(r"^(?:0x)?([0-9a-fA-F]+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +87,17 @@ class TraceIndex:
         """The span with this id (hex; base64 and 0x-prefixed hex accepted too).
 
         Raises:
-            ToolError: a malformed or unknown id, with how to find real ones.
+            SpanNotFoundError: a malformed or unknown id, with how to find real ones.
         """
         normalized = normalize_id(span_id, 8)
         if normalized is None:
-            raise ToolError(
+            raise SpanNotFoundError(
                 f"span id {span_id[:40]!r} is malformed: span ids are 16 hex characters; "
                 "use ListSpans or SearchTraceRegex to find them"
             )
         span = self.trace.by_id.get(normalized)
         if span is None:
-            raise ToolError(
+            raise SpanNotFoundError(
                 f"span {normalized} not found in trace {self.trace.trace_id}; "
                 "use ListSpans or SearchTraceRegex to find span ids"
             )
@@ -112,9 +107,14 @@ class TraceIndex:
 class TraceStore:
     """The traces a server or CLI was opened on, by id."""
 
-    def __init__(self, traces: Iterable[Trace], redact: bool = True) -> None:
+    def __init__(self, traces: Iterable[Trace | TraceIndex], redact: bool = True) -> None:
+        """A store over `traces`; an already built `TraceIndex` is kept as it is (its own `redact`
+        and its cached search fields), so a caller that indexed a trace does not index it twice."""
         self.redact = redact
-        self.indexes: dict[str, TraceIndex] = {t.trace_id: TraceIndex(t, redact) for t in traces}
+        self.indexes: dict[str, TraceIndex] = {}
+        for item in traces:
+            index = item if isinstance(item, TraceIndex) else TraceIndex(item, redact)
+            self.indexes[index.trace.trace_id] = index
 
     @classmethod
     def open(cls, paths: list[str | Path] | tuple[str | Path, ...], redact: bool = True) -> TraceStore:
@@ -125,34 +125,20 @@ class TraceStore:
         return len(self.indexes)
 
     def get(self, trace_id: str | None = None) -> TraceIndex:
-        """The trace with this id, or the only one when no id is given.
+        """The trace `trace_id` names (hex in any case, 0x, base64 or `tr-`), or the only one.
+
+        The choice is `selection.select_id`'s, the rule every entry point follows, so an id that
+        works on the command line works in a tool call too.
 
         Raises:
-            ToolError: unknown id, or no id while the store holds several traces.
+            TraceSelectionError: an unknown or malformed id, or no id while the store holds several
+                (the message lists ids, names the `trace_id` argument, and points to ListTraces
+                when there are more ids than it lists).
         """
-        if not trace_id:
-            if len(self.indexes) == 1:
-                return next(iter(self.indexes.values()))
-            raise ToolError(f"this server holds {len(self.indexes)} traces: pass trace_id (ListTraces lists them)")
-        normalized = normalize_id(trace_id.removeprefix("tr-"), 16)
-        index = self.indexes.get(normalized) if normalized else None
-        if index is None:
-            known = ", ".join(list(self.indexes)[:3])
-            raise ToolError(
-                f"trace {trace_id[:64]!r} not found; trace ids are 32 hex characters (known: {known}"
-                f"{', …' if len(self.indexes) > 3 else ''})"
-            )
-        return index
-
-
-def normalize_id(value: str, nbytes: int) -> str | None:
-    """Hex of an id given as hex (any case, optional 0x) or base64; None when it is neither."""
-    text = value.strip()
-    match = _HEX_ID.match(text)
-    if match and len(match.group(1)) == 2 * nbytes:
-        return match.group(1).lower()
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw.hex() if len(raw) == nbytes else None
+        ids = list(self.indexes)
+        try:
+            return self.indexes[select_id(ids, trace_id, source="this server", option="trace_id")]
+        except TraceSelectionError as exc:
+            if len(ids) <= SHOWN_IDS:
+                raise
+            raise TraceSelectionError(f"{exc}; ListTraces lists them all") from None

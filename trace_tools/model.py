@@ -109,6 +109,15 @@ class Span:
                 return True
         return False
 
+    def subtree(self) -> list[Span]:
+        """This span and all its descendants (SearchTraceRegex's span_id scope)."""
+        out, stack = [], [self]
+        while stack:
+            span = stack.pop()
+            out.append(span)
+            stack.extend(span.children)
+        return out
+
     def content_signature(self) -> tuple[Any, ...]:
         """What two copies of one span must share to count as the same span."""
         return (
@@ -175,6 +184,19 @@ class Trace:
             record = (span.span_id, span.content_signature(), span.resource, span.scope_name, span.scope_version)
             digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr))
         return digest.hexdigest()
+
+    def innermost_usage(self) -> list[TokenUsage]:
+        """Token usage of the innermost spans that report it: parents often repeat their children's
+        sums, so adding every reporting span would count the same tokens twice."""
+        reporting = [s for s in self.spans if s.usage is not None]
+        has_reporting_descendant: set[str] = set()
+        for span in reporting:
+            parent_id = span.parent_id
+            while parent_id and parent_id not in has_reporting_descendant:
+                has_reporting_descendant.add(parent_id)
+                parent = self.by_id.get(parent_id)
+                parent_id = parent.parent_id if parent else None
+        return [s.usage for s in reporting if s.usage and s.span_id not in has_reporting_descendant]
 
     @classmethod
     def build(

@@ -11,7 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Result(BaseModel):
+class ToolResult(BaseModel):
+    """What every tool returns: a frozen model whose `to_json` is the text a model reads.
+
+    Public so that callers of the tools as a library (and the MCP server's output schemas) can
+    name the type without reaching into a private class.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     def to_json(self) -> str:
@@ -35,7 +41,7 @@ class TokenTotals(BaseModel):
     spans_reporting: int = Field(default=0, description="spans whose usage was counted (innermost reporters only)")
 
 
-class TraceInfo(_Result):
+class TraceInfo(ToolResult):
     trace_id: str
     root_span_id: str
     root_name: str
@@ -69,7 +75,7 @@ class TraceSummary(BaseModel):
     error_span_count: int
 
 
-class TraceList(_Result):
+class TraceList(ToolResult):
     total_traces: int
     traces: list[TraceSummary]
     next_page_token: str | None = None
@@ -90,7 +96,7 @@ SPAN_ROW_COLUMNS = (
 SpanRow = tuple[str, str | None, str, str, str, float, float, int, int, int]
 
 
-class SpanPage(_Result):
+class SpanPage(ToolResult):
     trace_id: str
     total_matching: int = Field(description="spans matching the filters, over all pages")
     columns: tuple[str, ...] = SPAN_ROW_COLUMNS
@@ -113,7 +119,7 @@ class SpanLinkView(BaseModel):
     attributes: dict[str, Any] | None = None
 
 
-class SpanDetail(_Result):
+class SpanDetail(ToolResult):
     span_id: str
     trace_id: str
     parent_id: str | None = None
@@ -148,7 +154,7 @@ class RegexMatch(BaseModel):
     after: str
 
 
-class SearchResult(_Result):
+class SearchResult(ToolResult):
     trace_id: str
     pattern: str
     total_matches: int = Field(description="every match in the searched spans, not only those returned")

@@ -22,8 +22,8 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 import re2
-from mcp.server.mcpserver.exceptions import ToolError
 
+from trace_tools.errors import InvalidArgumentError
 from trace_tools.index import SearchFields
 from trace_tools.text import fold
 
@@ -46,13 +46,17 @@ class FieldMatch:
 
 
 class CompiledPattern:
-    """A validated pattern with the engine chosen for it and its required literal, if any."""
+    """A validated pattern with the engine chosen for it and its required literal, if any.
+
+    Raises:
+        InvalidArgumentError: an empty, oversized or invalid pattern (the message says what to send).
+    """
 
     def __init__(self, pattern: str, case_sensitive: bool) -> None:
         if not pattern:
-            raise ToolError("pattern is empty: give a regular expression, e.g. 'error|exception'")
+            raise InvalidArgumentError("pattern is empty: give a regular expression, e.g. 'error|exception'")
         if len(pattern) > MAX_PATTERN_CHARS:
-            raise ToolError(f"pattern is {len(pattern)} characters; the limit is {MAX_PATTERN_CHARS}")
+            raise InvalidArgumentError(f"pattern is {len(pattern)} characters; the limit is {MAX_PATTERN_CHARS}")
         flags = 0 if case_sensitive else re.IGNORECASE
         try:
             # '[[:digit:]]' is a POSIX class to RE2 but '[', ':', 'd', … then ']' to Python's parser.
@@ -71,7 +75,7 @@ class CompiledPattern:
             except re2.error as exc:
                 detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
                 detail = detail.replace("(?i)", "", 1) if not case_sensitive else detail
-                raise ToolError(
+                raise InvalidArgumentError(
                     f"invalid pattern {pattern[:80]!r}: {detail}. Patterns use RE2 syntax "
                     "(no backreferences; lookarounds only in patterns without repetition or many alternatives)"
                 ) from exc

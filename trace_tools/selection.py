@@ -19,6 +19,9 @@ from trace_tools.model import Trace
 
 _HEX_ID = re.compile(r"^(?:0x)?([0-9a-fA-F]+)$")
 SHOWN_IDS = 5
+#: The form ids are stored and shown in (what `normalize_id` returns), as JSON-schema patterns.
+SPAN_ID_PATTERN = "^[0-9a-f]{16}$"
+TRACE_ID_PATTERN = "^[0-9a-f]{32}$"
 
 
 def normalize_id(value: str, nbytes: int) -> str | None:

@@ -1,5 +1,9 @@
 """The MCP server: thin wiring of the pure tools in `trace_tools.tools` onto an `MCPServer`.
 
+The only module of trace_tools that imports mcp: the tools raise `TraceToolsError`s, and the
+wrapper here turns them into mcp's `ToolError`, which a client receives as an `is_error` result
+carrying the same message.
+
 Each tool answers with compact JSON text (what a host shows its model) and the same data as
 `structured_content`; mcp would otherwise send the result as JSON indented by two spaces.
 The server reads only the traces it was built with: no tool takes a file path.
@@ -16,13 +20,15 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trace_tools import tools
+from trace_tools.errors import TraceToolsError
 from trace_tools.index import TraceStore
-from trace_tools.results import _Result
+from trace_tools.results import ToolResult
 
 logger = logging.getLogger("trace_tools")
 
@@ -59,7 +65,7 @@ _DESCRIPTIONS = {
 }
 
 
-_TOOLS: dict[str, Callable[..., _Result]] = {
+_TOOLS: dict[str, Callable[..., ToolResult]] = {
     "ListTraces": tools.list_traces,
     "GetTraceInfo": tools.get_trace_info,
     "ListSpans": tools.list_spans,
@@ -90,7 +96,7 @@ def _template(tool_name: str) -> Tool:
     )
 
 
-def _bind(store: TraceStore, tool_name: str, function: Callable[..., _Result]) -> Callable[..., CallToolResult]:
+def _bind(store: TraceStore, tool_name: str, function: Callable[..., ToolResult]) -> Callable[..., CallToolResult]:
     """`function` with `store` bound, answering a CallToolResult whose output schema is the result model."""
     signature = _signature(function)
     result_model = signature.return_annotation
@@ -98,7 +104,12 @@ def _bind(store: TraceStore, tool_name: str, function: Callable[..., _Result]) -
     def call(**arguments: Any) -> CallToolResult:
         logger.info("%s %s", tool_name, _short(arguments))
         started = time.perf_counter()
-        result = function(store, **arguments)
+        try:
+            result = function(store, **arguments)
+        except TraceToolsError as exc:
+            # The tools raise trace_tools' own errors; to MCP they are tool errors (is_error with
+            # the message, which says how to recover), not protocol errors for the host.
+            raise ToolError(str(exc)) from exc
         text = result.to_json()
         logger.info("%s answered %d chars in %.1f ms", tool_name, len(text), (time.perf_counter() - started) * 1e3)
         return CallToolResult(
@@ -115,7 +126,7 @@ def _bind(store: TraceStore, tool_name: str, function: Callable[..., _Result]) -
 
 
 @functools.cache
-def _signature(function: Callable[..., _Result]) -> inspect.Signature:
+def _signature(function: Callable[..., ToolResult]) -> inspect.Signature:
     return inspect.signature(function, eval_str=True)  # evaluating the annotations takes ~1 ms
 
 

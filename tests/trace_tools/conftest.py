@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import sample_trace, store_of
 
+from tests.trace_tools.helpers import sample_trace, store_of
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
 

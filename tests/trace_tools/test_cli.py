@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from trace_tools.cli import main
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HOSTILE = str(FIXTURES / "hostile.jsonl")
 SEED = str(FIXTURES / "data_processor.jsonl")
+MULTI = str(FIXTURES / "multi_trace.jsonl")
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -72,16 +75,51 @@ def test_secrets_are_redacted_unless_asked_not_to() -> None:
     assert json.loads(out)["total_matches"] >= 1
 
 
-def test_several_traces_default_to_the_first_with_a_note() -> None:
-    path = str(FIXTURES / "multi_trace.jsonl")
-    code, out, _ = run("traces", path, "--json")
-    listing = json.loads(out)
-    assert code == 0 and listing["total_traces"] == 3
-    second = listing["traces"][1]["trace_id"]
-    code, out, err = run("info", path)
-    assert code == 0 and "3 traces" in err
-    code, out, _ = run("info", path, "--trace-id", second, "--json")
-    assert json.loads(out)["trace_id"] == second
+def multi_trace_ids() -> list[str]:
+    code, out, _ = run("traces", MULTI, "--json")
+    assert code == 0
+    return [t["trace_id"] for t in json.loads(out)["traces"]]
+
+
+def test_traces_lists_every_trace_of_a_file() -> None:
+    assert len(multi_trace_ids()) == 3
+
+
+@pytest.mark.parametrize("command", [["info"], ["spans"], ["span", "00000000000000ff"], ["search", "refund"]])
+def test_several_traces_and_no_trace_id_is_an_error_listing_them(command: list[str]) -> None:
+    code, _, err = run(command[0], MULTI, *command[1:])
+    assert code == 1
+    assert err.strip().count("\n") == 0
+    assert "--trace-id" in err and "3 traces" in err
+    assert all(trace_id in err for trace_id in multi_trace_ids())
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda hex_id: hex_id,
+        str.upper,
+        lambda hex_id: "0x" + hex_id,
+        lambda hex_id: base64.b64encode(bytes.fromhex(hex_id)).decode(),
+        lambda hex_id: "tr-" + hex_id,
+    ],
+    ids=["hex", "upper", "0x", "base64", "tr-"],
+)
+def test_trace_id_is_accepted_in_every_form(form: Callable[[str], str]) -> None:
+    second = multi_trace_ids()[1]
+    for command in (["info"], ["spans"], ["search", "refund"]):
+        code, out, err = run(command[0], MULTI, *command[1:], "--trace-id", form(second), "--json")
+        assert code == 0, err
+        assert json.loads(out)["trace_id"] == second
+
+
+def test_span_finds_a_span_of_the_chosen_trace() -> None:
+    second = multi_trace_ids()[1]
+    _, out, _ = run("spans", MULTI, "--trace-id", second, "--json")
+    first_row = json.loads(out)["rows"][0]
+    code, out, err = run("span", MULTI, first_row[0], "--trace-id", "tr-" + second, "--json")
+    assert code == 0, err
+    assert json.loads(out)["span_id"] == first_row[0]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +130,8 @@ def test_several_traces_default_to_the_first_with_a_note() -> None:
         (["span", SEED, "00000000000000ff"], 1, "not found"),
         (["search", SEED, "(unclosed"], 1, "invalid pattern"),
         (["spans", SEED, "--page-token", "bogus"], 1, "page_token"),
-        (["info", SEED, "--trace-id", "123"], 1, "not found"),
+        (["info", SEED, "--trace-id", "123"], 1, "is not a trace id"),
+        (["info", SEED, "--trace-id", "ab" * 16], 1, "is not in"),
         (["info", SEED, "--bogus-flag"], 2, "No such option"),
         (["spanz", SEED], 2, "No such command"),
         (["serve", SEED, "--token", "t"], 2, "--http"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import T0, TRACE_ID, load_one, otlp_document, otlp_span, span_id, store_of
 
 import trace_tools
+from tests.trace_tools.helpers import T0, TRACE_ID, load_one, otlp_document, otlp_span, span_id, store_of
 from trace_tools import tools
 from trace_tools.exporter import encode_value
 from trace_tools.index import TraceStore

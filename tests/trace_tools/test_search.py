@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 import pytest
-from helpers import ids_by_name, load_one, otlp_span, single_span_store, store_of
-from mcp.server.mcpserver.exceptions import ToolError
 
-from trace_tools import search, tools
+from tests.trace_tools.helpers import ids_by_name, load_one, otlp_span, single_span_store, store_of
+from trace_tools import bounds, search, tools
+from trace_tools.errors import InvalidArgumentError, SpanNotFoundError
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
 from trace_tools.text import fold
@@ -72,8 +71,8 @@ def test_total_counts_every_match_beyond_max_matches() -> None:
     assert result.notes and "showing 10 of 2000" in result.notes[0]
     capped = tools.search_trace_regex(store, "hit", max_matches=10_000)
     assert capped.total_matches == 2000
-    assert capped.returned <= tools.MAX_RESULTS
-    assert len(capped.to_json()) <= tools.MAX_RESPONSE_CHARS
+    assert capped.returned <= bounds.MAX_RESULTS
+    assert len(capped.to_json()) <= bounds.MAX_RESPONSE_CHARS
     assert tools.search_trace_regex(store, "hit", max_matches=0).returned == 1
 
 
@@ -95,7 +94,7 @@ def test_span_id_restricts_search_to_that_subtree(store: TraceStore, sample: Tra
     assert [m.span_id for m in leaf.matches] == [ids["llm.answer"]]
     whole = tools.search_trace_regex(store, "refund", span_id=ids["agent.run"])
     assert whole.total_matches == 5
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(SpanNotFoundError, match="not found"):
         tools.search_trace_regex(store, "refund", span_id="00000000000000aa")
 
 
@@ -121,25 +120,21 @@ def test_context_chars_is_clamped(store: TraceStore) -> None:
         "(?=(a+)+$)x",
     ],
 )
-def test_regex_bomb_returns_within_a_second(pattern: str) -> None:
-    store = single_span_store({"payload": "a" * 25_000 + "b", "other": "a" * 30_000 + "!"})
-    started = time.perf_counter()
+def test_regex_bomb_runs_on_the_linear_time_engine(pattern: str) -> None:
+    # Whether it answers quickly is bench's to measure; what a unit test can check is that a
+    # pattern able to backtrack catastrophically never reaches Python's backtracking `re`.
     try:
-        result = tools.search_trace_regex(store, pattern)
-    except ToolError:
-        result = None  # refusing is fine too, as long as it is quick
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0
-    if result is not None:
-        assert result.total_matches == 0
+        compiled = search.CompiledPattern(pattern, case_sensitive=False)
+    except InvalidArgumentError:
+        return  # refusing is fine too
+    assert compiled.engine == "re2"
+    store = single_span_store({"payload": "a" * 25_000 + "b", "other": "a" * 30_000 + "!"})
+    assert tools.search_trace_regex(store, pattern).total_matches == 0
 
 
 def test_classic_regex_bomb_is_answered_not_refused() -> None:
     store = single_span_store({"payload": "a" * 25_000 + "b"})
-    started = time.perf_counter()
-    result = tools.search_trace_regex(store, "(a+)+$")
-    assert time.perf_counter() - started < 1.0
-    assert result.total_matches == 0
+    assert tools.search_trace_regex(store, "(a+)+$").total_matches == 0
     assert tools.search_trace_regex(store, "(a+)+b$").total_matches == 1
 
 
@@ -168,26 +163,26 @@ def test_lookarounds_without_repetition_work(store: TraceStore, pattern: str, ex
 
 
 @pytest.mark.parametrize("pattern", ["(?<=a+)b", "(?<=ab*)c", "(?<!x{1,3})y"])
-def test_lookbehind_with_repetition_is_a_tool_error(store: TraceStore, pattern: str) -> None:
-    with pytest.raises(ToolError, match="invalid pattern") as raised:
+def test_lookbehind_with_repetition_is_an_invalid_argument(store: TraceStore, pattern: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="invalid pattern") as raised:
         tools.search_trace_regex(store, pattern)
     assert "RE2" in str(raised.value)
 
 
 @pytest.mark.parametrize("pattern", ["(", "[z-a]", "a{2,1}", "(a+)\\1", "(?P<x>a+)(?P=x)", "*", "a**", "\\"])
-def test_invalid_pattern_is_a_clear_tool_error(store: TraceStore, pattern: str) -> None:
-    with pytest.raises(ToolError, match="invalid pattern") as raised:
+def test_invalid_pattern_is_a_clear_invalid_argument(store: TraceStore, pattern: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="invalid pattern") as raised:
         tools.search_trace_regex(store, pattern)
     assert len(str(raised.value)) < 500
 
 
-def test_empty_pattern_is_a_tool_error(store: TraceStore) -> None:
-    with pytest.raises(ToolError, match="empty"):
+def test_empty_pattern_is_an_invalid_argument(store: TraceStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="empty"):
         tools.search_trace_regex(store, "")
 
 
-def test_overlong_pattern_is_a_tool_error(store: TraceStore) -> None:
-    with pytest.raises(ToolError, match="limit"):
+def test_overlong_pattern_is_an_invalid_argument(store: TraceStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="limit"):
         tools.search_trace_regex(store, "a" * 5000)
 
 

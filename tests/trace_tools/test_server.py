@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -15,12 +16,19 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from helpers import ids_by_name, load_one, otlp_span, sample_lines, store_of
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from tests.trace_tools.helpers import ids_by_name, load_one, otlp_span, sample_lines, store_of
+from trace_tools import tools
+from trace_tools.errors import (
+    InvalidArgumentError,
+    SpanNotFoundError,
+    TraceSelectionError,
+    TraceToolsError,
+)
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
 from trace_tools.server import BearerTokenMiddleware, build_server, http_app
@@ -99,7 +107,8 @@ async def test_list_traces_appears_only_for_several_traces(sample: Trace) -> Non
             chosen = await client.call_tool("GetTraceInfo", {"trace_id": other.trace_id})
     assert names == TOOLS | {"ListTraces"}
     assert listing["total_traces"] == 2
-    assert info.is_error and "pass trace_id" in text_of(info)
+    assert info.is_error and "choose one with trace_id" in text_of(info)
+    assert sample.trace_id in text_of(info) and other.trace_id in text_of(info)
     assert assert_compact_json_equals_structured(chosen)["root_name"] == "other run"
 
 
@@ -155,7 +164,7 @@ async def test_page_token_round_trips_through_mcp(store: TraceStore) -> None:
         ("GetSpan", {"span_id": "zz"}, "malformed"),
         ("GetSpan", {"span_id": "00000000deadbeef"}, "not found"),
         ("GetSpan", {}, "span_id"),
-        ("GetTraceInfo", {"trace_id": "f" * 32}, "not found"),
+        ("GetTraceInfo", {"trace_id": "f" * 32}, "is not in this server"),
         ("ListSpans", {"page_token": "garbage"}, "page_token"),
         ("ListSpans", {"max_results": "many"}, "max_results"),
         ("ListSpans", {"status": "BROKEN"}, "status"),
@@ -174,6 +183,51 @@ async def test_tool_errors_are_error_results_with_the_message(
     assert result.is_error
     assert message in text_of(result)
     assert len(text_of(result)) < 2000
+
+
+@pytest.mark.parametrize(
+    ("error", "call"),
+    [
+        (SpanNotFoundError, ("GetSpan", {"span_id": "00000000deadbeef"})),
+        (TraceSelectionError, ("ListSpans", {"trace_id": "tr-" + "f" * 32})),
+        (InvalidArgumentError, ("SearchTraceRegex", {"pattern": "x" * 1001})),
+    ],
+)
+@pytest.mark.anyio
+async def test_trace_tools_errors_reach_the_client_as_error_results_with_their_message(
+    store: TraceStore, error: type[TraceToolsError], call: tuple[str, dict[str, Any]]
+) -> None:
+    name, arguments = call
+    function = {"GetSpan": tools.get_span, "ListSpans": tools.list_spans, "SearchTraceRegex": tools.search_trace_regex}
+    with pytest.raises(error) as raised:
+        function[name](store, **arguments)
+    with anyio.fail_after(20):
+        async with Client(build_server(store)) as client:
+            result = await client.call_tool(name, arguments)
+    assert result.is_error
+    assert text_of(result).endswith(str(raised.value)), "the model reads the library's own message"
+
+
+@pytest.mark.anyio
+async def test_id_arguments_show_their_form_as_a_pattern_without_enforcing_it(store: TraceStore, sample: Trace) -> None:
+    span_id = ids_by_name(sample)["tool.lookup"]
+    with anyio.fail_after(20):
+        async with Client(build_server(store)) as client:
+            schemas = {tool.name: tool.input_schema["properties"] for tool in (await client.list_tools()).tools}
+            other_forms = [
+                await client.call_tool("GetSpan", {"span_id": given})
+                for given in (base64.b64encode(bytes.fromhex(span_id)).decode(), span_id.upper(), "0x" + span_id)
+            ]
+            by_base64_trace = await client.call_tool(
+                "GetTraceInfo", {"trace_id": base64.b64encode(bytes.fromhex(sample.trace_id)).decode()}
+            )
+    assert schemas["GetSpan"]["span_id"]["pattern"] == "^[0-9a-f]{16}$"
+    assert schemas["SearchTraceRegex"]["span_id"]["pattern"] == "^[0-9a-f]{16}$"
+    assert schemas["ListSpans"]["parent_id"]["pattern"] == "^[0-9a-f]{16}$"
+    for tool in ("GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"):
+        assert schemas[tool]["trace_id"]["pattern"] == "^[0-9a-f]{32}$"
+    assert [assert_compact_json_equals_structured(r)["span_id"] for r in other_forms] == [span_id] * 3
+    assert assert_compact_json_equals_structured(by_base64_trace)["trace_id"] == sample.trace_id
 
 
 @pytest.mark.anyio

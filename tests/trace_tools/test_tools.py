@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from helpers import (
+
+from tests.trace_tools.helpers import (
     SAMPLE_ANSWER,
     T0,
     TRACE_ID,
@@ -18,14 +19,13 @@ from helpers import (
     span_id,
     store_of,
 )
-from mcp.server.mcpserver.exceptions import ToolError
-
-from trace_tools import tools
+from trace_tools import bounds, tools
+from trace_tools.errors import InvalidArgumentError, SpanNotFoundError, TraceSelectionError
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
 from trace_tools.text import as_text
 
-LIMIT = tools.MAX_RESPONSE_CHARS
+LIMIT = bounds.MAX_RESPONSE_CHARS
 KINDS = ["LLM", "TOOL", "RETRIEVER", "CHAIN"]
 
 
@@ -98,9 +98,9 @@ def test_page_token_from_other_filters_is_rejected() -> None:
     store = store_of(tree_trace(30))
     token = tools.list_spans(store, max_results=2, name="plan").next_page_token
     assert token
-    with pytest.raises(ToolError, match="different trace or different filters"):
+    with pytest.raises(InvalidArgumentError, match="different trace or different filters"):
         tools.list_spans(store, max_results=2, page_token=token)
-    with pytest.raises(ToolError, match="different"):
+    with pytest.raises(InvalidArgumentError, match="different"):
         tools.list_spans(store, max_results=2, page_token=token, name="answer")
     # the same filters accept it
     assert tools.list_spans(store, max_results=2, page_token=token, name="plan").rows
@@ -110,7 +110,7 @@ def test_page_token_from_another_trace_is_rejected(store: TraceStore) -> None:
     other = store_of(tree_trace(30))
     token = tools.list_spans(other, max_results=2).next_page_token
     assert token
-    with pytest.raises(ToolError, match="different trace"):
+    with pytest.raises(InvalidArgumentError, match="different trace"):
         tools.list_spans(store, page_token=token)
 
 
@@ -118,7 +118,7 @@ def test_page_token_from_another_trace_is_rejected(store: TraceStore) -> None:
     "token", ["garbage", "!!!", "bm90LWEtdG9rZW4=", base64.b64encode(b"\xff\xfe").decode(), "x" * 5]
 )
 def test_malformed_page_token_is_rejected_with_a_way_out(store: TraceStore, token: str) -> None:
-    with pytest.raises(ToolError, match="page_token") as raised:
+    with pytest.raises(InvalidArgumentError, match="page_token") as raised:
         tools.list_spans(store, page_token=token)
     assert "omit" in str(raised.value)
 
@@ -131,7 +131,7 @@ def test_max_results_is_clamped_to_1_and_500(monkeypatch: pytest.MonkeyPatch) ->
     assert 1 < len(huge.rows) <= 500
     assert len(huge.to_json()) <= LIMIT
     # without the size bound, the clamp alone decides the page length
-    monkeypatch.setattr(tools, "MAX_RESPONSE_CHARS", 10**9)
+    monkeypatch.setattr(bounds, "MAX_RESPONSE_CHARS", 10**9)
     page = tools.list_spans(store, max_results=10_000)
     assert len(page.rows) == 500
     assert page.next_page_token
@@ -164,7 +164,7 @@ def test_list_spans_parent_filter_keeps_direct_children_only(store: TraceStore, 
 
 
 def test_list_spans_parent_filter_rejects_unknown_parent(store: TraceStore) -> None:
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(SpanNotFoundError, match="not found"):
         tools.list_spans(store, parent_id="00000000000000ff")
 
 
@@ -350,13 +350,13 @@ def test_get_span_attributes_filter_names_missing_attributes(store: TraceStore, 
 
 @pytest.mark.parametrize("bad", ["zz", "1234", "not-a-span-id", "g" * 16, "", "  "])
 def test_get_span_rejects_malformed_span_ids_helpfully(store: TraceStore, bad: str) -> None:
-    with pytest.raises(ToolError, match="malformed") as raised:
+    with pytest.raises(SpanNotFoundError, match="malformed") as raised:
         tools.get_span(store, bad)
     assert "ListSpans" in str(raised.value)
 
 
 def test_get_span_rejects_unknown_span_ids_helpfully(store: TraceStore, sample: Trace) -> None:
-    with pytest.raises(ToolError) as raised:
+    with pytest.raises(SpanNotFoundError) as raised:
         tools.get_span(store, "00000000deadbeef")
     message = str(raised.value)
     assert "00000000deadbeef not found" in message
@@ -371,15 +371,15 @@ def test_get_span_accepts_base64_uppercase_and_0x_span_ids(store: TraceStore, sa
 
 
 @pytest.mark.parametrize("bad", ["nope", "0af7651916cd43dd", "f" * 32])
-def test_unknown_or_malformed_trace_id_is_a_tool_error(store: TraceStore, sample: Trace, bad: str) -> None:
-    with pytest.raises(ToolError, match="not found") as raised:
+def test_unknown_or_malformed_trace_id_is_a_selection_error(store: TraceStore, sample: Trace, bad: str) -> None:
+    with pytest.raises(TraceSelectionError, match="is not in this server") as raised:
         tools.get_trace_info(store, trace_id=bad)
     assert sample.trace_id in str(raised.value), "the message lists the known trace ids"
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(TraceSelectionError, match="is not in"):
         tools.list_spans(store, trace_id=bad)
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(TraceSelectionError, match="is not in"):
         tools.get_span(store, ids_by_name(sample)["agent.run"], trace_id=bad)
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(TraceSelectionError, match="is not in"):
         tools.search_trace_regex(store, "refund", trace_id=bad)
 
 
@@ -394,7 +394,7 @@ def test_get_span_clamps_max_content_chars_and_negative_offset() -> None:
     tiny = tools.get_span(store, span_id(1), max_content_chars=1).attributes["doc"]
     assert tiny.startswith("y" * 100 + "…[cut: 49900 more chars")
     huge = tools.get_span(store, span_id(1), max_content_chars=10**9, offset=-5).attributes["doc"]
-    assert huge.startswith("y" * tools.CONTENT_BUDGET + "…[cut:")
+    assert huge.startswith("y" * bounds.CONTENT_BUDGET + "…[cut:")
 
 
 # --- response size bounds ----------------------------------------------------------------------
@@ -506,13 +506,13 @@ def test_list_spans_pages_through_ten_thousand_children_under_the_bound() -> Non
     assert seen == 10_001
     root = tools.get_span(store, span_id(1))
     assert root.child_count == 10_000
-    assert root.child_ids and len(root.child_ids) == tools.MAX_CHILD_IDS
+    assert root.child_ids and len(root.child_ids) == bounds.MAX_CHILD_IDS
 
 
 def test_megabyte_span_name_is_cut_everywhere() -> None:
     store = _megabyte_name()
     info = tools.get_trace_info(store)
-    assert info.root_name.startswith("N" * tools.MAX_NAME_CHARS) and "…[+" in info.root_name
+    assert info.root_name.startswith("N" * bounds.MAX_NAME_CHARS) and "…[+" in info.root_name
     row = tools.list_spans(store).rows[0]
     assert len(row[2]) < 300
     assert len(tools.get_span(store, span_id(1)).name) < 2000
@@ -567,9 +567,9 @@ def test_trace_without_usage_has_no_token_totals() -> None:
 
 def test_get_trace_info_cuts_long_previews() -> None:
     info = tools.get_trace_info(single_span_store({"input.value": "i" * 10_000, "output.value": "o" * 10_000}))
-    assert info.inputs_preview and info.inputs_preview.startswith("i" * tools.PREVIEW_CHARS)
-    assert len(info.inputs_preview) < tools.PREVIEW_CHARS + 30
-    assert info.outputs_preview and len(info.outputs_preview) < tools.PREVIEW_CHARS + 30
+    assert info.inputs_preview and info.inputs_preview.startswith("i" * bounds.PREVIEW_CHARS)
+    assert len(info.inputs_preview) < bounds.PREVIEW_CHARS + 30
+    assert info.outputs_preview and len(info.outputs_preview) < bounds.PREVIEW_CHARS + 30
 
 
 def test_get_trace_info_reports_loading_warnings() -> None:
@@ -608,17 +608,34 @@ def two_traces() -> TraceStore:
 def test_store_of_several_traces_requires_trace_id() -> None:
     store = two_traces()
     for call in (tools.get_trace_info, tools.list_spans):
-        with pytest.raises(ToolError, match="pass trace_id") as raised:
+        with pytest.raises(TraceSelectionError, match="choose one with trace_id") as raised:
             call(store)
-        assert "ListTraces" in str(raised.value)
-    with pytest.raises(ToolError, match="pass trace_id"):
+        assert TRACE_ID in str(raised.value) and "1" * 32 in str(raised.value)
+    with pytest.raises(TraceSelectionError, match="choose one with trace_id"):
         tools.search_trace_regex(store, "first")
-    with pytest.raises(ToolError, match="pass trace_id"):
+    with pytest.raises(TraceSelectionError, match="choose one with trace_id"):
         tools.get_span(store, span_id(1))
     assert tools.get_trace_info(store, trace_id=TRACE_ID).root_name == "first"
     assert tools.get_span(store, span_id(2), trace_id="1" * 32).name == "second"
-    with pytest.raises(ToolError, match="not found"):
+    with pytest.raises(SpanNotFoundError, match="not found"):
         tools.get_span(store, span_id(2), trace_id=TRACE_ID)
+
+
+def test_a_store_of_more_traces_than_a_message_lists_points_to_list_traces() -> None:
+    traces = [load_one([otlp_span(f"t{n}", 1, trace_id=f"{n:032x}")]) for n in range(1, 8)]
+    store = store_of(*traces)
+    with pytest.raises(TraceSelectionError, match="ListTraces") as raised:
+        tools.get_trace_info(store)
+    assert "7 traces" in str(raised.value) and "…" in str(raised.value)
+    with pytest.raises(TraceSelectionError, match="ListTraces"):
+        tools.get_trace_info(store, trace_id="f" * 32)
+    assert "ListTraces" not in _selection_message(two_traces())
+
+
+def _selection_message(store: TraceStore) -> str:
+    with pytest.raises(TraceSelectionError) as raised:
+        tools.get_trace_info(store)
+    return str(raised.value)
 
 
 def test_list_traces_lists_every_trace_and_pages() -> None:
@@ -634,7 +651,7 @@ def test_list_traces_lists_every_trace_and_pages() -> None:
     rest = tools.list_traces(store, max_results=1, page_token=first.next_page_token)
     assert len(rest.traces) == 1 and rest.next_page_token is None
     assert {first.traces[0].trace_id, rest.traces[0].trace_id} == {TRACE_ID, "1" * 32}
-    with pytest.raises(ToolError, match="page_token"):
+    with pytest.raises(InvalidArgumentError, match="page_token"):
         tools.list_traces(store, page_token="not-a-token")
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +9,10 @@ from typing import Any
 from trace_tools import conventions
 from trace_tools.errors import TraceLoadError
 from trace_tools.model import SPAN_KINDS, STATUS_CODES, Span, Trace
+from trace_tools.selection import normalize_id
 
 #: How every loader's "this is some other kind of file" error begins (directories skip such files).
 NOT_A_TRACE = "is not a trace"
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 @dataclass
@@ -46,29 +43,23 @@ class Collected:
 def hex_id(value: Any, nbytes: int, source: str, what: str) -> str:
     """Normalise an id given as hex, base64 or raw bytes to lower-case hex of `nbytes` bytes.
 
-    OTLP/JSON uses hex; protobuf's own JSON mapping and MLflow use base64. A 16- or
-    32-character hex string is read as hex first (it is also valid base64 of other lengths).
+    OTLP/JSON uses hex; protobuf's own JSON mapping and MLflow use base64; protobuf gives bytes.
+    Strings are read by `selection.normalize_id`, the same reader the tools and CLIs use for ids
+    a user types, so an id copied from a file is accepted wherever an id is asked for.
     """
     if isinstance(value, bytes):
-        raw = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if len(text) == 2 * nbytes and _HEX.match(text):
-            return text.lower()
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != nbytes:
-            raise TraceLoadError(
-                source,
-                f"{what} {text[:40]!r} is neither {2 * nbytes} hex characters nor base64 of {nbytes} bytes",
-            )
-    else:
+        if len(value) != nbytes:
+            raise TraceLoadError(source, f"{what} has {len(value)} bytes, expected {nbytes}")
+        return value.hex()
+    if not isinstance(value, str):
         raise TraceLoadError(source, f"{what} must be a string, got {type(value).__name__}")
-    if len(raw) != nbytes:
-        raise TraceLoadError(source, f"{what} has {len(raw)} bytes, expected {nbytes}")
-    return raw.hex()
+    normalized = normalize_id(value, nbytes)
+    if normalized is None:
+        raise TraceLoadError(
+            source,
+            f"{what} {value.strip()[:40]!r} is neither {2 * nbytes} hex characters nor base64 of {nbytes} bytes",
+        )
+    return normalized
 
 
 def optional_parent_id(value: Any, source: str) -> str | None:
