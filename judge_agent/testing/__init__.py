@@ -10,6 +10,9 @@
       judge = make_judge("quality", "Rate {{ trace }}", model=provider, feedback_value_type=str)
       feedback = judge("run.jsonl")
 
+- `FakeTools` (of `FakeTool`s) stands in for the MCP toolbox in tests of the agent loop itself
+  (`judge_agent.loop.run_agent`): tools that answer from a string or a function.
+
 - `ScriptedModelServer` is a real HTTP server on 127.0.0.1 speaking the OpenAI Chat Completions
   and Anthropic Messages wire formats, so the real `openai`/`anthropic` SDK code paths run
   (retries, error classes) against scripted `reply(...)`, `tool_calls(...)` and `error(...)`.
@@ -17,8 +20,11 @@
 
 from judge_agent.testing.model_server import ReceivedRequest, Reply, ScriptedModelServer, error, reply, tool_calls
 from judge_agent.testing.scripted import Request, ScriptedProvider, call, calls, text, verdict
+from judge_agent.testing.tools import FakeTool, FakeTools
 
 __all__ = [
+    "FakeTool",
+    "FakeTools",
     "ReceivedRequest",
     "Reply",
     "Request",

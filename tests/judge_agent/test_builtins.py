@@ -15,7 +15,7 @@ from judge_agent.cli import main
 from judge_agent.feedback import Feedback
 from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge
 from judge_agent.providers import get_provider
-from judge_agent.testing.model_server import ScriptedModelServer, tool_calls
+from judge_agent.testing import ScriptedModelServer, tool_calls
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "fixtures"

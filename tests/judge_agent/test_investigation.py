@@ -14,11 +14,11 @@ from typing import Literal
 import pytest
 
 from judge_agent.errors import ProviderError
-from judge_agent.judge import load_builtin, make_judge
 from judge_agent.guards import STUB
+from judge_agent.judge import Judge, load_builtin, make_judge
 from judge_agent.messages import Completion, ToolCall, Usage
 from judge_agent.providers import Prices
-from judge_agent.testing.scripted import ScriptedProvider, call, calls, text, verdict
+from judge_agent.testing import ScriptedProvider, call, calls, text, verdict
 from judge_agent.toolbox import McpEndpoint
 from judge_agent.verdict import VERDICT_TOOL
 from trace_tools import load_path
@@ -29,7 +29,7 @@ CALL_API_IDS = ["b8d3af23681c2889", "c7fb7f2c66a2ffa0", "07d7ef810cfc3dc1"]
 Rating = Literal["optimal", "acceptable", "needs_improvement"]
 
 
-def performance(provider: ScriptedProvider, **options: object) -> object:
+def performance(provider: ScriptedProvider, **options: object) -> Judge:
     return load_builtin("performance", provider=provider).with_options(**options)
 
 

@@ -7,8 +7,10 @@ from typing import Literal
 
 import pytest
 
+from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError, JudgeFileError
-from judge_agent.judge import builtin_names, load_builtin, load_judge, make_judge
+from judge_agent.judge import load_builtin, load_judge, make_judge
+from judge_agent.testing import ScriptedProvider, verdict
 from judge_agent.value_types import ValueType
 from trace_tools.errors import TraceSelectionError
 
@@ -21,34 +23,6 @@ def test_unknown_template_variables_fail_at_definition_time() -> None:
 def test_mode_follows_the_trace_variable() -> None:
     assert make_judge("a", "Judge {{ trace }}").definition.mode == "agent"
     assert make_judge("p", "Judge {{ outputs }}").definition.mode == "plain"
-
-
-@pytest.mark.parametrize(
-    ("annotation", "good", "bad"),
-    [
-        (bool, [True, False], ["true", 1, None]),
-        (int, [3, 4.0], [3.5, "3", True]),
-        (float, [0.5, 2], ["0.5", float("nan")]),
-        (str, ["fine"], ["", 3]),
-        (Literal["optimal", "acceptable"], ["optimal", "Acceptable "], ["great", 1]),
-    ],
-)
-def test_value_types_validate_answers(annotation: object, good: list[object], bad: list[object]) -> None:
-    value_type = ValueType.of(annotation)
-    for value in good:
-        value_type.validate_value(value)
-    for value in bad:
-        with pytest.raises(ValueError, match="expected"):
-            value_type.validate_value(value)
-
-
-def test_categories_are_canonicalised_and_numbers_bounded() -> None:
-    assert ValueType.of(Literal["optimal", "acceptable"]).validate_value(" OPTIMAL") == "optimal"
-    scale = ValueType.of(int, 1, 5)
-    assert scale.json_schema() == {"type": "integer", "minimum": 1, "maximum": 5}
-    assert scale.describe() == "an integer from 1 to 5"
-    with pytest.raises(ValueError, match="from 1 to 5"):
-        scale.validate_value(6)
 
 
 @pytest.mark.parametrize("annotation", [list, dict, Literal[1, 2], None])
@@ -166,3 +140,45 @@ def test_a_file_with_several_traces_needs_a_trace_id() -> None:
     fixture = Path(__file__).parents[2] / "fixtures" / "multi_trace.jsonl"
     with pytest.raises(TraceSelectionError, match="holds 3 traces: choose one with trace_id"):
         make_judge("x", "Judge {{ trace }}", model="openai:/m")(fixture)
+
+
+MULTI = Path(__file__).parents[2] / "fixtures" / "multi_trace.jsonl"
+SECOND = "7d4daa7cf99f2a1c6c1b23c3a2599dcf"
+
+
+def test_several_traces_and_no_id_is_an_error_listing_the_ids() -> None:
+    judge = make_judge("x", "Judge {{ trace }}", model=ScriptedProvider())
+    with pytest.raises(TraceSelectionError) as caught:
+        judge(MULTI)
+    message = str(caught.value)
+    assert "choose one with trace_id" in message
+    assert all(i in message for i in ("43b7f1d15eedd3d6883079399b7c55a9", SECOND, "c7e2aa2874cf40d693b21fe806c1327f"))
+
+
+@pytest.mark.parametrize("given", ["fU2qfPmfKhxsGyPDolmdzw==", SECOND.upper(), f"tr-{SECOND}"])
+def test_a_trace_id_in_any_accepted_form_judges_that_trace(given: str) -> None:
+    provider = ScriptedProvider([verdict("fine", "ok")], context_window=200_000)
+    feedback = make_judge("x", "Judge {{ trace }}", model=provider)(MULTI, trace_id=given)
+    assert feedback.ok and feedback.trace_id == SECOND
+    assert f"Trace {SECOND}" in provider.history[0].messages[1].content  # the outline of that trace
+
+
+def test_with_options_changes_a_copy() -> None:
+    judge = load_builtin("performance")
+    changed = judge.with_options(max_turns=3, inline="never", model="openai:/m")
+    assert (changed.definition.max_turns, changed.definition.inline, changed.model) == (3, "never", "openai:/m")
+    assert judge.definition.max_turns == 20
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"max_turns": 0}, "max_turns"),
+        ({"inline": "sometimes"}, "inline"),
+        ({"nonsense": 1}, "nonsense"),
+        ({"max_turns": 0, "inline": "sometimes", "nonsense": 1}, "max_turns"),
+    ],
+)
+def test_with_options_validates_like_make_judge(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"invalid judge 'performance': {field}:"):
+        load_builtin("performance").with_options(**changes)

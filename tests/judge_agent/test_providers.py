@@ -14,7 +14,7 @@ from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers import Prices, Provider, get_provider
 from judge_agent.providers.anthropic import AnthropicProvider
 from judge_agent.providers.openai import OllamaProvider, OpenAIProvider, ollama_base_url
-from judge_agent.testing.model_server import ScriptedModelServer, error, reply, tool_calls
+from judge_agent.testing import ScriptedModelServer, error, reply, tool_calls
 
 APIS = ["openai", "anthropic"]
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}

@@ -1,0 +1,89 @@
+"""The MCP toolbox: tools from an in-process server and from endpoints, failures as error outcomes."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import pytest
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult
+
+from judge_agent.errors import ConfigError
+from judge_agent.messages import ToolOutcome
+from judge_agent.toolbox import McpEndpoint, open_toolbox
+
+
+def server() -> MCPServer:
+    mcp = MCPServer("test", log_level="WARNING")
+
+    @mcp.tool(name="Echo", description="Say it back.")
+    def echo(text: str) -> str:
+        return text
+
+    @mcp.tool(name="Fail")
+    def fail() -> str:
+        raise ToolError("no such span; use ListSpans")
+
+    @mcp.tool(name="Structured")
+    def structured() -> CallToolResult:
+        return CallToolResult(content=[], structured_content={"rows": [1, 2]})
+
+    return mcp
+
+
+async def call(name: str, **arguments: object) -> ToolOutcome:
+    with anyio.fail_after(10):
+        async with open_toolbox(server()) as toolbox:
+            await toolbox.connect({name})
+            return await toolbox.call(name, dict(arguments))
+
+
+@pytest.mark.anyio
+async def test_the_servers_tools_are_offered_with_their_schemas() -> None:
+    async with open_toolbox(server()) as toolbox:
+        specs = {spec.name: spec for spec in toolbox.specs}
+    assert set(specs) == {"Echo", "Fail", "Structured"}
+    assert specs["Echo"].description == "Say it back."
+    assert specs["Echo"].input_schema["required"] == ["text"]
+
+
+@pytest.mark.anyio
+async def test_a_tool_result_is_its_text() -> None:
+    outcome = await call("Echo", text="hello")
+    assert outcome.text == "hello" and not outcome.is_error and outcome.latency_ms >= 0
+
+
+@pytest.mark.anyio
+async def test_structured_content_alone_becomes_compact_json() -> None:
+    assert (await call("Structured")).text == '{"rows":[1,2]}'
+
+
+@pytest.mark.anyio
+async def test_a_tool_raising_is_an_error_outcome_with_its_message() -> None:
+    outcome = await call("Fail")
+    assert outcome.is_error and "no such span; use ListSpans" in outcome.text
+
+
+@pytest.mark.anyio
+async def test_an_unknown_tool_is_an_error_outcome_listing_the_known_ones() -> None:
+    outcome = await call("Nope")
+    assert outcome.is_error and outcome.text == "unknown tool 'Nope'; available: Echo, Fail, Structured"
+
+
+@pytest.mark.anyio
+async def test_a_broken_stdio_endpoint_is_a_config_error_naming_it() -> None:
+    command = f"{sys.executable} -c 'raise SystemExit(3)'"
+    with anyio.fail_after(30), pytest.raises(ConfigError, match=r"cannot connect to MCP server .*SystemExit"):
+        async with open_toolbox(None, [McpEndpoint(stdio=command)]):
+            pass
+
+
+def test_an_endpoint_needs_a_command_or_a_url() -> None:
+    async def connect() -> None:
+        async with open_toolbox(None, [McpEndpoint()]):
+            pass
+
+    with pytest.raises(ConfigError, match="needs a stdio command or a URL"):
+        anyio.run(connect)
