@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -77,6 +78,34 @@ def define(**fields: Any) -> JudgeDefinition:
         return JudgeDefinition.model_validate(fields)
     except ValidationError as exc:
         raise ConfigError(f"invalid judge {fields.get('name')!r}: {first_error(exc)}") from exc
+
+
+def read_definition(path: str | Path) -> JudgeDefinition:
+    """The definition in a YAML, TOML or JSON judge file (by its suffix; YAML otherwise).
+
+    Raises:
+        JudgeFileError: unreadable file or invalid definition, naming the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JudgeFileError(str(path), exc.strerror or str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise JudgeFileError(str(path), "is not UTF-8 text") from exc
+    return parse_definition(text, path.suffix.lower(), str(path))
+
+
+def builtin_definition(name: str) -> JudgeDefinition:
+    """A built-in judge's definition (see `builtin_names()`).
+
+    Raises:
+        ConfigError: no such built-in, listing the built-ins.
+    """
+    resource = resources.files("judge_agent.builtin") / f"{name}.yaml"
+    if not resource.is_file():
+        raise ConfigError(f"no built-in judge {name!r}; built-ins: {', '.join(builtin_names())}")
+    return parse_definition(resource.read_text(encoding="utf-8"), ".yaml", f"builtin:{name}")
 
 
 def builtin_names() -> list[str]:

@@ -99,3 +99,22 @@ class VerdictError(AgentError):
 def error_code(exc: BaseException) -> ErrorCode:
     """The code a failed Feedback records for `exc` (`internal_error` for anything not ours)."""
     return exc.code if isinstance(exc, JudgeAgentError) else INTERNAL_ERROR
+
+
+def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one judge_agent error inside an exception group, or the group itself when it holds more.
+
+    MCP sessions run in task groups, which wrap what is raised inside them; a caller who raised
+    one error of ours should see that error, not the group.
+    """
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    if len(leaves) == 1 and isinstance(leaves[0], JudgeAgentError):
+        return leaves[0]
+    return group

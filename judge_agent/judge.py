@@ -15,15 +15,14 @@ import functools
 import os
 import time
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from judge_agent import prompts
-from judge_agent.definition import InlineMode, JudgeDefinition, builtin_names, define, parse_definition
-from judge_agent.errors import ConfigError, JudgeAgentError, JudgeFileError
+from judge_agent.definition import InlineMode, JudgeDefinition, builtin_definition, define, read_definition
+from judge_agent.errors import ConfigError, sole_error
 from judge_agent.events import EventSink
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent, small_window
@@ -220,7 +219,7 @@ class Judge:
                     TRACE_TOOL_HINTS,
                 )
         except BaseExceptionGroup as group:  # MCP sessions run in task groups, which wrap what we raise
-            raise _sole_error(group) from None
+            raise sole_error(group) from None
 
     def _opening(
         self,
@@ -364,22 +363,12 @@ def load_judge(path: str | Path, **judge_options: Any) -> Judge:
     Raises:
         JudgeFileError: unreadable file or invalid definition, naming the file.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise JudgeFileError(str(path), exc.strerror or str(exc)) from exc
-    except UnicodeDecodeError as exc:
-        raise JudgeFileError(str(path), "is not UTF-8 text") from exc
-    return Judge(parse_definition(text, path.suffix.lower(), str(path)), **judge_options)
+    return Judge(read_definition(path), **judge_options)
 
 
 def load_builtin(name: str, **judge_options: Any) -> Judge:
     """A built-in judge by name (see `builtin_names()`); each is a YAML file users can copy and edit."""
-    resource = resources.files("judge_agent.builtin") / f"{name}.yaml"
-    if not resource.is_file():
-        raise ConfigError(f"no built-in judge {name!r}; built-ins: {', '.join(builtin_names())}")
-    return Judge(parse_definition(resource.read_text(encoding="utf-8"), ".yaml", f"builtin:{name}"), **judge_options)
+    return Judge(builtin_definition(name), **judge_options)
 
 
 def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
@@ -395,21 +384,6 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
     else:
         traces, source = load(dict(trace)), "the trace data given"
     return TraceStore([select_trace(traces, trace_id, source=source, option="trace_id")], redact)
-
-
-def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one judge_agent error inside an exception group, or the group itself when it holds more."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        else:
-            leaves.append(current)
-    if len(leaves) == 1 and isinstance(leaves[0], JudgeAgentError):
-        return leaves[0]
-    return group
 
 
 def _in_event_loop() -> bool:

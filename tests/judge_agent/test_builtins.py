@@ -12,8 +12,9 @@ import yaml
 from click.testing import CliRunner
 
 from judge_agent.cli import main
+from judge_agent.definition import builtin_names
 from judge_agent.feedback import Feedback
-from judge_agent.judge import Judge, builtin_names, load_builtin, load_judge
+from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.providers import get_provider
 from judge_agent.testing import ScriptedModelServer, tool_calls
 
