@@ -21,11 +21,13 @@ from typing import Any
 
 import jinja2
 
+from judge_agent import formatting
 from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import FeedbackValue
+from judge_agent.formatting import TO, number, percent
 from judge_agent.records import EvalRecord, by_judge
-from judge_agent.stats import Interval, JudgeSummary
+from judge_agent.summary import JudgeSummary
 
 MAX_ROWS = 5000
 """Rows of the per-item table; a bigger run's page stays quick to open (the results file has every record)."""
@@ -35,7 +37,6 @@ _MAX_INT_BARS = 20  # an int judge with at most this many possible values gets o
 _RADIUS = 80.0  # the gauge's arc, centred on (100, 100) in a 200 x 120 view box
 _CI_RADIUS = 64.0
 _FIELD_CHARS = 300  # of a row's inputs/outputs/expectations in the item table
-_TO = "\u2013"  # an en dash, as in printed ranges
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,13 @@ def _template() -> jinja2.Template:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(number=_number, percent=_percent, interval=_interval, cost=_cost, duration=_duration)
+    environment.filters.update(
+        number=number,
+        percent=percent,
+        interval=functools.partial(formatting.interval, page=True),
+        cost=formatting.cost,
+        duration=formatting.duration,
+    )
     return environment.get_template("report.html.j2")
 
 
@@ -188,11 +195,11 @@ def _histogram(summary: JudgeSummary, values: list[float]) -> list[tuple[str, in
         span = high - low + 1
         width = 1.0 if span <= _MAX_INT_BARS else float(math.ceil(span / _BINS))
         edges = [low + i * width for i in range(math.ceil(span / width))]
-        labels = [_number(a) if width == 1 else f"{_number(a)}{_TO}{_number(min(a + width - 1, high))}" for a in edges]
+        labels = [number(a) if width == 1 else f"{number(a)}{TO}{number(min(a + width - 1, high))}" for a in edges]
     else:
         width = (high - low) / _BINS
         edges = [low + i * width for i in range(_BINS)]
-        labels = [f"{_number(a)}{_TO}{_number(a + width)}" for a in edges]
+        labels = [f"{number(a)}{TO}{number(a + width)}" for a in edges]
     tally = Counter(min(int((v - low) // width), len(edges) - 1) for v in values)
     return [(label, tally[i], False) for i, label in enumerate(labels)]
 
@@ -201,7 +208,7 @@ def _gauge(summary: JudgeSummary) -> Gauge:
     """A semicircle dial from the low end of the scale (left) to the high end (right)."""
     low, high = summary.scale
     share = summary.kind != "number"
-    show = _percent if share else _number
+    show = percent if share else number
     ci = summary.score_ci
     score = summary.score
 
@@ -216,7 +223,7 @@ def _gauge(summary: JudgeSummary) -> Gauge:
         track=_arc(0.0, 1.0, _RADIUS),
         arc=_arc(0.0, fraction(score), _RADIUS) if score is not None and fraction(score) > 0 else None,
         ci_arc=_arc(fraction(ci.low), fraction(ci.high), _CI_RADIUS) if ci else None,
-        ci=_interval(ci, share=share) if ci else None,
+        ci=formatting.interval(ci, share, page=True) if ci else None,
     )
 
 
@@ -250,35 +257,7 @@ def _field(value: Any) -> str:
 def _value(value: FeedbackValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _number(value) if isinstance(value, float) else str(value)
-
-
-def _number(value: float) -> str:
-    """Two decimals at most, without trailing zeros: 3.4, 12, 1,234.57."""
-    text = f"{value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"{value:.2g}"
-    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.0f}%"
-
-
-def _interval(interval: Interval, *, share: bool) -> str:
-    show = _percent if share else _number
-    return f"95% CI {show(interval.low)}{_TO}{show(interval.high)}"
-
-
-def _cost(cost: float | None) -> str:
-    if cost is None:
-        return "—"
-    return f"${cost:,.2f}" if cost >= 1 else f"${cost:.4f}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+    return number(value) if isinstance(value, float) else str(value)
 
 
 def _when(moment: datetime) -> str:

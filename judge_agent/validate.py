@@ -18,17 +18,20 @@ repeats the cache is bypassed) once per model, and the agreement is computed per
 
 from __future__ import annotations
 
+import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from judge_agent.dataset import Item
 from judge_agent.errors import ConfigError
-from judge_agent.evaluate import aevaluate
+from judge_agent.evaluate import ProgressSink, aevaluate
 from judge_agent.judge import Judge
-from judge_agent.stats import Agreement, LabelledOutcome, agreement
+from judge_agent.numeric import kappa, spearman
+from judge_agent.summary import SummaryKind, summary_kind
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
 from trace_tools.errors import TraceSelectionError
@@ -120,11 +123,12 @@ async def avalidate(
     concurrency: int = 8,
     model_options: Mapping[str, Any] | None = None,
     output: str | Path | None = None,
-    progress: bool | None = None,
+    progress: ProgressSink | None = None,
 ) -> list[Agreement]:
     """Run `judge` over the labelled items with each model (default: the judge's own) and measure agreement.
 
     `output` keeps the judgments (one results file, all models), so an interrupted validation resumes.
+    `progress` is told about each model's run in turn (see `aevaluate`).
     """
     labelled = read_labels(labels, judge.name, judge.definition.value_type)
     items = [item for item, _ in labelled]
@@ -157,3 +161,115 @@ async def avalidate(
             )
         )
     return results
+
+
+class LabelledOutcome(BaseModel):
+    """One human-labelled item and what the judge said about it (one verdict per repeat; None = error)."""
+
+    key: str
+    human: Any
+    verdicts: list[Any]
+
+
+class Confusion(BaseModel):
+    """Rows: human labels; columns: the judge's (majority) verdicts."""
+
+    labels: list[str]
+    matrix: list[list[int]]
+
+
+class Agreement(BaseModel):
+    """How well one judge with one model agrees with humans, and with itself."""
+
+    judge: str
+    model: str
+    kind: SummaryKind
+    items: int
+    errors: int = Field(description="items where every repeat failed")
+    accuracy: float | None = None
+    kappa: float | None = Field(default=None, description="Cohen's kappa (bool/category)")
+    spearman: float | None = Field(default=None, description="Spearman rank correlation (numbers)")
+    mae: float | None = Field(default=None, description="mean absolute error (numbers)")
+    confusion: Confusion | None = None
+    self_consistency: float | None = Field(default=None, description="share of items whose repeats all agree")
+    unstable: list[str] = Field(default_factory=list, description="keys of items whose repeats disagree")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+
+
+def agreement(
+    judge: str,
+    model: str,
+    value_type: ValueType,
+    outcomes: Sequence[LabelledOutcome],
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost: float | None = None,
+) -> Agreement:
+    """Agreement metrics; with several verdicts per item the majority verdict is compared with the human.
+
+    The majority is the commonest non-None verdict (a tie goes to the first seen). Items whose every verdict
+    is None count in `errors` and are left out of every metric. Values are compared in canonical form:
+    bools and categories as labels, numbers as floats, free text stripped and case-folded.
+    """
+    kind = summary_kind(value_type)
+    result = Agreement(
+        judge=judge,
+        model=model,
+        kind=kind,
+        items=len(outcomes),
+        errors=0,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost,
+    )
+    humans: list[str | float] = []
+    verdicts: list[str | float] = []
+    consistent = 0
+    for outcome in outcomes:
+        given = [_canonical(v, value_type) for v in outcome.verdicts if v is not None]
+        if not given:
+            result.errors += 1
+            continue
+        humans.append(_canonical(outcome.human, value_type))
+        verdicts.append(Counter(given).most_common(1)[0][0])
+        if len(set(given)) == 1:
+            consistent += 1
+        else:
+            result.unstable.append(outcome.key)
+    if any(len(o.verdicts) > 1 for o in outcomes) and verdicts:
+        result.self_consistency = consistent / len(verdicts)
+    if not verdicts:
+        return result
+    result.accuracy = sum(1 for h, v in zip(humans, verdicts, strict=True) if h == v) / len(verdicts)
+    if kind == "number":
+        human_numbers = [float(h) for h in humans]
+        judge_numbers = [float(v) for v in verdicts]
+        result.mae = statistics.fmean(abs(h - v) for h, v in zip(human_numbers, judge_numbers, strict=True))
+        result.spearman = spearman(human_numbers, judge_numbers)
+    elif kind in ("bool", "category"):
+        declared = ["true", "false"] if kind == "bool" else list(value_type.categories or ())
+        labels = list(dict.fromkeys([*declared, *map(str, humans), *map(str, verdicts)]))
+        index = {label: i for i, label in enumerate(labels)}
+        matrix = [[0] * len(labels) for _ in labels]
+        for h, v in zip(humans, verdicts, strict=True):
+            matrix[index[str(h)]][index[str(v)]] += 1
+        result.confusion = Confusion(labels=labels, matrix=matrix)
+        result.kappa = kappa(matrix)
+    return result
+
+
+def _canonical(value: Any, value_type: ValueType) -> str | float:
+    """The form two values are compared in: 'true'/'false', the declared spelling of a category, a float,
+    or stripped lower-case text. Human labels arrive however the dataset spelled them."""
+    kind = summary_kind(value_type)
+    if kind == "number":
+        return float(value)
+    text = str(value).strip()
+    if kind == "bool":
+        return text.lower()
+    if kind == "category":
+        return next((c for c in value_type.categories or () if c.lower() == text.lower()), text)
+    return text.lower()

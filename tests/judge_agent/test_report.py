@@ -17,9 +17,10 @@ import pytest
 
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
+from judge_agent.numeric import Interval
 from judge_agent.records import EvalRecord, ItemInfo
 from judge_agent.report import render_report, write_report
-from judge_agent.stats import Interval, JudgeSummary, SummaryKind, summarize
+from judge_agent.summary import JudgeSummary, SummaryKind, summarize
 from judge_agent.value_types import ValueType
 
 SCRIPT = "<script>alert(1)</script>"
