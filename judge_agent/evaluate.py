@@ -5,29 +5,26 @@ finishes, keyed by (item key, judge, judge digest, model, repeat). A re-run with
 skips keys already there, so Ctrl-C or a crash loses only judgments in flight. Failures are
 recorded as error Feedback and judged again with `retry_failed=True`.
 
-Throughput: an asyncio worker pool bounded by an adaptive limiter. On a rate limit (HTTP 429
-after the SDK's own retries) the limit halves and the item waits and is tried again; each run of
-successes as long as the limit raises it by one, back up to the requested concurrency.
+Throughput: an asyncio worker pool bounded by an `AdaptiveLimiter` (`judge_agent.limiter`): a rate
+limit halves the concurrency and the item waits and is tried again.
+
+Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from judge_agent.cache import VerdictCache, cache_key
 from judge_agent.dataset import Filters, Item, collect
@@ -35,21 +32,32 @@ from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError, JudgeAgentError, RateLimitError, error_code
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.judge import Judge, load_builtin, load_judge
+from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, RecordKey, read_records
-from judge_agent.stats import JudgeSummary, summarize
+from judge_agent.records import EvalRecord, RecordKey, ResultsFile, read_records
+from judge_agent.summary import JudgeSummary, summarize
 
 logger = logging.getLogger("judge_agent.evaluate")
 
 #: How many times an item throttled by the provider is tried again before it is recorded as failed.
 RATE_LIMIT_RETRIES = 6
-#: The first wait after a rate limit (seconds); it doubles on each further throttle, up to MAX_BACKOFF_S.
-BACKOFF_S = 1.0
-MAX_BACKOFF_S = 60.0
 #: Model options that do not change verdicts (left out of the cache key; the key must hold no secret).
 _NOT_IN_CACHE_KEY = frozenset({"api_key", "timeout", "max_retries", "client", "prices"})
 
 JudgeSpec = Judge | str | Path
+
+
+class ProgressSink(Protocol):
+    """Where `aevaluate` reports progress: the CLI passes a rich progress bar; tests may count."""
+
+    def start(self, total: int, done: int) -> None:
+        """The run begins: `total` judgments, of which `done` were already in the results file."""
+
+    def advance(self, record: EvalRecord) -> None:
+        """One judgment finished (a cache hit or a failure included)."""
+
+    def stop(self) -> None:
+        """The run ended, finished or not."""
 
 
 class Evaluation(BaseModel):
@@ -111,7 +119,7 @@ async def aevaluate(
     mapping: Mapping[str, str] | None = None,
     predict_fn: Callable[..., Any] | None = None,
     repeats: int = 1,
-    progress: bool | None = None,
+    progress: ProgressSink | None = None,
     redact: bool = True,
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
@@ -129,7 +137,7 @@ async def aevaluate(
         predict_fn: called on each row's inputs under our OpenTelemetry tracer; the trace it
             records is what agent judges investigate (and is saved beside the output).
         repeats: judge each item this many times (self-consistency; `validate --repeats`).
-        progress: show a progress bar on stderr (default: when stderr is a terminal).
+        progress: told when the run starts, of each finished judgment, and when it stops (default: nothing).
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -163,13 +171,17 @@ async def aevaluate(
         runner = _Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
             cache=verdicts,
-            sink=_ResultsFile(output_path) if output_path else None,
-            display=_ProgressDisplay(len(jobs), len(resumed), progress),
+            sink=ResultsFile(output_path) if output_path else None,
+            progress=progress,
         )
+        if progress is not None:
+            progress.start(len(jobs), len(resumed))
         try:
             fresh = await runner.run(pending, runner.limiter.maximum)
         finally:
             runner.close()
+            if progress is not None:
+                progress.stop()
     finally:
         for provider in providers.values():
             await provider.aclose()
@@ -259,56 +271,6 @@ def _open_cache(cache: bool | str | Path | VerdictCache) -> VerdictCache | None:
     return VerdictCache(None if cache is True else cache)
 
 
-class AdaptiveLimiter:
-    """At most `limit` judgments in flight; the limit halves on a rate limit and creeps back up on success."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.limit = maximum
-        self.throttles = 0
-        self._in_flight = 0
-        self._issued = 0
-        self._next = 0
-        self._successes = 0
-        self._backoff = BACKOFF_S
-        self._changed = asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for a free slot, first come first served (a worker that just released one must not jump the queue)."""
-        async with self._changed:
-            ticket, self._issued = self._issued, self._issued + 1
-            await self._changed.wait_for(lambda: self._in_flight < self.limit and self._next == ticket)
-            self._next += 1
-            self._in_flight += 1
-            self._changed.notify_all()  # the next ticket may fit too
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
-
-    async def throttled(self) -> float:
-        """Record a rate limit; returns how long the throttled item should wait before its next try."""
-        async with self._changed:
-            self.throttles += 1
-            self.limit = max(1, self.limit // 2)
-            self._successes = 0
-            wait, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF_S)
-        logger.info("rate limited: concurrency now %d, waiting %.1f s", self.limit, wait)
-        return wait
-
-    async def succeeded(self) -> None:
-        async with self._changed:
-            self._backoff = BACKOFF_S
-            self._successes += 1
-            if self.limit < self.maximum and self._successes >= self.limit:
-                self.limit += 1
-                self._successes = 0
-                self._changed.notify_all()
-
-
 class _Runner:
     """Runs jobs through the limiter, the cache and the judge; hands each record to the sink at once."""
 
@@ -316,13 +278,13 @@ class _Runner:
         self,
         limiter: AdaptiveLimiter,
         cache: VerdictCache | None,
-        sink: _ResultsFile | None,
-        display: _ProgressDisplay,
+        sink: ResultsFile | None,
+        progress: ProgressSink | None,
     ) -> None:
         self.limiter = limiter
         self.cache = cache
         self.sink = sink
-        self.display = display
+        self.progress = progress
 
     async def run(self, jobs: Sequence[Job], workers: int) -> dict[RecordKey, EvalRecord]:
         results: dict[RecordKey, EvalRecord] = {}
@@ -334,12 +296,12 @@ class _Runner:
                 results[job.key] = record
                 if self.sink:
                     self.sink.write(record)
-                self.display.advance(record)
+                if self.progress is not None:
+                    self.progress.advance(record)
 
-        with self.display:
-            async with anyio.create_task_group() as group:
-                for _ in range(min(workers, len(jobs))):
-                    group.start_soon(worker)
+        async with anyio.create_task_group() as group:
+            for _ in range(min(workers, len(jobs))):
+                group.start_soon(worker)
         return results
 
     async def _judge(self, job: Job) -> EvalRecord:
@@ -403,66 +365,3 @@ def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
         repeat=job.repeat,
         finished_at=datetime.now(UTC),
     )
-
-
-class _ResultsFile:
-    """Appends records as JSON lines, flushed one by one, after mending a line torn by a killed run."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torn = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
-        try:
-            self.handle: IO[str] = path.open("a", encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
-        if torn:
-            self.handle.write("\n")
-
-    def write(self, record: EvalRecord) -> None:
-        self.handle.write(record.model_dump_json() + "\n")
-        self.handle.flush()
-
-    def close(self) -> None:
-        self.handle.close()
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
-
-
-class _ProgressDisplay:
-    """A rich progress bar on stderr: done/total, failures, tokens so far, ETA (off when not a terminal)."""
-
-    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
-        console = Console(stderr=True)
-        self.enabled = console.is_terminal if enabled is None else enabled
-        self.failed = 0
-        self.tokens = 0
-        self.progress = Progress(
-            TextColumn("Judging"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed · {task.fields[tokens]:,} tokens"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            disable=not self.enabled,
-        )
-        self.task = self.progress.add_task("judging", total=total, completed=done, failed=0, tokens=0)
-
-    def advance(self, record: EvalRecord) -> None:
-        self.failed += not record.ok
-        if not record.cached:
-            self.tokens += record.feedback.metadata.input_tokens + record.feedback.metadata.output_tokens
-        self.progress.update(self.task, advance=1, failed=self.failed, tokens=self.tokens)
-
-    def __enter__(self) -> _ProgressDisplay:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.progress.stop()

@@ -3,16 +3,19 @@
 A results file (JSON Lines) is the durable output of `evaluate`: each record is appended as
 soon as its judgment finishes, so a killed run keeps everything it finished, and a re-run reads
 the file back to skip what is done. `compare`, `report` and `validate` read the same records.
+The writer (`ResultsFile`) and the reader (`read_records`) live together because they share one
+rule for a line torn by a killed run: the writer closes it, the reader skips it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -109,3 +112,34 @@ def by_judge(records: Iterable[EvalRecord]) -> Iterator[tuple[str, list[EvalReco
     for record in records:
         groups.setdefault(record.judge, []).append(record)
     yield from groups.items()
+
+
+class ResultsFile:
+    """Appends records as JSON lines, flushed one by one, after mending a line torn by a killed run.
+
+    Raises:
+        ConfigError: the file cannot be opened for appending.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torn = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+            self.handle: IO[str] = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
+        if torn:  # end the torn line, so the next record starts a line of its own (the reader skips the torn one)
+            self.handle.write("\n")
+
+    def write(self, record: EvalRecord) -> None:
+        self.handle.write(record.model_dump_json() + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
