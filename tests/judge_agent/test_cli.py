@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -10,14 +11,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from judge_agent.cli import main
+from judge_agent.cli import COMMANDS, main
 from judge_agent.testing.model_server import ScriptedModelServer, error, reply, tool_calls
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SEED = str(FIXTURES / "data_processor.jsonl")
+MULTI = str(FIXTURES / "multi_trace.jsonl")
+SECOND = "7d4daa7cf99f2a1c6c1b23c3a2599dcf"  # the second of multi_trace.jsonl's three traces
 CALL_API_IDS = ["b8d3af23681c2889", "c7fb7f2c66a2ffa0", "07d7ef810cfc3dc1"]
 
 
@@ -184,7 +188,7 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     ("args", "message"),
     [
         (["missing.jsonl", "--builtin", "performance", "--model", "openai:/m"], "no such file"),
-        ([str(FIXTURES / "multi_trace.jsonl"), "--builtin", "performance", "--model", "openai:/m"], "--trace-id"),
+        ([MULTI, "--trace-id", "ffff", "--builtin", "performance", "--model", "openai:/m"], "'ffff' is not a trace id"),
         ([SEED, "--builtin", "performance", "--model", "gpt4"], "provider:/model"),
         ([SEED, "--builtin", "performance", "--model", "acme:/x"], "unknown model provider 'acme'"),
         ([SEED, "--instructions", "{{ trace_id }}", "--model", "openai:/m"], "unknown template variable"),
@@ -196,6 +200,34 @@ def test_bad_inputs_exit_1_with_one_line(args: list[str], message: str) -> None:
     assert result.exit_code == 1, result.stderr
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "given",
+    [SECOND, SECOND.upper(), "fU2qfPmfKhxsGyPDolmdzw==", f"tr-{SECOND}"],
+    ids=["hex", "upper-case hex", "base64", "tr- prefix"],
+)
+def test_trace_id_picks_one_trace_in_any_form_users_paste(given: str) -> None:
+    script = [
+        tool_calls(("GetTraceInfo", {})),
+        tool_calls(("submit_verdict", {"value": "optimal", "rationale": "fine", "cited_span_ids": []})),
+    ]
+    with ScriptedModelServer(script) as server:
+        code, out, err = run(
+            server, "openai", MULTI, "--trace-id", given, "--builtin", "performance", "--inline", "never", "--json"
+        )
+        assert code == 0, err
+        tool_answer = [m for m in server.requests[1].json["messages"] if m["role"] == "tool"]
+    assert json.loads(out)["value"] == "optimal"
+    assert SECOND in tool_answer[0]["content"]  # GetTraceInfo answered about the chosen trace
+
+
+def test_several_traces_and_no_trace_id_is_one_line_listing_the_ids() -> None:
+    result = CliRunner().invoke(main, ["judge", MULTI, "--builtin", "performance", "--model", "openai:/m"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert f"{MULTI} holds 3 traces: choose one with --trace-id" in result.stderr
+    assert all(trace_id in result.stderr for trace_id in ("43b7f1d15eedd3d6883079399b7c55a9", SECOND))
 
 
 def test_builtins_can_be_listed_and_shown() -> None:
@@ -257,3 +289,33 @@ def test_a_remote_trace_tools_server_is_judged_through_mcp_url_with_its_token(se
     assert code == 1 and "cannot connect to MCP server" in err  # no token: the server refuses
     result = CliRunner().invoke(main, ["judge", "--builtin", "performance", "--mcp-header", "Authorization: x"])
     assert result.exit_code == 2 and "--mcp-header goes with --mcp-url" in result.stderr
+
+
+def loaded_modules(*args: str) -> set[str]:
+    """The modules a fresh interpreter has imported after `judge-agent ARGS` (which must exit 0)."""
+    code = (
+        "import sys\nfrom judge_agent.cli import main\n"
+        "try:\n    main(sys.argv[1:], prog_name='judge-agent')\n"
+        "except SystemExit as done:\n    assert not done.code\n"
+        "sys.stderr.write(' '.join(sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=True)
+    return set(done.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "absent"),
+    [
+        (["--help"], {"judge_agent.cli.judge", "judge_agent.cli.evaluate", "judge_agent.judge", "mcp"}),
+        (["judge", "--help"], {"judge_agent.evaluate", "judge_agent.validate", "judge_agent.cache", "mcp", "openai"}),
+    ],
+)
+def test_help_imports_only_what_it_shows(args: list[str], absent: set[str]) -> None:
+    assert not loaded_modules(*args) & absent
+
+
+def test_help_lists_every_command_and_each_one_loads() -> None:
+    listing = CliRunner().invoke(main, ["--help"], terminal_width=120).stdout
+    for name, (_, summary) in COMMANDS.items():
+        assert re.search(rf"^  {name} +{re.escape(summary)}$", listing, re.MULTILINE), listing
+        assert isinstance(main.get_command(click.Context(main), name), click.Command)

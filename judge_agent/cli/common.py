@@ -1,0 +1,156 @@
+"""What the `judge-agent` commands share: the lazy command group, shared options, logging, Ctrl-C.
+
+Kept cheap to import: `judge-agent --help` loads this module and nothing of the library, and a
+command module pays only for what its own command runs (heavy imports sit inside functions).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import click
+from rich.text import Text
+
+from judge_agent.errors import ConfigError
+from trace_tools.errors import TraceToolsError
+from trace_tools.terminal import ErrorGroup, stderr
+from trace_tools.text import safe
+
+if TYPE_CHECKING:
+    from judge_agent.evaluate import ProgressSink
+    from judge_agent.judge import Judge
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LazyGroup(ErrorGroup):
+    """A group whose commands are imported only when one runs (or asks for its own --help).
+
+    `commands` maps each name to (`module:attribute`, the one line `--help` lists for it): the
+    listing comes from that table, so `judge-agent --help` imports no command module, and
+    `judge-agent judge` never imports the batch machinery.
+    """
+
+    handled: ClassVar[tuple[type[Exception], ...]] = (ConfigError, TraceToolsError)
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return None
+        module, _, attribute = self.lazy[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), f"{module}:{attribute} is not a click command"
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in self.lazy.items()])
+
+
+def base_url_option(command: F) -> F:
+    """--base-url, as every command that calls a model takes it."""
+    return click.option("--base-url", help="OpenAI-compatible (or Anthropic) API base URL.")(command)
+
+
+def model_options(base_url: str | None) -> dict[str, Any] | None:
+    """The provider options the command line can set (None: the judge's own)."""
+    return {"base_url": base_url} if base_url else None
+
+
+def builtin_choice() -> click.Choice[str]:
+    """The built-in judges' names as a click choice (read when the command module loads)."""
+    from judge_agent.definition import builtin_names
+
+    return click.Choice(builtin_names())
+
+
+def judge_options(command: F) -> F:
+    """--judge FILE and --builtin NAME, each repeatable, as the batch commands take them."""
+    command = click.option("--builtin", "builtins", multiple=True, type=builtin_choice(), help="A built-in judge.")(
+        command
+    )
+    return click.option("--judge", "judge_files", multiple=True, type=click.Path(path_type=Path), help="A judge file.")(
+        command
+    )
+
+
+def concurrency_option(command: F) -> F:
+    """--concurrency N: judgments in flight at once."""
+    return click.option(
+        "--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Judgments at once."
+    )(command)
+
+
+def quiet_option(command: F) -> F:
+    """--quiet: no progress bar."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(command)
+
+
+def judges_from(judge_files: Sequence[Path], builtins: Sequence[str], options: Mapping[str, Any]) -> list[Judge]:
+    """The judges named by --judge and --builtin, built with `options` (a usage error when there is none)."""
+    from judge_agent.evaluate import resolve_judges
+
+    if not judge_files and not builtins:
+        raise click.UsageError("give at least one --judge FILE or --builtin NAME")
+    for path in judge_files:
+        if not path.is_file():
+            raise click.BadParameter(f"{path}: no such judge file", param_hint="--judge")
+    return resolve_judges([*judge_files, *builtins], **options)
+
+
+def progress_bar(quiet: bool) -> ProgressSink | None:
+    """The rich progress bar for a batch run, or None with --quiet or when stderr is not a terminal."""
+    if quiet or not stderr.is_terminal:
+        return None
+    from judge_agent.cli.progress import RichProgress
+
+    return RichProgress(stderr)
+
+
+def line(text: str, style: str = "") -> Text:
+    """One line of untrusted text for a terminal: control characters shown, newlines escaped."""
+    return Text(safe(text, keep_newlines=False), style=style)
+
+
+def say(message: str, style: str = "red") -> None:
+    """One line on stderr (a failed gate, a warning, an interruption)."""
+    stderr.print(line(message, style))
+
+
+def interruptible(start: Callable[[], Awaitable[T]], output: Path | None) -> T:
+    """Run to the end; on Ctrl-C say what is kept and how to resume, exiting 130."""
+    import anyio
+
+    try:
+        return anyio.run(start)
+    except KeyboardInterrupt:
+        kept = f"finished results are in {output}; " if output else ""
+        say(f"interrupted: {kept}re-run the same command to resume", "yellow")
+        sys.exit(130)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Rich log lines on a terminal; plain unwrapped lines when stderr goes to a file or pipe."""
+    handler: logging.Handler
+    if stderr.is_terminal:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=stderr, show_path=False, markup=False, show_time=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-7s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
+    logging.getLogger("judge_agent").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("trace_tools").setLevel(logging.WARNING)

@@ -1,0 +1,206 @@
+"""`judge-agent evaluate`: many traces or dataset rows, one or more judges, a summary and a report.
+
+Exit codes: 0 done; 1 a --fail-under gate failed, every judgment failed, or the data/judges could
+not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-run to resume).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from judge_agent.cli.common import (
+    base_url_option,
+    concurrency_option,
+    interruptible,
+    judge_options,
+    judges_from,
+    model_options,
+    progress_bar,
+    quiet_option,
+    say,
+)
+from judge_agent.dataset import MAPPABLE
+from judge_agent.errors import ConfigError
+from judge_agent.formatting import figure
+from trace_tools.terminal import stderr, stdout
+
+
+def _pairs(what: str, values: Sequence[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise click.BadParameter(f"{value!r}: use NAME=VALUE", param_hint=what)
+        pairs[name.strip()] = target.strip()
+    return pairs
+
+
+def _mapping(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    mapping = _pairs("--map", values)
+    unknown = sorted(set(mapping) - set(MAPPABLE))
+    if unknown:
+        raise click.BadParameter(f"cannot map {', '.join(unknown)}; map {', '.join(MAPPABLE)}", param_hint="--map")
+    return mapping
+
+
+def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    thresholds = {}
+    for name, value in _pairs("--fail-under", values).items():
+        try:
+            thresholds[name] = float(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{name}={value}: the threshold must be a number", param_hint="--fail-under"
+            ) from None
+    return thresholds
+
+
+def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use an ISO date or time, e.g. 2025-06-01 or 2025-06-01T12:00:00Z"
+        ) from None
+
+
+@click.command()
+@click.argument("data", nargs=-1, required=True)
+@judge_options
+@click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
+@base_url_option
+@concurrency_option
+@quiet_option
+@click.option(
+    "--out",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("results.jsonl"),
+    show_default=True,
+    help="Results (JSON Lines); an existing file is resumed.",
+)
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Also write an HTML report here.")
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    callback=_mapping,
+    metavar="FIELD=COLUMN",
+    help="Dataset column of a field: inputs=COLUMN (also key=, outputs=, expectations=); repeatable.",
+)
+@click.option(
+    "--since", callback=_when, metavar="TIME", help="Traces started at or after this time (ISO; UTC if no zone)."
+)
+@click.option("--until", callback=_when, metavar="TIME", help="Traces started before this time.")
+@click.option("--status", type=click.Choice(["ok", "error"]), help="Only traces that succeeded, or failed.")
+@click.option("--name", help="Only traces whose root span name contains this.")
+@click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many items (after the other filters).")
+@click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
+@click.option(
+    "--fail-under",
+    "fail_under",
+    multiple=True,
+    callback=_thresholds,
+    metavar="JUDGE=MIN",
+    help="Exit 1 when the judge's score is below MIN: its mean, or for bools and categories the pass rate or "
+    "the first category's share as a fraction (correctness=0.9); repeatable.",
+)
+@click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summaries and counts as JSON (the records are in --out)."
+)
+def evaluate(
+    data: tuple[str, ...],
+    judge_files: tuple[Path, ...],
+    builtins: tuple[str, ...],
+    model: str | None,
+    base_url: str | None,
+    concurrency: int,
+    quiet: bool,
+    output: Path,
+    report: Path | None,
+    mapping: dict[str, str],
+    since: datetime | None,
+    until: datetime | None,
+    status: Literal["ok", "error"] | None,
+    name: str | None,
+    sample: float | None,
+    seed: int,
+    limit: int | None,
+    retry_failed: bool,
+    no_cache: bool,
+    fail_under: dict[str, float],
+    no_redact: bool,
+    as_json: bool,
+) -> None:
+    """Judge many traces (files, directories, globs) or dataset rows (CSV/JSONL) with one or more judges.
+
+    \b
+    judge-agent evaluate runs/ --builtin performance --builtin task_completion --model openai:/gpt-4o-mini
+    judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
+        --map expectations=expected --report report.html --fail-under correctness=0.9
+
+    Each result is appended to --out as it finishes; re-running the same command resumes.
+    """
+    from judge_agent.cli.render import render_summary, score_text
+    from judge_agent.dataset import Filters
+    from judge_agent.evaluate import aevaluate
+
+    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url), "redact": not no_redact})
+    unknown = sorted(set(fail_under) - {j.name for j in judges})
+    if unknown:
+        raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")
+    filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)
+    if report:  # as --out does: a missing directory must not fail the report after the whole run
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
+    progress = progress_bar(quiet)
+    evaluation = interruptible(
+        lambda: aevaluate(
+            list(data),
+            judges,
+            model=model,
+            concurrency=concurrency,
+            output=output,
+            cache=not no_cache,
+            retry_failed=retry_failed,
+            filters=filters,
+            mapping=mapping,
+            progress=progress,
+        ),
+        output,
+    )
+    if as_json:
+        click.echo(evaluation.model_dump_json(exclude={"records"}, indent=2))
+    else:
+        stdout.print(render_summary(evaluation))
+    if report:
+        from judge_agent.report import write_report
+
+        write_report(report, evaluation.records, evaluation.summaries)
+        stderr.print(f"report: {report}")
+    failed_gates = [
+        f"{judge} {score_text(summary)} < {figure(threshold, summary.kind != 'number')}"
+        for judge, threshold in fail_under.items()
+        if ((summary := evaluation.summary(judge)).score or 0.0) < threshold
+    ]
+    for gate in failed_gates:
+        say(f"FAIL: {gate}")
+    all_failed = evaluation.failed == len(evaluation.records)
+    if all_failed:
+        first = next(r.feedback.error for r in evaluation.records if r.feedback.error is not None)
+        say(f"every judgment failed; the first ({first.code}): {first.message[:300]}")
+    sys.exit(1 if failed_gates or all_failed else 0)

@@ -1,0 +1,93 @@
+"""`judge-agent validate`: how well a judge agrees with human labels, per judge model.
+
+Exit codes: 0 done; 1 some model gave no verdict at all, or the labels could not be read; 2 a
+usage error; 130 interrupted (with --out, finished judgments are kept: re-run to resume).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from judge_agent.cli.common import (
+    base_url_option,
+    concurrency_option,
+    interruptible,
+    judge_options,
+    judges_from,
+    model_options,
+    progress_bar,
+    quiet_option,
+    say,
+)
+from trace_tools.terminal import stdout
+
+
+@click.command()
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="Human labels (JSON Lines; see the README).",
+)
+@judge_options
+@click.option("--model", "models", multiple=True, help="A judge model to check (repeat to compare models).")
+@base_url_option
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, 50),
+    default=1,
+    show_default=True,
+    help="Judge each item this many times (self-consistency; bypasses the cache).",
+)
+@concurrency_option
+@click.option("--out", "output", type=click.Path(path_type=Path, dir_okay=False), help="Keep the judgments here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the agreement as JSON.")
+@quiet_option
+def validate(
+    labels: Path,
+    judge_files: tuple[Path, ...],
+    builtins: tuple[str, ...],
+    models: tuple[str, ...],
+    base_url: str | None,
+    repeats: int,
+    concurrency: int,
+    output: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Check a judge against human labels: accuracy and Cohen's kappa (bool/categories), Spearman and
+    mean absolute error (numbers), a confusion matrix; self-consistency with --repeats; one column
+    per --model, with tokens and cost, to pick the cheapest model that still agrees with people."""
+    from judge_agent.cli.render import render_agreement
+    from judge_agent.validate import avalidate
+
+    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url)})
+    if len(judges) != 1:
+        raise click.UsageError("validate one judge at a time (one --judge or --builtin)")
+    progress = progress_bar(quiet)
+    agreements = interruptible(
+        lambda: avalidate(
+            judges[0],
+            labels,
+            models=models,
+            repeats=repeats,
+            concurrency=concurrency,
+            model_options=model_options(base_url),
+            output=output,
+            progress=progress,
+        ),
+        output,
+    )
+    if as_json:
+        click.echo(json.dumps([a.model_dump(mode="json") for a in agreements], indent=2))
+    else:
+        stdout.print(render_agreement(agreements))
+    unjudged = [a.model for a in agreements if a.errors == a.items]
+    if unjudged:
+        where = f"the errors are in {output}" if output else "keep the errors with --out FILE"
+        say(f"no verdict from {', '.join(unjudged)}: every judgment failed ({where})")
+        sys.exit(1)
