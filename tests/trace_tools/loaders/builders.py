@@ -1,6 +1,9 @@
-"""Trace documents built in code for the loader tests: OTLP/JSON by hand, protobuf from the same
-JSON through `json_format` (ids converted to base64 first, as protobuf's JSON mapping expects),
-and MLflow traces in the exact layout `Trace.to_json()` writes.
+"""Trace documents built in code for the loader tests.
+
+OTLP/JSON by hand (attribute values through the exporter's `encode_attributes`, whose output
+test_exporter loads back unchanged), protobuf from the same JSON through `json_format` (ids
+converted to base64 first, as protobuf's JSON mapping expects), and MLflow traces in the exact
+layout `Trace.to_json()` writes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import orjson
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from trace_tools.exporter import encode_attributes
 from trace_tools.model import Span, Trace
 
 TRACE_A = "0af7651916cd43dd8448eb211c80319c"
@@ -22,27 +26,6 @@ TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
 ROOT, CHILD, GRANDCHILD = "b7ad6b7169203331", "00f067aa0ba902b7", "53995c3f42cd8ad8"
 BASE_NS = 1_700_000_000_000_000_000
 MS = 1_000_000
-
-
-def any_value(value: Any) -> dict[str, Any]:
-    """A Python value as a typed OTLP/JSON AnyValue (int64 as a string, bytes as base64)."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, bytes):
-        return {"bytesValue": base64.b64encode(value).decode()}
-    if isinstance(value, list):
-        return {"arrayValue": {"values": [any_value(v) for v in value]}}
-    if isinstance(value, dict):
-        return {"kvlistValue": {"values": key_values(value)}}
-    return {"stringValue": value}
-
-
-def key_values(attributes: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": key, "value": any_value(value)} for key, value in attributes.items()]
 
 
 def json_span(
@@ -63,7 +46,7 @@ def json_span(
         "kind": "SPAN_KIND_INTERNAL",
         "startTimeUnixNano": str(BASE_NS + start_ms * MS),
         "endTimeUnixNano": str(BASE_NS + (start_ms + duration_ms) * MS),
-        "attributes": key_values(attributes or {}),
+        "attributes": encode_attributes(attributes or {}),
         "status": {"code": "STATUS_CODE_OK"},
     }
     span.update(fields)
@@ -74,7 +57,7 @@ def request(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> d
     return {
         "resourceSpans": [
             {
-                "resource": {"attributes": key_values(resource or {"service.name": "svc"})},
+                "resource": {"attributes": encode_attributes(resource or {"service.name": "svc"})},
                 "scopeSpans": [{"scope": {"name": "test.scope", "version": "1.2"}, "spans": list(spans)}],
             }
         ]

@@ -20,7 +20,6 @@ from tests.trace_tools.loaders.builders import (
     TYPED_EXPECTED,
     b64,
     json_span,
-    key_values,
     loaded_fields,
     only,
     request,
@@ -28,6 +27,7 @@ from tests.trace_tools.loaders.builders import (
     write,
 )
 from trace_tools.errors import TraceLoadError
+from trace_tools.exporter import encode_attributes
 from trace_tools.loaders import load, load_path
 
 
@@ -112,8 +112,10 @@ def test_otlp_json_enums_given_as_names_or_integers(
 def test_otlp_json_keeps_events_and_links() -> None:
     span = json_span(
         ROOT,
-        events=[{"timeUnixNano": str(BASE_NS + 2 * MS), "name": "exception", "attributes": key_values({"a": 1})}],
-        links=[{"traceId": TRACE_B, "spanId": CHILD, "attributes": key_values({"rel": "follows"})}],
+        events=[
+            {"timeUnixNano": str(BASE_NS + 2 * MS), "name": "exception", "attributes": encode_attributes({"a": 1})}
+        ],
+        links=[{"traceId": TRACE_B, "spanId": CHILD, "attributes": encode_attributes({"rel": "follows"})}],
     )
     root = only(load(request(span))).root
 
@@ -139,7 +141,7 @@ def test_otlp_json_lines_with_many_traces(tmp_path: Path) -> None:
     for n, trace_id in enumerate(trace_ids):
         spans = three_span_trace(trace_id)
         for span in spans:
-            span["attributes"] = key_values({"trace.index": n, "span.name": span["name"]})
+            span["attributes"] = encode_attributes({"trace.index": n, "span.name": span["name"]})
         # each trace split over two export calls, as a batching exporter does
         lines += [orjson.dumps(request(*spans[:1])), orjson.dumps(request(*spans[1:]))]
     path = write(tmp_path / "traces.jsonl", b"\n".join(lines) + b"\n")

@@ -21,7 +21,6 @@ from tests.trace_tools.loaders.builders import (
     TYPED_ATTRIBUTES,
     TYPED_EXPECTED,
     json_span,
-    key_values,
     length_prefixed,
     loaded_fields,
     only,
@@ -31,6 +30,7 @@ from tests.trace_tools.loaders.builders import (
     write,
 )
 from trace_tools.errors import TraceLoadError
+from trace_tools.exporter import encode_attributes
 from trace_tools.loaders import load, load_path
 
 
@@ -39,10 +39,10 @@ def rich_request() -> dict[str, Any]:
     spans[0].update(
         kind="SPAN_KIND_SERVER",
         status={"code": "STATUS_CODE_ERROR", "message": "bad"},
-        events=[{"timeUnixNano": str(BASE_NS + MS), "name": "log", "attributes": key_values({"line": 3})}],
-        links=[{"traceId": TRACE_B, "spanId": CHILD, "attributes": key_values({"rel": "x"})}],
+        events=[{"timeUnixNano": str(BASE_NS + MS), "name": "log", "attributes": encode_attributes({"line": 3})}],
+        links=[{"traceId": TRACE_B, "spanId": CHILD, "attributes": encode_attributes({"rel": "x"})}],
     )
-    spans[1]["attributes"] = key_values(TYPED_ATTRIBUTES)
+    spans[1]["attributes"] = encode_attributes(TYPED_ATTRIBUTES)
     return request(*spans, resource={"service.name": "svc", "host.cores": 8})
 
 
