@@ -290,7 +290,7 @@ def test_a_trace_not_shown_is_never_judged_blind() -> None:
     provider = ScriptedProvider([verdict("optimal", "guess"), call("GetTraceInfo"), verdict("optimal", "checked")])
     feedback = performance(provider, inline="never")(SEED)
     assert VERDICT_TOOL not in provider.history[0].tool_names
-    assert "investigate the trace first" in tool_results(provider, 1)[0]
+    assert "investigate with the other tools first" in tool_results(provider, 1)[0]
     assert feedback.ok and feedback.rationale == "checked"
 
 

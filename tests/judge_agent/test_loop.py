@@ -205,7 +205,7 @@ def test_investigate_first_hides_the_verdict_on_the_first_turn() -> None:
     provider = ScriptedProvider([verdict("pass", "guess"), call("Search", q="a"), verdict("pass", "checked")])
     result = run(provider, limits=LoopLimits(investigate_first=True))
     assert VERDICT_TOOL not in provider.history[0].tool_names
-    assert "investigate the trace first" in tool_results(result)[0]
+    assert "investigate with the other tools first" in tool_results(result)[0]
     assert result.verdict is not None and result.verdict.rationale == "checked"
 
 
