@@ -36,14 +36,6 @@ from trace_tools.server import BearerTokenMiddleware, build_server, http_app
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"}
 
-try:
-    import trace_tools.cli  # noqa: F401
-
-    HAVE_CLI = True
-except ImportError:
-    HAVE_CLI = False
-needs_cli = pytest.mark.skipif(not HAVE_CLI, reason="trace_tools.cli is not written yet")
-
 
 @pytest.fixture
 def trace_file(tmp_path: Path) -> Path:
@@ -307,7 +299,6 @@ def subprocess_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-@needs_cli
 @pytest.mark.anyio
 async def test_stdio_transport_serves_the_tools(trace_file: Path) -> None:
     params = StdioServerParameters(
@@ -377,7 +368,6 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     anyio.run(poll)
 
 
-@needs_cli
 @pytest.mark.anyio
 async def test_http_transport_serves_the_tools_with_the_token(http_server: str) -> None:
     with anyio.fail_after(60):
@@ -392,7 +382,6 @@ async def test_http_transport_serves_the_tools_with_the_token(http_server: str) 
     assert (data["total_matches"], data["returned"]) == (5, 1)
 
 
-@needs_cli
 @pytest.mark.anyio
 async def test_http_transport_rejects_requests_without_the_token(http_server: str) -> None:
     with anyio.fail_after(30):
