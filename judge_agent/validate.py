@@ -13,7 +13,8 @@ for other judges are skipped. `key` names the item in the output (default: the t
 line number).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
-repeats the cache is bypassed) once per model, and the agreement is computed per model.
+repeats the cache is bypassed) once per model, and the agreement is computed per model by
+`agreement` (a pure function: accuracy, Cohen's kappa, Spearman, MAE, confusion, self-consistency).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ predict_fn."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import subprocess
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from judge_agent import evaluate as evaluate_module
 from judge_agent.dataset import Filters, collect
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import evaluate
@@ -32,6 +32,9 @@ from tests.judge_agent.batch import (
     responder,
     verdict,
 )
+
+# The module, not the function `judge_agent.evaluate` that the package exports under the same name.
+evaluate_module = importlib.import_module("judge_agent.evaluate")
 
 
 @pytest.fixture
