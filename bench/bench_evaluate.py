@@ -73,7 +73,6 @@ def run(traces: Path, count: int, latency: float, concurrency: int) -> dict[str,
             model_options={"base_url": base_url, "api_key": "bench"},
             concurrency=concurrency,
             cache=False,
-            progress=False,
         )
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:

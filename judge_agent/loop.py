@@ -215,7 +215,9 @@ class _Run:
             return False
         verdict_call = next((c for c in calls if c.name == VERDICT_TOOL), None)
         if verdict_call is not None and not self.verdict_offered:
-            self.answer(verdict_call, f"{VERDICT_TOOL} is not offered yet: investigate with the other tools first", True)
+            self.answer(
+                verdict_call, f"{VERDICT_TOOL} is not offered yet: investigate with the other tools first", True
+            )
             calls = tuple(c for c in calls if c is not verdict_call)
             verdict_call = None
             if not calls:
