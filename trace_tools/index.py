@@ -16,7 +16,7 @@ from typing import Any
 from trace_tools.errors import SpanNotFoundError, TraceSelectionError
 from trace_tools.loaders import load_paths
 from trace_tools.model import Span, Trace
-from trace_tools.redaction import redact_value
+from trace_tools.redaction import hinted, is_secret_key, redact_value
 from trace_tools.selection import SHOWN_IDS, normalize_id, select_id
 from trace_tools.text import as_text, fold
 
@@ -52,12 +52,18 @@ class TraceIndex:
     def search_fields(self) -> SearchFields:
         positions: list[int] = []
         labels: list[str] = []
-        texts: list[str] = []
+        values: list[tuple[str | None, Any]] = []
         for position, span in enumerate(self.trace.spans):
-            for label, text in self._span_texts(span):
+            for label, key, value in _span_values(span):
                 positions.append(position)
                 labels.append(label)
-                texts.append(text)
+                values.append((key, value))
+        texts = [as_text(value) for _, value in values]
+        if self.redact:
+            # Only fields holding a literal some redaction rule needs, or under a credential key, can
+            # change: finding them in one pass is several times cheaper than redacting every field.
+            for field in hinted(texts) | {i for i, (key, _) in enumerate(values) if key and is_secret_key(key)}:
+                texts[field] = as_text(self.show(*values[field]))
         starts: list[int] = []
         offset = 0
         lowered_parts: list[str] = []
@@ -67,17 +73,6 @@ class TraceIndex:
             lowered_parts.append(low)
             offset += len(low) + 1
         return SearchFields(positions, labels, texts, "\x00".join(lowered_parts), starts)
-
-    def _span_texts(self, span: Span) -> Iterator[tuple[str, str]]:
-        yield "name", self.show("name", span.name)
-        if span.status_message:
-            yield "status_message", self.show("status_message", span.status_message)
-        for key, value in span.attributes.items():
-            yield sys.intern(f"attributes.{key}"), as_text(self.show(key, value))
-        for i, event in enumerate(span.events):
-            yield sys.intern(f"events[{i}].name"), self.show("name", event.name)
-            for key, value in event.attributes.items():
-                yield sys.intern(f"events[{i}].attributes.{key}"), as_text(self.show(key, value))
 
     def show(self, key: str | None, value: Any) -> Any:
         """A value as tools may show it (redacted unless the store was opened with redact=False)."""
@@ -102,6 +97,19 @@ class TraceIndex:
                 "use ListSpans or SearchTraceRegex to find span ids"
             )
         return span
+
+
+def _span_values(span: Span) -> Iterator[tuple[str, str | None, Any]]:
+    """Each searchable value of a span: its field label, the key it is redacted under, the value."""
+    yield "name", "name", span.name
+    if span.status_message:
+        yield "status_message", None, span.status_message
+    for key, value in span.attributes.items():
+        yield sys.intern(f"attributes.{key}"), key, value
+    for i, event in enumerate(span.events):
+        yield sys.intern(f"events[{i}].name"), "name", event.name
+        for key, value in event.attributes.items():
+            yield sys.intern(f"events[{i}].attributes.{key}"), key, value
 
 
 class TraceStore:

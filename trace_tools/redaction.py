@@ -2,82 +2,237 @@
 
 Two rules, applied to every value a tool shows or searches:
 - an attribute whose key names a credential (a word of the key is key, apikey, token, secret,
-  password, passwd, authorization, credential or cookie) has its value replaced, unless the
-  value is a number or boolean (`llm.token_count.prompt = 12` is a count, not a credential);
-- text that looks like a credential (`sk-…` API keys, `Bearer …` tokens, AWS/GitHub/Slack/Google
-  keys, `"password": "…"` in embedded JSON) is replaced wherever it appears.
+  password, passwd, pwd, passphrase, pin, auth, authorization, credential, cookie, dsn or
+  signature; `session_id` in the key's last dotted segment) has its value replaced. A number or
+  boolean is kept (`llm.token_count.prompt = 12` is a count), except under the words that name
+  what is itself a secret (pin, password, pwd, passphrase, secret): `pin = 1234` is hidden;
+- text that looks like a credential is replaced wherever it appears: provider keys (`sk-…`,
+  Stripe `sk_live_`/`rk_live_`, AWS, GitHub `ghp_`/`github_pat_`, Slack, Google, Hugging Face
+  `hf_`), `Bearer`/`Basic` authorization values in any case, JWTs, PEM private-key blocks, the
+  password of a URL (`postgres://user:pw@host`), and `key = value` pairs whose key names a
+  credential, however they are written: JSON (`"password": "x"`), JSON escaped inside a JSON
+  string (`{\\"password\\": \\"x\\"}`), a Python repr (`{'password': 'x'}`), a query string
+  (`?api_key=x&token=y`), a config line (`password=x`, `aws_secret_access_key = x`, `password: x`).
+
+The shapes are those of detect-secrets' plugins (BasicAuth, Jwt, PrivateKey, Stripe, AWS,
+Keyword with its quoted/colon/equals forms, …). It is not a dependency: it scans code line by
+line and reports secrets rather than masking them, and its per-line plugin loop is far slower
+than what runs here on every field of a trace. Redaction runs on every field when the search
+index is built, so the rules run only on texts holding one of their literals (`hinted`): the
+index build of a 10k-span trace takes as long as before these shapes were added (bench/README).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import functools
 import re
 from typing import Any
 
+import re2
+
 REDACTED = "[REDACTED]"
 
 _SECRET_WORDS = frozenset(
-    {"key", "apikey", "token", "secret", "password", "passwd", "authorization", "credential", "credentials", "cookie"}
+    {
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "pin",
+        "auth",
+        "authorization",
+        "credential",
+        "credentials",
+        "cookie",
+        "dsn",
+        "signature",
+    }
 )
+#: Words naming a value that is a secret even when it is a number (a PIN, a numeric password).
+_ALWAYS_SECRET_WORDS = frozenset({"pin", "password", "passwd", "pwd", "passphrase", "secret"})
 _KEY_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_SESSION_ID = re.compile(r"session[_\-]?id$", re.IGNORECASE)
 
 _SECRET_TEXT = re.compile(
     r"""
-      \bsk-[A-Za-z0-9_\-]{16,}                      # OpenAI / Anthropic style keys
-    | \bBearer\s+[A-Za-z0-9._~+/\-]{8,}=*            # bearer tokens
-    | \b(?:AKIA|ASIA)[0-9A-Z]{16}\b                 # AWS access key ids
-    | \bgh[pousr]_[A-Za-z0-9]{30,}                  # GitHub tokens
-    | \bxox[abprs]-[A-Za-z0-9\-]{10,}               # Slack tokens
-    | \bAIza[0-9A-Za-z_\-]{35}                      # Google API keys
+      \bsk-[A-Za-z0-9_\-]{16,}                          # OpenAI / Anthropic style keys
+    | \b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}            # Stripe secret and restricted keys
+    | \b(?i:bearer)\s+(?=[A-Za-z]*[0-9._~+/\-])[A-Za-z0-9._~+/\-]{8,}=*   # bearer tokens (not 'Bearer of')
+    | \b(?:AKIA|ASIA)[0-9A-Z]{16}\b                     # AWS access key ids
+    | \bgh[pousr]_[A-Za-z0-9]{30,}                      # GitHub tokens
+    | \bgithub_pat_[A-Za-z0-9_]{20,}                    # GitHub fine-grained tokens
+    | \bxox[abprs]-[A-Za-z0-9\-]{10,}                   # Slack tokens
+    | \bAIza[0-9A-Za-z_\-]{35}                          # Google API keys
+    | \bhf_[A-Za-z0-9]{30,}                             # Hugging Face tokens
+    | \beyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*    # JWTs (header.payload.signature)
+    | -----BEGIN[A-Z ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----     # PEM private keys: the whole block, or
+      (?:[\s\S]*?-----END[A-Z ]{0,40}PRIVATE\ KEY(?:\ BLOCK)?-----|[\s\S]*)  # to the end when cut
     """,
     re.VERBOSE,
 )
-# `"api_key": "value"` inside JSON text: keep the key, hide the value when the key names a credential
-# (by the same rule as attribute keys, so a value hidden in parsed inputs is hidden in their raw text).
-# Possessive and bounded, so text full of escaped quotes (\"\"\"…) costs linear time, not quadratic.
-_JSON_STRING_FIELD = re.compile(r"""("((?:[^"\\]|\\.){0,200}+)"\s*:\s*")((?:[^"\\]|\\.)++)(")""")
-_SECRET_JSON_KEY = re.compile(
-    r"(?:api[_\-]?key|password|passwd|secret|authorization|access[_\-]?token)$", re.IGNORECASE
+# `Basic <base64 of user:password>`: only when the base64 decodes to something with a colon, so
+# prose ("Basic information") stays.
+_BASIC = re.compile(r"\b(?i:basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
+# the password of a URL's user information: scheme://user:password@host
+_URL_PASSWORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]{0,20}://[^\s/:@\"'<>]{0,200}:)([^\s/@\"'<>]{1,500})(@)")
+# `key <sep> value` in any text: the key bare or in quotes (", ', \" or \'), `:` or `=`, the value
+# quoted the same ways or bare. The key is checked by `_key_class` in the callback. Bounded and
+# possessive, so text full of quotes or backslashes costs linear time.
+_KEY_VALUE = re.compile(
+    r"""
+    (?P<head>
+        (?<![\w.\-])(?P<kq>\\?["']|)(?P<key>[A-Za-z_][\w.\-]{0,80}+)(?P=kq)
+        \s{0,10}+(?P<sep>[:=])\s{0,10}+
+        (?P<scheme>(?i:bearer|basic|token|digest|apikey)\s+)?
+    )
+    (?: \\"(?P<esc>(?:[^"\\]|\\[^"]){0,2000}+)\\"
+      | "(?P<dq>(?:[^"\\\n]|\\.){0,2000}+)"
+      | '(?P<sq>(?:[^'\\\n]|\\.){0,2000}+)'
+      | (?P<bare>[^\s,;&}\])"'\\{\[<>]{1,2000}+)
+    )
+    """,
+    re.VERBOSE,
 )
+_KEEP_BARE = frozenset({"null", "none", "true", "false", "nil", "undefined"})
 
 
 @functools.lru_cache(maxsize=65536)
+def _key_class(key: str) -> int:
+    """0: not a credential key; 1: a credential key (numbers kept); 2: its value is secret even as a number."""
+    words = [w.lower() for w in _KEY_WORDS.findall(key)]
+    if any(w in _ALWAYS_SECRET_WORDS or w.endswith(("password", "passwd")) for w in words):
+        return 2
+    if any(w in _SECRET_WORDS or w.endswith("apikey") for w in words):
+        return 1
+    # session ids are credentials; OpenInference's `session.id` names a conversation, not a login
+    return 1 if _SESSION_ID.search(key.rsplit(".", 1)[-1]) else 0
+
+
 def is_secret_key(key: str) -> bool:
     """Whether an attribute key names a credential (word match, so `input_tokens` is not one)."""
-    words = [w.lower() for w in _KEY_WORDS.findall(key)]
-    return any(w in _SECRET_WORDS or w.endswith("apikey") for w in words)
+    return _key_class(key) > 0
 
 
-# Substrings without which neither pattern can match: plain `in` checks skip ~95% of texts at
-# memchr speed, where running the regexes on every field cost most of a search index build.
-_SECRET_TEXT_HINTS = ("sk-", "Bearer", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza")
-_SECRET_KEY_HINTS = tuple(
-    variant
-    for stem in ("key", "oken", "ecret", "assw", "uthorization", "redential", "ookie")
-    for variant in (stem, stem.capitalize(), stem.upper())
+# Literals without which no rule can match, found by RE2 in one linear pass (per field, or over a
+# whole trace's joined fields in `hinted`): ~94% of an agent trace's fields hold none, and running
+# the rules on every field cost most of a search index build. Key words count only when their key
+# ends in a separator, so prose ('authenticated', 'tokens', 'shipping') is rarely a hint.
+_HINT = re2.compile(
+    r"(?i)(?P<url>://)"
+    # a key word, then the rest of its key and a separator: 'authenticated' in prose is no hint
+    r"""|(?P<stem>(?:key|token|secret|passw|passph|pwd|auth|credential|cookie|dsn|signature|pin|session[_\-]?id)"""
+    r"""[\w.\-]{0,80}(?:\\?["'])?\s{0,10}[:=])"""
+    r"|sk-|k_live_|k_test_|bearer|akia|asia|gh[pousr]_|github_pat_|xox|aiza|hf_|eyj|private key|basic"
 )
+
+
+def hinted(texts: list[str]) -> set[int]:
+    """Which of `texts` hold a literal some rule needs (the others need no `redact_text`).
+
+    One RE2 pass over the texts joined, where calling the prefilter on each of a trace's
+    ~120k fields took most of the search index build (bench/README.md).
+    """
+    starts: list[int] = []
+    offset = 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + 1
+    return {bisect.bisect_right(starts, match.start()) - 1 for match in _HINT.finditer("\x00".join(texts))}
 
 
 def redact_text(text: str) -> str:
     """The text with every credential-shaped substring replaced."""
-    if any(hint in text for hint in _SECRET_TEXT_HINTS):
+    stems, shaped, url = _hints(text)
+    if not (stems or shaped or url):
+        return text
+    if shaped:
         text = _SECRET_TEXT.sub(REDACTED, text)
-    if '"' in text and any(hint in text for hint in _SECRET_KEY_HINTS):
-        text = _JSON_STRING_FIELD.sub(_mask_json_field, text)
+        if "asic" in text or "ASIC" in text:
+            text = _BASIC.sub(_mask_basic, text)
+    if url and "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    if stems and ("=" in text or ":" in text):
+        if shaped or url:  # the text changed: find the key words again
+            stems = _hints(text)[0]
+        text = _mask_key_values(text, stems)
     return text
 
 
-def _mask_json_field(match: re.Match[str]) -> str:
-    key = match.group(2)
-    if is_secret_key(key) or _SECRET_JSON_KEY.search(key):
-        return match.group(1) + REDACTED + match.group(4)
-    return match.group(0)
+def _hints(text: str) -> tuple[list[int], bool, bool]:
+    """Where key words start, whether a credential shape's literal occurs, whether a URL does."""
+    stems: list[int] = []
+    shaped = url = False
+    for hint in _HINT.finditer(text):
+        if hint.group("stem") is not None:
+            stems.append(hint.start())
+        elif hint.group("url") is not None:
+            url = True
+        else:
+            shaped = True
+    return stems, shaped, url
+
+
+def _mask_basic(match: re.Match[str]) -> str:
+    try:
+        decoded = base64.b64decode(match.group(1) + "=" * (-len(match.group(1)) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    return match.group(0).replace(match.group(1), REDACTED) if b":" in decoded else match.group(0)
+
+
+def _mask_key_values(text: str, stems: list[int]) -> str:
+    """Mask the value of every credential-keyed pair.
+
+    Pairs are looked for only around a key word (`stems`, from `_hints`): from each one, back to
+    where its key begins, then `_KEY_VALUE` at that point. Running `_KEY_VALUE` at every word of
+    every field cost three times the rest of redaction. A pair whose key is no credential is
+    passed over by its key only: its value may hold pairs of its own (JSON inside a string).
+    """
+    parts: list[str] = []
+    done = 0
+    for start in stems:
+        if start < done:
+            continue
+        floor = max(done, start - 80)
+        while start > floor and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+            start -= 1
+        if start > done and text[start - 1] in "\"'":
+            start -= 1 + (start > done + 1 and text[start - 2] == "\\")
+        match = _KEY_VALUE.match(text, start)
+        if match is None:
+            continue
+        group = next(g for g in ("esc", "dq", "sq", "bare") if match.group(g) is not None)
+        if _masks(match, match.group(group)):
+            parts.append(text[done : match.start(group)])
+            parts.append(REDACTED)
+            done = match.end(group)
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _masks(match: re.Match[str], value: str) -> bool:
+    kind = _key_class(match.group("key"))
+    if kind == 0 or value == REDACTED or value.lower() in _KEEP_BARE:
+        return False
+    # `"token_count": 12`, `max_tokens=500`: counts, not credentials
+    return kind == 2 or bool(match.group("scheme")) or not value.lstrip("-").replace(".", "", 1).isdigit()
 
 
 def redact_value(key: str | None, value: Any) -> Any:
     """A value as a tool may show it: secret-keyed values hidden, credential text masked, recursively."""
-    if isinstance(value, (bool, int, float)) or value is None:
+    if value is None:
         return value
+    if isinstance(value, (bool, int, float)):
+        return REDACTED if key is not None and _key_class(key) == 2 else value
     if key is not None and is_secret_key(key):
         return REDACTED
     if isinstance(value, str):

@@ -124,6 +124,20 @@ def test_redact_false_shows_everything() -> None:
         "auth_token",
         "session.cookie",
         "aws.credentials",
+        "pwd",
+        "auth",
+        "basic_auth",
+        "session_id",
+        "http.cookie.sessionId",
+        "passphrase",
+        "pin",
+        "user.pin",
+        "PGPASSWORD",
+        "MYSQL_PWD",
+        "dsn",
+        "sentry.dsn",
+        "signature",
+        "aws_secret_access_key",
     ],
 )
 def test_credential_keys_are_recognised(key: str) -> None:
@@ -132,7 +146,22 @@ def test_credential_keys_are_recognised(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["input_tokens", "gen_ai.usage.output_tokens", "max_tokens", "keyboard", "monkey", "input.value", "tokenizer"],
+    [
+        "input_tokens",
+        "gen_ai.usage.output_tokens",
+        "max_tokens",
+        "keyboard",
+        "monkey",
+        "input.value",
+        "tokenizer",
+        "author",
+        "session.id",
+        "trace_id",
+        "span_id",
+        "llm.model_name",
+        "spinner",
+        "mapping",
+    ],
 )
 def test_ordinary_keys_are_not_credentials(key: str) -> None:
     assert not is_secret_key(key)
@@ -248,13 +277,88 @@ def test_search_with_redact_false_finds_secrets() -> None:
 
 def test_json_text_and_parsed_json_agree_on_what_is_secret() -> None:
     """GetSpan shows parsed inputs, search and attributes=[...] show the raw text: same secrets hidden."""
-    raw = '{"token": "tkn-value-123", "auth": {"client_secret": "cs-value-456"}, "query": "refund"}'
+    raw = '{"token": "tkn-value-123", "config": {"client_secret": "cs-value-456"}, "query": "refund"}'
     trace = load_one([otlp_span("tool", 1, attributes={"input.value": raw})])
     store = store_of(trace)
     parsed = tools.get_span(store, span_id(1)).inputs
-    assert parsed == {"token": REDACTED, "auth": {"client_secret": REDACTED}, "query": "refund"}
+    assert parsed == {"token": REDACTED, "config": {"client_secret": REDACTED}, "query": "refund"}
     as_text = tools.get_span(store, span_id(1), attributes=["input.value"]).attributes or {}
     assert "tkn-value-123" not in as_text["input.value"]
     assert "cs-value-456" not in as_text["input.value"]
     for secret in ("tkn-value", "cs-value"):
         assert tools.search_trace_regex(store, secret).total_matches == 0
+
+
+# --- the shapes the hardening review found unmasked (issue 10): one test each -----------------
+
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        ("connect to postgres://app:s3cr3t-pw@db.internal:5432/prod", "s3cr3t-pw", "postgres://app:"),
+        ("GET https://bob:hunter2pw@api.example.com/v1", "hunter2pw", "@api.example.com/v1"),
+        ("GET /v1/items?api_key=abc123def456&limit=10", "abc123def456", "&limit=10"),
+        ("GET /v1/items?limit=10&token=tok-998877", "tok-998877", "?limit=10"),
+        ("login with password=hunter2xyz now", "hunter2xyz", " now"),
+        ("password: hunter2xyz", "hunter2xyz", "password: "),
+        ("{'user': 'bob', 'password': 'repr-secret-1'}", "repr-secret-1", "'user': 'bob'"),
+        ('{"input": "{\\"password\\": \\"escaped-secret-2\\"}"}', "escaped-secret-2", '{"input": '),
+        ("authorization: bearer abc.def-ghi123", "abc.def-ghi123", "authorization"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA==", "Authorization"),
+        (f"token is {JWT} ok", JWT.split(".")[2], " ok"),
+        (f"key material:\n{PEM}\nend", "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun", "\nend"),
+        (PEM[:120], "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0", ""),  # a block cut short
+        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI", "aws_secret_access_key="),
+        ("charge with sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "charge with "),
+        ("restricted rk_live_" + "51HqLyjWDarjtT1zdp7dcABC", "51HqLyjWDarjtT1zdp7dcABC", "restricted "),
+        ("HF token hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345", "AbCdEfGhIjKlMnOpQrStUvWxYz012345", "HF token "),
+        ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnop", ""),
+        ('{"pwd": "p-w-d-value"}', "p-w-d-value", '"pwd"'),
+        ('{"session_id": "sess-0a1b2c3d"}', "sess-0a1b2c3d", '"session_id"'),
+        ('{"pin": 4821}', "4821", '"pin"'),
+        ("PGPASSWORD=pg-secret-3 psql", "pg-secret-3", " psql"),
+        ("MYSQL_PWD='my-secret-4' mysql", "my-secret-4", " mysql"),
+        ('{"dsn": "https://abc@sentry.io/1"}', "https://abc@sentry.io/1", '"dsn"'),
+        ("signature=3f9a8b7c6d5e4f&expires=1700000000", "3f9a8b7c6d5e4f", "&expires=1700000000"),
+        ('{"passphrase": "correct horse battery"}', "correct horse battery", "passphrase"),
+        ("auth: tkn_abcdef123456", "tkn_abcdef123456", "auth: "),
+    ],
+)
+def test_credential_shape_is_masked(text: str, secret: str, kept: str) -> None:
+    masked = redact_text(text)
+    assert secret not in masked
+    assert REDACTED in masked
+    assert kept in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "00f067aa0ba902b7"}',
+        "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "request 123e4567-e89b-12d3-a456-426614174000 done",
+        '{"model": "gpt-4o-2024-08-06", "llm.model_name": "claude-3-5-sonnet-20241022"}',
+        '{"llm.token_count.prompt": 1200, "input_tokens": 30, "max_tokens": 500, "token_count": 7}',
+        '{"author": "Jane Austen", "keyboard": "qwerty", "session.id": "conv-42"}',
+        "Basic information about the order",
+        "Bearer of bad news: the shipping mapping pins are wrong",
+        "the password is long",
+        "https://docs.example.com/page?id=3&lang=en",
+        "time: 12:30, status=ok",
+    ],
+)
+def test_evidence_survives_redaction(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_numeric_secrets_are_hidden_but_counts_kept() -> None:
+    assert redact_value("pin", 1234) == REDACTED
+    assert redact_value("db.password", 123456) == REDACTED
+    assert redact_value("llm.token_count.prompt", 12) == 12
+    assert redact_value("input_tokens", 30) == 30
