@@ -9,6 +9,21 @@ Patterns come from a model and are untrusted. Two engines, chosen per pattern:
   hanging the server.
 Before either runs, the longest literal the pattern requires is looked up in the trace's
 case-folded text, and only fields containing it are matched (see `SearchFields`).
+
+Linear is not fast enough: an engine call cannot be interrupted, and some patterns cost minutes
+on a large trace (`x*` yields an empty match at each of 11M positions; a 300-way alternation or
+300 lookaheads cost microseconds per character). So no call sees much text: a field is scanned
+in windows of `WINDOW` characters, the deadline (`DEADLINE_S`) is checked between engine calls,
+and runs of empty matches are skipped to the next character that can begin a match. When the
+deadline passes, the tool answers what it found, with `total_is_exact=false` and a note.
+
+Windows stay exact for patterns of bounded width (every `re` pattern, and RE2 ones like
+`\\d{3}-\\d{4}`): each window's search reads on by the pattern's widest reach (its width plus its
+lookaheads'), so a match starting in the window is the one a whole-text search finds. RE2 sees
+the whole text as context, so anchors and `\\b` are right at window edges. For unbounded
+patterns, the search reads `OVERLAP` characters past the window and a match reaching that far is
+searched again on more text (up to `MAX_MATCH_CHARS`); a match that starts in a window but needs
+more than `OVERLAP` characters past its end is the one case a window finds from a later start.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from re import _compiler as sre_compiler  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
@@ -36,6 +52,29 @@ MAX_PATTERN_CHARS = 1000
 MAX_RE_PATHS = 32
 #: Counting matches past the returned ones stops after this long; the total is then a lower bound.
 COUNT_BUDGET_S = 2.0
+#: A whole SearchTraceRegex call (the server's and the CLI's) stops after this long with what it found.
+DEADLINE_S = 10.0
+#: Characters (or UTF-8 bytes) one engine call may start matches in: what bounds one uninterruptible call.
+WINDOW = 1 << 15
+#: How far past its window an unbounded pattern's search reads: a longer match starting in the window
+#: may be found from a later start. A match reaching that far is searched again on more text, up to
+#: MAX_MATCH_CHARS (past that, it is cut).
+OVERLAP = 1 << 16
+MAX_MATCH_CHARS = 1 << 18
+
+
+class Deadline:
+    """The time a search may take; `stopped` records that some work was left undone."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = DEADLINE_S if seconds is None else seconds
+        self.at = time.monotonic() + self.seconds
+        self.stopped = False
+
+    def expired(self) -> bool:
+        if time.monotonic() > self.at:
+            self.stopped = True
+        return self.stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +103,17 @@ class CompiledPattern:
         except (re.error, OverflowError, RecursionError):
             parsed = None  # RE2-only syntax such as \pL: no prefilter, RE2 decides validity
         self.literal = _required_literal(parsed) if parsed is not None else ""
-        self.finditer: Callable[[str], Iterator[Any]]
+        #: how far past a match's start the engine may read (None: unbounded)
+        self.reach = _reach(parsed) if parsed is not None else None
+        firsts = _first_chars(parsed) if parsed is not None else None
+        #: finds the next character that can begin a non-empty match (skips runs of empty matches)
+        self.first = _compile_items(parsed, firsts[0]) if parsed is not None and firsts and firsts[0] else None
+        #: the pattern matches only the empty string (`\b`, `(?=x)`): no match worth returning
+        self.empty_only = bool(firsts is not None and not firsts[0] and firsts[1])
+        self.search: Callable[..., Any]
         if parsed is not None and not _has_repeat(parsed) and _paths(parsed) <= MAX_RE_PATHS:
             self.engine = "re"
-            self.finditer = re.compile(pattern, flags).finditer
+            self.search = re.compile(pattern, flags).search
         else:
             self.engine = "re2"
             try:
@@ -79,27 +125,94 @@ class CompiledPattern:
                     f"invalid pattern {pattern[:80]!r}: {detail}. Patterns use RE2 syntax "
                     "(no backreferences; lookarounds only in patterns without repetition or many alternatives)"
                 ) from exc
-            self.finditer = compiled.finditer
+            self.search = compiled.search
+
+    def matches(self, text: str, deadline: Deadline) -> Iterator[tuple[int, int]]:
+        """The non-empty matches in `text` as (start, end), until the deadline passes."""
+        if self.empty_only:
+            return
+        if self.engine == "re":
+            yield from _scan(self, text, len(text), self.reach, deadline)
+            return
+        data = text.encode()  # RE2 on str re-encodes the whole text at each call
+        if len(data) == len(text):  # ASCII: byte offsets are character offsets
+            yield from _scan(self, data, len(data), self.reach, deadline, text)
+            return
+        reach = None if self.reach is None else 4 * self.reach
+        chars = byte = 0
+        for start, end in _scan(self, data, len(data), reach, deadline):
+            chars += len(data[byte:start].decode("utf-8", "replace"))
+            width = len(data[start:end].decode("utf-8", "replace"))
+            yield chars, chars + width
+            chars, byte = chars + width, end
 
 
-def find(fields: SearchFields, pattern: CompiledPattern, positions: set[int] | None) -> Iterator[FieldMatch]:
-    """Matches in field order; `positions` limits the search to some spans."""
+def _scan(
+    pattern: CompiledPattern, data: Any, n: int, reach: int | None, deadline: Deadline, text: str | None = None
+) -> Iterator[tuple[int, int]]:
+    """Matches of `pattern.search` in `data` (str or UTF-8 bytes), one window per engine call.
+
+    `text` is the str form of ASCII bytes, for the first-character skip; without it, runs of empty
+    matches advance one character per call (under the deadline).
+    """
+    bounded = reach is not None and reach <= WINDOW
+    skip = pattern.first if (text is not None or isinstance(data, str)) else None
+    pos = 0
+    while pos < n and not deadline.expired():
+        window_end = _boundary(data, min(n, pos + WINDOW))
+        limit = min(n, window_end + (reach if bounded and reach is not None else OVERLAP))
+        found = pattern.search(data, pos, limit)
+        if found is None or found.start() >= window_end:
+            pos = window_end
+            continue
+        start, end = found.span()
+        while not bounded and end == limit < n and limit - start < MAX_MATCH_CHARS and not deadline.expired():
+            limit = min(n, start + 2 * (limit - start))  # the match may go on past what was searched
+            found = pattern.search(data, start, limit) or found
+            end = found.end()
+        if end > start:
+            yield start, end
+            pos = end
+        elif skip is not None:
+            following = skip.search(text if text is not None else data, start + 1)
+            pos = following.start() if following else n
+        else:
+            pos = _boundary(data, start + 1)
+
+
+def _boundary(data: Any, pos: int) -> int:
+    """`pos`, moved past UTF-8 continuation bytes so that no window splits a character."""
+    if isinstance(data, bytes):
+        while pos < len(data) and data[pos] & 0xC0 == 0x80:
+            pos += 1
+    return pos
+
+
+def find(
+    fields: SearchFields, pattern: CompiledPattern, positions: set[int] | None, deadline: Deadline
+) -> Iterator[FieldMatch]:
+    """Matches in field order until the deadline; `positions` limits the search to some spans."""
     for field in _candidate_fields(fields, pattern.literal):
+        if deadline.expired():
+            return
         if positions is not None and fields.span_positions[field] not in positions:
             continue
-        for match in pattern.finditer(fields.texts[field]):
-            if match.end() > match.start():  # empty matches carry no information
-                yield FieldMatch(field, match.start(), match.end())
+        for start, end in pattern.matches(fields.texts[field], deadline):
+            yield FieldMatch(field, start, end)
 
 
-def count_remaining(matches: Iterator[FieldMatch]) -> tuple[int, bool]:
-    """Count what is left of an iterator within the time budget: (count, finished)."""
-    deadline = time.monotonic() + COUNT_BUDGET_S
+def count_remaining(
+    matches: Iterator[FieldMatch], fields: SearchFields, matched_spans: set[int], deadline: Deadline
+) -> tuple[int, bool]:
+    """Count what is left of `matches` (adding their spans to `matched_spans`) within the count
+    budget and the deadline: (count, finished)."""
+    budget = time.monotonic() + COUNT_BUDGET_S
     count = 0
-    for count, _ in enumerate(matches, start=1):
-        if count % 4096 == 0 and time.monotonic() > deadline:
+    for count, hit in enumerate(matches, start=1):
+        matched_spans.add(fields.span_positions[hit.field])
+        if count % 4096 == 0 and time.monotonic() > budget:
             return count, False
-    return count, True
+    return count, not deadline.stopped
 
 
 def _candidate_fields(fields: SearchFields, literal: str) -> Iterator[int]:
@@ -130,6 +243,69 @@ def _has_repeat(parsed: Any) -> bool:
         if op == sre_parse.GROUPREF_EXISTS:
             return True
     return False
+
+
+def _reach(parsed: Any) -> int | None:
+    """How far past a match's start the engine may look: the pattern's widest match plus what its
+    lookaheads read, plus one for an anchor (None when unbounded or wider than a window)."""
+    widest = parsed.getwidth()[1] + _lookahead_width(parsed) + 1
+    return widest if widest <= WINDOW else None
+
+
+def _lookahead_width(parsed: Any) -> int:
+    total = 0
+    for op, arg in parsed:
+        if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT) and arg[0] == 1:
+            total += arg[1].getwidth()[1] + _lookahead_width(arg[1])
+        elif op == sre_parse.SUBPATTERN:
+            total += _lookahead_width(arg[3])
+        elif op == sre_parse.BRANCH:
+            total += max(_lookahead_width(branch) for branch in arg[1])
+        elif op in _REPEATS:
+            total += _lookahead_width(arg[2]) * min(arg[1], WINDOW)
+        elif op == sre_parse.ATOMIC_GROUP:
+            total += _lookahead_width(arg)
+    return total
+
+
+def _first_chars(parsed: Any) -> tuple[list[Any], bool] | None:
+    """The items (one character each) a non-empty match can begin with, and whether the pattern
+    can match empty; None when not worked out (scoped flags, backreferences, conditionals)."""
+    items: list[Any] = []
+    for op, arg in parsed:
+        if op in (sre_parse.LITERAL, sre_parse.NOT_LITERAL, sre_parse.IN, sre_parse.ANY):
+            items.append((op, arg))
+            return items, False
+        if op in (sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            continue  # zero width: the match begins with what follows
+        if op == sre_parse.SUBPATTERN and not _has_flags(arg):
+            inner = _first_chars(arg[3])
+        elif op == sre_parse.ATOMIC_GROUP:
+            inner = _first_chars(arg)
+        elif op in _REPEATS:
+            inner = _first_chars(arg[2])
+            if inner is not None and arg[0] == 0:
+                inner = (inner[0], True)
+        elif op == sre_parse.BRANCH:
+            branches = [_first_chars(branch) for branch in arg[1]]
+            if any(b is None for b in branches):
+                return None
+            inner = ([i for b in branches if b for i in b[0]], any(b[1] for b in branches if b))
+        else:
+            return None
+        if inner is None:
+            return None
+        items.extend(inner[0])
+        if not inner[1]:
+            return items, False
+    return items, True
+
+
+def _compile_items(parsed: Any, items: list[Any]) -> re.Pattern[str]:
+    """A `re` pattern matching any one of `items` (with the pattern's own flags)."""
+    branches = [sre_parse.SubPattern(parsed.state, [item]) for item in items]
+    whole = sre_parse.SubPattern(parsed.state, [(sre_parse.BRANCH, (None, branches))])
+    return sre_compiler.compile(whole, parsed.state.flags)  # type: ignore[no-any-return]
 
 
 def _paths(parsed: Any) -> int:

@@ -294,7 +294,8 @@ def search_trace_regex(
         positions = {index.positions[s.span_id] for s in top.subtree()}
     fields = index.search_fields
     spans = index.trace.spans
-    found = search.find(fields, compiled, positions)
+    deadline = search.Deadline()
+    found = search.find(fields, compiled, positions, deadline)
     matches: list[RegexMatch] = []
     matched_spans: set[int] = set()
     size = 600 + len(pattern)
@@ -326,12 +327,15 @@ def search_trace_regex(
     exact = True
     notes: list[str] = []
     if overflow:
-        rest, exact = search.count_remaining(_track(found, fields, matched_spans))
+        rest, exact = search.count_remaining(found, fields, matched_spans, deadline)
         total += rest
         shown = f"showing {len(matches)} of {total}{'' if exact else '+'} matches"
         notes.append(f"{shown}; narrow with span_id or a more specific pattern")
-        if not exact:
+        if not exact and not deadline.stopped:
             notes.append(f"counting stopped after {search.COUNT_BUDGET_S:g}s: total_matches is a lower bound")
+    if deadline.stopped:
+        exact = False
+        notes.append(f"the search was stopped after {deadline.seconds:g}s: matches and total_matches are partial")
     return SearchResult(
         trace_id=index.trace.trace_id,
         pattern=bounds.cut(pattern, 300),
@@ -345,12 +349,6 @@ def search_trace_regex(
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _track(found: Any, fields: Any, matched_spans: set[int]) -> Any:
-    for hit in found:
-        matched_spans.add(fields.span_positions[hit.field])
-        yield hit
 
 
 def _keep(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
 
 import pytest
+import re2
 
 from tests.trace_tools.helpers import ids_by_name, load_one, otlp_span, single_span_store, store_of
 from trace_tools import bounds, search, tools
@@ -274,9 +276,16 @@ def corpus_store() -> TraceStore:
 
 def brute_force_count(store: TraceStore, pattern: str, case_sensitive: bool) -> int:
     """Matches counted field by field with no prefilter, on the engine the tool chose."""
-    compiled = search.CompiledPattern(pattern, case_sensitive)
+    finditer = whole_text_finditer(pattern, case_sensitive)
     texts = store.get().search_fields.texts
-    return sum(1 for text in texts for m in compiled.finditer(text) if m.end() > m.start())
+    return sum(1 for text in texts for m in finditer(text) if m.end() > m.start())
+
+
+def whole_text_finditer(pattern: str, case_sensitive: bool) -> Any:
+    """The chosen engine's own finditer over a whole text: no windows, no deadline."""
+    if search.CompiledPattern(pattern, case_sensitive).engine == "re":
+        return re.compile(pattern, 0 if case_sensitive else re.IGNORECASE).finditer
+    return re2.compile(("" if case_sensitive else "(?i)") + pattern).finditer
 
 
 @pytest.mark.parametrize("pattern", TRICKY)
