@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def load_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Trace]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            # not `is_file()`: a FIFO or device in the tree is refused by `read_bytes`, not passed over
+            files = sorted(p for p in path.rglob("*") if not p.is_dir() and not _hidden(p, path))
             if not files:
                 raise TraceLoadError(str(path), "is an empty directory")
             for file in files:
@@ -93,10 +95,13 @@ def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>")
 
 
 def _collect(data: bytes, source: str) -> Collected:
-    if not data.strip():
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    # where the content starts, found without copying it (`strip()` copies a whole file)
+    start = _LEADING_SPACE.match(data).end()  # type: ignore[union-attr]  # matches the empty string
+    if start == len(data):
         raise TraceLoadError(source, "is empty")
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    first = data.lstrip()[:1]
+    first = data[start : start + 1]
     if first in (b"{", b"["):
         return _from_json_text(data, source)
     if _looks_like_text(data):
@@ -133,6 +138,9 @@ def _from_document(document: Any, source: str) -> Collected:
         "is JSON but not a trace: expected an OTLP request ('resourceSpans') "
         "or an MLflow trace ('info' and 'data.spans')",
     )
+
+
+_LEADING_SPACE = re.compile(rb"[ \t\r\n\f\v]*")
 
 
 def _first_line_parses(data: bytes) -> bool:

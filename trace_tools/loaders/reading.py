@@ -1,59 +1,82 @@
-"""Reading a file's bytes: transparent gzip/zstd decompression with a bound on the size."""
+"""Reading a file's bytes: regular files only, transparent gzip/zstd decompression, a bound on the size.
+
+Every input is bounded before it is held: a FIFO or a device (`/dev/zero`) is refused before a
+byte is read (a FIFO would block forever, a device never ends), a file's size is checked
+against the cap before reading, and decompressed output is counted while it streams, so a
+compression bomb is refused after at most the cap, held once.
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
 import os
+import stat
 from pathlib import Path
 
 import zstandard
 
 from trace_tools.errors import TraceLoadError
 
-#: Decompressed bytes one file may expand to (a guard against compression bombs).
-DEFAULT_MAX_BYTES = int(os.environ.get("TRACE_TOOLS_MAX_BYTES", str(4 * 1024**3)))
+#: Bytes one file may hold, or expand to once decompressed (a guard against compression bombs).
+DEFAULT_MAX_BYTES = int(os.environ.get("TRACE_TOOLS_MAX_BYTES", str(1024**3)))
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1 << 20
 
 
-def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The file's content, decompressed when it starts with a gzip or zstd header."""
+def read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """The file's content, decompressed when it starts with a gzip or zstd header.
+
+    Raises:
+        TraceLoadError: the path is not a regular file (checked on the opened file, so a symlink
+            or a directory walk cannot lead to a device or FIFO), or its content is over the cap.
+    """
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise TraceLoadError(str(path), f"is {size} bytes, over the {max_bytes}-byte limit")
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise TraceLoadError(
+                    str(path), "is not a regular file (a FIFO, device or socket): give a trace file or a directory"
+                )
+            if info.st_size > limit:
+                raise TraceLoadError(str(path), f"is {info.st_size} bytes, over the {limit}-byte limit{_HOW}")
+            data = file.read(limit + 1)
     except OSError as exc:
         raise TraceLoadError(str(path), exc.strerror or str(exc)) from exc
-    return decompress(data, str(path), max_bytes)
+    if len(data) > limit:  # it grew while we read
+        raise TraceLoadError(str(path), f"is over the {limit}-byte limit{_HOW}")
+    return decompress(data, str(path), limit)
 
 
-def decompress(data: bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+_HOW = " (set TRACE_TOOLS_MAX_BYTES to allow more)"
+
+
+def decompress(data: bytes, source: str, max_bytes: int | None = None) -> bytes:
     """Decompress in-memory data that carries a gzip or zstd header; other data is returned as is."""
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     if data.startswith(GZIP_MAGIC):
-        return _bounded(gzip.GzipFile(fileobj=io.BytesIO(data)), source, max_bytes, "gzip")
+        return _bounded(gzip.GzipFile(fileobj=io.BytesIO(data)), source, limit, "gzip")
     if data.startswith(ZSTD_MAGIC):
         reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
-        return _bounded(reader, source, max_bytes, "zstd")
+        return _bounded(reader, source, limit, "zstd")
     return data
 
 
 def _bounded(
     stream: gzip.GzipFile | zstandard.ZstdDecompressionReader, source: str, max_bytes: int, codec: str
 ) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
+    """The stream's bytes, refused as soon as they pass `max_bytes` (held once, in one buffer)."""
+    out = bytearray()
     try:
-        while chunk := stream.read(1 << 20):
-            total += len(chunk)
-            if total > max_bytes:
-                raise TraceLoadError(
-                    source,
-                    f"decompresses to more than {max_bytes} bytes (set TRACE_TOOLS_MAX_BYTES to allow more)",
-                )
-            chunks.append(chunk)
+        while chunk := stream.read(min(_CHUNK, max_bytes + 1 - len(out))):
+            out += chunk
+            if len(out) > max_bytes:
+                raise TraceLoadError(source, f"decompresses to more than {max_bytes} bytes{_HOW}")
     except (OSError, EOFError, zstandard.ZstdError) as exc:
         raise TraceLoadError(source, f"is not valid {codec} data ({exc})") from exc
-    return b"".join(chunks)
+    return out  # type: ignore[return-value]  # a bytearray reads like bytes everywhere it goes (orjson, protobuf)
