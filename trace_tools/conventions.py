@@ -60,7 +60,7 @@ _INPUT_PREFIXES = ("gen_ai.prompt.", "llm.input_messages.")
 _OUTPUT_PREFIXES = ("gen_ai.completion.", "llm.output_messages.", "retrieval.documents.")
 _INPUT_EVENTS = ("gen_ai.system.message", "gen_ai.user.message", "gen_ai.content.prompt")
 _OUTPUT_EVENTS = ("gen_ai.choice", "gen_ai.content.completion")
-_INDEXED = re.compile(r"^(\d+)\.(.+)$")
+_INDEXED = re.compile(r"^([0-9]{1,9})\.(.+)$")  # ASCII digits: int() refuses some \d (and 4,300+ of them)
 
 
 def derive(span: Span) -> None:
@@ -174,6 +174,6 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)  # isdigit() alone passes '²', which int() refuses
     return None

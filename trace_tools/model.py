@@ -13,9 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from trace_tools.errors import TraceLoadError
+from trace_tools.text import to_json
 
 #: Span types we normalise every convention to (OpenInference's and MLflow's vocabulary).
 SPAN_TYPES = (
@@ -182,7 +181,7 @@ class Trace:
         digest = hashlib.sha256(self.trace_id.encode())
         for span in self.spans:
             record = (span.span_id, span.content_signature(), span.resource, span.scope_name, span.scope_version)
-            digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr))
+            digest.update(to_json(record, sort_keys=True))
         return digest.hexdigest()
 
     def innermost_usage(self) -> list[TokenUsage]:

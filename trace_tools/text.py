@@ -7,6 +7,7 @@ compares) and `safe` (trace text made harmless for a terminal).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -23,7 +24,21 @@ def as_text(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return to_json(value).decode()
+
+
+def to_json(value: Any, sort_keys: bool = False) -> bytes:
+    """Compact JSON of any loaded value, whatever it holds.
+
+    orjson refuses integers beyond 64 bits (an OTLP intValue can carry one) and nesting deeper than
+    254; the standard library writes both (loaders keep nesting under `loaders.common.MAX_DEPTH`).
+    """
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    try:
+        return orjson.dumps(value, default=str, option=option)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+        return text.encode("utf-8", "surrogatepass")
 
 
 def fold(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,11 @@ from trace_tools.selection import normalize_id
 
 #: How every loader's "this is some other kind of file" error begins (directories skip such files).
 NOT_A_TRACE = "is not a trace"
+#: Attribute values nested deeper than this are replaced by `TOO_DEEP` (and the trace says so):
+#: every reader of a value (redaction, rendering, JSON) may then recurse without a RecursionError.
+MAX_DEPTH = 64
+TOO_DEEP = f"[value nested more than {MAX_DEPTH} deep: not kept]"
+_INTEGER = re.compile(r"[ \t]*-?[0-9]{1,30}[ \t]*")
 
 
 @dataclass
@@ -77,8 +83,9 @@ def span_kind(value: Any) -> str:
         name = value.upper().removeprefix("SPAN_KIND_")
         if name in SPAN_KINDS:
             return name
-        if name.isdigit():
-            return span_kind(int(name))
+        number = parse_int(name)
+        if number is not None:
+            return span_kind(number)
     return "UNSPECIFIED"
 
 
@@ -90,8 +97,9 @@ def status_code(value: Any) -> str:
         name = value.upper().removeprefix("STATUS_CODE_")
         if name in STATUS_CODES:
             return name
-        if name.isdigit():
-            return status_code(int(name))
+        number = parse_int(name)
+        if number is not None:
+            return status_code(number)
     return "UNSET"
 
 
@@ -101,11 +109,47 @@ def nanos(value: Any, source: str, what: str) -> int:
         raise TraceLoadError(source, f"{what} must be an integer, got a boolean")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    number = parse_int(value) if isinstance(value, str) else None
+    if number is not None and number >= 0:
+        return number
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise TraceLoadError(source, f"{what} must be an integer of nanoseconds, got {str(value)[:40]!r}")
+
+
+def parse_int(text: str) -> int | None:
+    """An integer written in ASCII digits, or None. Not `isdigit()` + `int()`: '²' passes the first
+    and fails the second, and so do 4,300 digits (30 are plenty: int64 needs 20)."""
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and dicts nest deeper than `limit` in `value` (without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _flatten_deep_values(span: Span) -> int:
+    """Replace attribute values nested deeper than MAX_DEPTH by TOO_DEEP; how many were."""
+    count = 0
+    events = [event.attributes for event in span.events]
+    for mapping in [span.attributes, span.resource, *events, *(link.attributes for link in span.links)]:
+        for key, value in mapping.items():
+            if isinstance(value, (dict, list)) and too_deep(value):
+                mapping[key] = TOO_DEEP
+                count += 1
+    for name in ("inputs", "outputs"):  # decoded from JSON text by conventions.derive
+        value = getattr(span, name)
+        if isinstance(value, (dict, list)) and too_deep(value):
+            setattr(span, name, TOO_DEEP)
+            count += 1
+    return count
 
 
 def assemble(collected: Collected, source: str) -> list[Trace]:
@@ -117,12 +161,22 @@ def assemble(collected: Collected, source: str) -> list[Trace]:
     if not collected.spans:
         raise TraceLoadError(source, "contains no spans")
     groups: dict[str, list[Span]] = {}
+    deep: dict[str, int] = {}
     for span in collected.spans:
+        if _flatten_deep_values(span):  # before derive, which reads the values
+            deep[span.trace_id] = deep.get(span.trace_id, 0) + 1
         conventions.derive(span)
+        if _flatten_deep_values(span):
+            deep[span.trace_id] = deep.get(span.trace_id, 0) + 1
         groups.setdefault(span.trace_id, []).append(span)
     traces = [
         Trace.build(trace_id, spans, source, collected.metadata.get(trace_id)) for trace_id, spans in groups.items()
     ]
+    for trace in traces:
+        if trace.trace_id in deep:
+            trace.warnings.append(
+                f"values of {deep[trace.trace_id]} span(s) nested more than {MAX_DEPTH} deep were replaced by a marker"
+            )
     traces.sort(key=lambda t: (t.start_ns, t.trace_id))
     if collected.skipped:
         shown = ", ".join(collected.skipped[:5]) + (" …" if len(collected.skipped) > 5 else "")

@@ -13,10 +13,13 @@ import orjson
 
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders.common import (
+    MAX_DEPTH,
+    TOO_DEEP,
     Collected,
     hex_id,
     nanos,
     optional_parent_id,
+    parse_int,
     span_kind,
     status_code,
 )
@@ -105,7 +108,7 @@ def _span(raw: dict[str, Any], source: str) -> Span:
     )
 
 
-def attributes(pairs: Any, source: str) -> dict[str, Any]:
+def attributes(pairs: Any, source: str, depth: int = 0) -> dict[str, Any]:
     """A list of OTLP `KeyValue`s as a dict of plain Python values."""
     if not isinstance(pairs, (list, tuple)):
         raise TraceLoadError(source, "attributes must be a list of {key, value} objects")
@@ -113,14 +116,19 @@ def attributes(pairs: Any, source: str) -> dict[str, Any]:
     for pair in pairs:
         if not isinstance(pair, dict) or "key" not in pair:
             raise TraceLoadError(source, "an attribute is not a {key, value} object")
-        result[str(pair["key"])] = any_value(pair.get("value"), source)
+        result[str(pair["key"])] = any_value(pair.get("value"), source, depth + 1)
     return result
 
 
-def any_value(value: Any, source: str) -> Any:
-    """Decode an OTLP `AnyValue`; bytes stay base64 text, as OTLP/JSON writes them."""
+def any_value(value: Any, source: str, depth: int = 0) -> Any:
+    """Decode an OTLP `AnyValue`; bytes stay base64 text, as OTLP/JSON writes them.
+
+    Nesting past MAX_DEPTH is not followed far (`assemble` replaces such a value and says so).
+    """
     if not value:
         return None
+    if depth > 4 * MAX_DEPTH:  # a kvlist level counts twice here; then too_deep sees it
+        return TOO_DEEP
     if not isinstance(value, dict):
         raise TraceLoadError(source, f"attribute value {str(value)[:40]!r} is not an OTLP AnyValue object")
     for key, decoded in value.items():
@@ -134,16 +142,17 @@ def any_value(value: Any, source: str) -> Any:
             case "doubleValue" | "double_value":
                 return _double(decoded, source)
             case "arrayValue" | "array_value":
-                return [any_value(v, source) for v in (decoded or {}).get("values") or ()]
+                return [any_value(v, source, depth + 1) for v in (decoded or {}).get("values") or ()]
             case "kvlistValue" | "kvlist_value":
-                return attributes((decoded or {}).get("values") or [], source)
+                return attributes((decoded or {}).get("values") or [], source, depth + 1)
     raise TraceLoadError(source, f"unknown AnyValue type {next(iter(value))!r}")
 
 
 def _int64(value: Any, source: str) -> int:
     """int64 values are JSON strings (negative ones too) or numbers."""
-    if isinstance(value, str) and value.strip().removeprefix("-").isdigit():
-        return int(value)
+    number = parse_int(value) if isinstance(value, str) else None
+    if number is not None:
+        return number
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
