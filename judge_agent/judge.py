@@ -27,6 +27,7 @@ from judge_agent.events import EventSink
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent, small_window
 from judge_agent.messages import Message
+from judge_agent.opening import opening, root_fields
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
 from judge_agent.toolbox import McpEndpoint, open_toolbox
@@ -34,7 +35,6 @@ from judge_agent.value_types import ValueType
 from judge_agent.verdict import VerdictContract
 from trace_tools import Trace, load, load_path
 from trace_tools.index import TraceIndex, TraceStore
-from trace_tools.outline import outline
 from trace_tools.selection import select_trace
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
@@ -51,7 +51,12 @@ TRACE_TOOL_HINTS = ToolHints(
 
 
 class Judge:
-    """A judge ready to call: `judge(trace=...)`, `judge(outputs=...)`, or `await judge.acall(...)`."""
+    """A judge ready to call: `judge(trace=...)`, `judge(outputs=...)`, or `await judge.acall(...)`.
+
+    With `redact` (the default) nothing the model is shown from the caller's data carries a
+    secret: the tools, the inlined outline, the root's inputs and outputs and the fields given
+    are all masked by trace_tools' redaction rules (see `judge_agent.opening`).
+    """
 
     def __init__(
         self,
@@ -168,21 +173,23 @@ class Judge:
                 index = store.get()
         else:
             if trace is not None:  # a plain judge reads the trace's root inputs and outputs
-                root = _store(trace, trace_id, self.redact).get().trace.root
-                inputs = root.inputs if inputs is None else inputs
-                outputs = root.outputs if outputs is None else outputs
+                root_inputs, root_outputs = root_fields(_store(trace, trace_id, self.redact).get())
+                inputs = root_inputs if inputs is None else inputs
+                outputs = root_outputs if outputs is None else outputs
             _require(definition, inputs=inputs, outputs=outputs, expectations=expectations)
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
             definition.value_type, cite_spans=definition.mode == "agent", compact=small_window(provider.context_window)
         )
+        label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations}
         try:
-            messages, inlined = self._opening(provider, index, contract, trace_id, inputs, outputs, expectations)
-            result = await self._investigate(provider, store, contract, messages, inlined, on_event)
+            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact)
+            result = await self._investigate(provider, store, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        return self._feedback(provider, index, result, started, inlined=inlined)
+        return self._feedback(provider, index, result, started, inlined=start.inlined)
 
     async def _investigate(
         self,
@@ -220,56 +227,6 @@ class Judge:
                 )
         except BaseExceptionGroup as group:  # MCP sessions run in task groups, which wrap what we raise
             raise sole_error(group) from None
-
-    def _opening(
-        self,
-        provider: Provider,
-        index: TraceIndex | None,
-        contract: VerdictContract,
-        trace_id: str | None,
-        inputs: Any,
-        outputs: Any,
-        expectations: Any,
-    ) -> tuple[list[Message], bool]:
-        """The system prompt and first user message; whether the whole trace was inlined."""
-        definition = self.definition
-        agent = definition.mode == "agent"
-        values: dict[str, str] = {}
-        inlined = False
-        first = "Evaluate this according to your instructions, then call submit_verdict."
-        if agent:
-            root = index.trace.root if index else None
-            inputs = inputs if inputs is not None else (root.inputs if root else None)
-            outputs = outputs if outputs is not None else (root.outputs if root else None)
-            text = outline(index) if index is not None else None
-            inlined = text is not None and self._should_inline(provider, text)
-            label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
-            if inlined and text is not None:
-                values["trace"] = f"the trace below (id {label})"
-                first = (
-                    "Here is the whole trace, as data. The tools remain available for details.\n"
-                    f"{prompts.data_block('trace', text)}\n\nInvestigate as needed, then call submit_verdict."
-                )
-            else:
-                values["trace"] = f"the trace with id {label}, which you investigate with the tools"
-                first = (
-                    f"Judge the trace {label}. It is too large to show here: "
-                    "start with GetTraceInfo, then investigate with the other tools, then call submit_verdict."
-                )
-        for name, value in (("inputs", inputs), ("outputs", outputs), ("expectations", expectations)):
-            values[name] = prompts.data_block(name, value) if value is not None else "(not given)"
-        system = prompts.system_prompt(
-            prompts.fill(definition.instructions, values), contract, definition.examples, agent
-        )
-        return [Message("system", system), Message("user", first)], inlined
-
-    def _should_inline(self, provider: Provider, text: str) -> bool:
-        mode = self.definition.inline
-        if mode != "auto":
-            return mode == "always"
-        budget = self.definition.inline_budget
-        budget = provider.context_window // 4 if budget is None else budget
-        return len(text) / 3 <= budget
 
     def _feedback(
         self,
