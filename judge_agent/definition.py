@@ -18,9 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from judge_agent import prompts
 from judge_agent.errors import ConfigError, JudgeFileError
+from judge_agent.shape import shape_problem
 from judge_agent.value_types import ValueType
 
 InlineMode = Literal["auto", "always", "never"]
+#: Judge files are a few KB; the bound keeps a mistaken path (a log, a dataset) from being parsed.
+MAX_FILE_BYTES = 1_000_000
+#: How deep a judge file's values may nest (examples hold data: a few levels).
+MAX_DEPTH = 64
 
 
 class JudgeDefinition(BaseModel):
@@ -84,13 +89,18 @@ def read_definition(path: str | Path) -> JudgeDefinition:
     """The definition in a YAML, TOML or JSON judge file (by its suffix; YAML otherwise).
 
     Raises:
-        JudgeFileError: unreadable file or invalid definition, naming the file.
+        JudgeFileError: unreadable, too large or invalid, naming the file.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise JudgeFileError(str(path), exc.strerror or str(exc)) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise JudgeFileError(str(path), f"is larger than {MAX_FILE_BYTES // 1_000_000} MB; judge files are a few KB")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JudgeFileError(str(path), "is not UTF-8 text") from exc
     return parse_definition(text, path.suffix.lower(), str(path))
@@ -117,15 +127,29 @@ def builtin_names() -> list[str]:
 
 
 def parse_definition(text: str, suffix: str, source: str) -> JudgeDefinition:
+    """The definition in `text`, a judge file's content (`source` names it in errors).
+
+    Hostile files fail as one-line errors, never as a traceback or a MemoryError: YAML aliases are
+    refused (a few hundred bytes of nested aliases expand to gigabytes: "billion laughs"), and so
+    are values nested deeper than `MAX_DEPTH` and integers too long to convert.
+
+    Raises:
+        JudgeFileError: unparsable, hostile or invalid, naming `source`.
+    """
     try:
         if suffix == ".toml":
             data: Any = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise JudgeFileError(source, f"cannot be parsed: {str(exc).splitlines()[0]}") from exc
+            data = yaml.load(text, Loader=_JudgeFileLoader)  # a SafeLoader without aliases
+    except (yaml.YAMLError, ValueError) as exc:  # TOML and JSON decode errors, and int() refusing 5,000 digits
+        raise JudgeFileError(source, f"cannot be parsed: {_first_line(exc)}") from exc
+    except RecursionError as exc:
+        raise JudgeFileError(source, f"cannot be parsed: values nest more than {MAX_DEPTH} levels deep") from exc
+    problem = shape_problem(data, MAX_DEPTH)
+    if problem:
+        raise JudgeFileError(source, f"cannot be used: {problem}")
     if not isinstance(data, dict):
         raise JudgeFileError(source, "must hold a mapping with at least name and instructions")
     if "feedback_value_type" in data:
@@ -136,6 +160,31 @@ def parse_definition(text: str, suffix: str, source: str) -> JudgeDefinition:
         raise JudgeFileError(source, first_error(exc)) from exc
     except ConfigError as exc:
         raise JudgeFileError(source, str(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's first line, without the advice int() adds to "Exceeds the limit (4300 digits)"."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0].partition("; use sys.set_int_max_str_digits")[0]
+
+
+class _JudgeFileLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+    """PyYAML's SafeLoader, refusing aliases and values nested deeper than `MAX_DEPTH` as it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"YAML aliases (*name) are not allowed in judge files (line {mark.line + 1})")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"values nest more than {MAX_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def first_error(exc: ValidationError) -> str:
