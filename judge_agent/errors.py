@@ -18,7 +18,10 @@ Judging failures are returned as an error `Feedback`, not raised, by `Judge.__ca
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
+
+from trace_tools.redaction import redact_text
 
 #: Every code a failed Feedback may carry (`FeedbackError.code`).
 ErrorCode = Literal[
@@ -60,16 +63,21 @@ class JudgeFileError(ConfigError):
 
 
 class ProviderError(JudgeAgentError):
-    """The model API refused or failed a request."""
+    """The model API refused or failed a request.
+
+    Its message and body end up in results files, reports and on stderr, so both are cleaned
+    here, whoever raises it: credentials in URLs (`http://user:pw@host`, from a base URL) are
+    dropped, and credential-shaped text (an API key echoed in the API's error) is masked.
+    """
 
     code: ClassVar[ErrorCode] = "provider_error"
 
     def __init__(self, provider: str, message: str, status: int | None = None, body: str | None = None) -> None:
         self.provider = provider
         self.status = status
-        self.body = body
+        self.body = _clean(body) if body is not None else None
         prefix = f"{provider} API error" + (f" {status}" if status else "")
-        super().__init__(f"{prefix}: {message}")
+        super().__init__(f"{prefix}: {_clean(message)}")
 
 
 class RateLimitError(ProviderError):
@@ -94,6 +102,19 @@ class TokenBudgetExceeded(AgentError):
 
 class VerdictError(AgentError):
     code: ClassVar[ErrorCode] = "invalid_verdict"
+
+
+#: The userinfo of a URL (`user:pw@` in `http://user:pw@host/v1`).
+_USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the userinfo of every URL in it removed (`http://user:pw@host` → `http://host`)."""
+    return _USERINFO.sub("", text)
+
+
+def _clean(text: str) -> str:
+    return redact_text(without_userinfo(text))
 
 
 def error_code(exc: BaseException) -> ErrorCode:

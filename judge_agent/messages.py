@@ -62,10 +62,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """What a provider returns for one model turn."""
+    """What a provider returns for one model turn. `notes` say what the provider had to repair in
+    the response (e.g. token counts that were not numbers), for the Feedback's notes."""
 
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     model: str | None = None
+    notes: tuple[str, ...] = ()

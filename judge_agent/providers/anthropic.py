@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers.base import ToolChoice
 from judge_agent.providers.http import SdkProvider
-from judge_agent.providers.wire import parse_arguments
+from judge_agent.providers.wire import MalformedResponse, call_name, not_text, parse_arguments, reported_usage
 
 if TYPE_CHECKING:
     import anthropic
@@ -74,7 +74,7 @@ class AnthropicProvider(SdkProvider["anthropic.AsyncAnthropic"]):
         if tools:
             kwargs["tools"] = [_to_tool(t) for t in tools]
             kwargs["tool_choice"] = {"type": "any" if tool_choice == "required" else "auto"}
-        with self.translate_errors(anthropic):
+        async with self.request(anthropic):
             response = await self._client.messages.create(
                 model=self.model,
                 max_tokens=max_tokens,
@@ -83,7 +83,7 @@ class AnthropicProvider(SdkProvider["anthropic.AsyncAnthropic"]):
                 extra_body=extra or None,
                 **kwargs,
             )
-        return _to_completion(response)
+            return _to_completion(response)
 
 
 def _to_tool(tool: ToolSpec) -> ToolParam:
@@ -132,26 +132,33 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[MessageParam]:
 
 
 def _to_completion(response: AnthropicMessage) -> Completion:
+    """The response as a Completion. The SDK does not validate responses, so every field read here
+    may be null or of another type on a compatible server: MalformedResponse says which."""
+    not_text(response)
+    if not isinstance(response.content, list):
+        raise MalformedResponse("the response has no content")
     texts: list[str] = []
     calls: list[ToolCall] = []
     for block in response.content:
         if block.type == "text":
-            texts.append(block.text)
+            texts.append(str(block.text))
         elif block.type == "tool_use":
             arguments, error = parse_arguments(block.input)
-            calls.append(ToolCall(block.id, block.name, arguments, error))
+            calls.append(ToolCall(str(block.id), call_name(block.name), arguments, error))
+    usage, notes = _usage(response.usage)
     return Completion(
         text="".join(texts),
         tool_calls=tuple(calls),
-        usage=_usage(response.usage),
+        usage=usage,
         stop_reason=response.stop_reason,
         model=response.model,
+        notes=notes,
     )
 
 
-def _usage(usage: AnthropicUsage | None) -> Usage:
-    if usage is None:  # Anthropic always reports usage; some compatible servers do not
-        return Usage()
+def _usage(usage: AnthropicUsage | None) -> tuple[Usage, tuple[str, ...]]:
     # Cached prompt tokens are counted apart from input_tokens; the token budget wants them all.
-    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
-    return Usage((usage.input_tokens or 0) + cached, usage.output_tokens or 0)
+    # Anthropic always reports usage; some compatible servers do not (every count then reads 0).
+    cached = ("cache_creation_input_tokens", "cache_read_input_tokens")
+    inputs = [getattr(usage, name, None) for name in ("input_tokens", *cached)]
+    return reported_usage(inputs, [getattr(usage, "output_tokens", None)])

@@ -12,6 +12,11 @@ worked every time where llama.cpp's own function-calling chat handler did not.
 The provider holds no loop logic; repeated-call guards and turn caps are the loop's.
 llama.cpp objects block and are not thread-safe: generation runs in a worker thread under a
 per-model lock, so the event loop (and the MCP session) stay responsive.
+
+A blocking llama.cpp call cannot be cancelled from outside, so `timeout` is checked between
+generated tokens (a stopping criterion): past it, generation stops and the turn fails with a
+ProviderError. Reading the prompt is one uninterruptible call per batch of tokens, so a turn can
+overrun the deadline by that much; `max_new_tokens` bounds the generation itself.
 """
 
 from __future__ import annotations
@@ -49,7 +54,11 @@ _models_lock = threading.Lock()
 
 
 class LocalProvider(Provider):
-    """A GGUF model on llama.cpp: a known model name (see `judge_agent.providers.local_models`) or a file path."""
+    """A GGUF model on llama.cpp: a known model name (see `judge_agent.providers.local_models`) or a file path.
+
+    `timeout` is seconds of generation per model turn, counted once the model is free (None: no
+    deadline; `max_new_tokens` bounds the turn); see the module docstring for what it cannot stop.
+    """
 
     name = "local"
     default_context_window = 8192
@@ -61,8 +70,11 @@ class LocalProvider(Provider):
         context_window: int | None = None,
         threads: int | None = None,
         max_new_tokens: int = MAX_NEW_TOKENS,
+        timeout: float | None = None,
         prices: Prices | None = None,
     ) -> None:
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if not llama_cpp_available():
             raise ConfigError(
                 "the local: provider needs llama-cpp-python: pip install 'judge-agent[local]' "
@@ -74,6 +86,7 @@ class LocalProvider(Provider):
         )
         self.threads = threads or os.cpu_count() or 2
         self.max_new_tokens = max_new_tokens
+        self.timeout = timeout
         self._tool_docs: dict[str, str] = {}
         self._calls = 0
 
@@ -130,12 +143,13 @@ class LocalProvider(Provider):
 
         llm, lock = self._model()
         grammar = llama_cpp.llama_grammar.LlamaGrammar.from_string(grammar_text, verbose=False)
-        started = time.perf_counter()
         with lock:
+            started = time.perf_counter()
             try:
                 response: Any = llm.create_completion(
                     prompt,
                     grammar=grammar,
+                    stopping_criteria=self._deadline(started),
                     max_tokens=int(params.get("max_tokens", self.max_new_tokens)),
                     temperature=float(params.get("temperature", 0.0)),
                     seed=int(params.get("seed", 0)),
@@ -145,6 +159,8 @@ class LocalProvider(Provider):
             except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
                 raise ProviderError(self.name, f"{exc} (context window {self.context_window} tokens)") from exc
         elapsed = time.perf_counter() - started
+        if self.timeout is not None and elapsed > self.timeout:
+            raise ProviderError(self.name, f"no complete answer within {self.timeout:g} s (took {elapsed:.1f} s)")
         usage = response.get("usage") or {}
         prompt_tokens, generated = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
         logger.debug(
@@ -156,6 +172,15 @@ class LocalProvider(Provider):
         )
         self._calls += 1
         return _parse(response["choices"][0]["text"], f"local_{self._calls}", Usage(prompt_tokens, generated))
+
+    def _deadline(self, started: float) -> Any:
+        """A llama.cpp stopping criterion that ends generation once `timeout` has passed (None without one)."""
+        if self.timeout is None:
+            return None
+        import llama_cpp
+
+        deadline = started + self.timeout
+        return llama_cpp.StoppingCriteriaList([lambda _tokens, _logits: time.perf_counter() > deadline])
 
     def _model(self) -> tuple[Any, threading.Lock]:
         key = f"{self.path}:{self.context_window}"

@@ -14,11 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from judge_agent.errors import ProviderError
-from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
+from judge_agent.messages import Completion, Message, ToolCall, ToolSpec
 from judge_agent.providers.base import ToolChoice
 from judge_agent.providers.http import SdkProvider
-from judge_agent.providers.wire import parse_arguments
+from judge_agent.providers.wire import MalformedResponse, call_name, not_text, parse_arguments, reported_usage
 
 if TYPE_CHECKING:
     import openai
@@ -63,7 +62,7 @@ class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
         tool_kwargs: dict[str, Any] = {}
         if tools:
             tool_kwargs = {"tools": [_to_tool(t) for t in tools], "tool_choice": tool_choice}
-        with self.translate_errors(openai):
+        async with self.request(openai):
             response = await self._client.chat.completions.create(
                 model=self.model,
                 messages=[_to_message(m) for m in messages],
@@ -71,7 +70,7 @@ class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
                 extra_body=dict(params) if params else None,
                 **tool_kwargs,
             )
-        return _to_completion(response)
+            return _to_completion(response)
 
 
 class OllamaProvider(OpenAIProvider):
@@ -127,21 +126,31 @@ def _to_message(message: Message) -> ChatCompletionMessageParam:
 
 
 def _to_completion(response: ChatCompletion) -> Completion:
+    """The first choice as a Completion. The SDK does not validate responses, so every field read
+    here may be null or of another type on a compatible server: MalformedResponse says which."""
+    not_text(response)
     if not response.choices:
-        raise ProviderError("openai", "the response has no choices")
+        raise MalformedResponse("the response has no choices")
     choice = response.choices[0]
+    message = choice.message
+    if message is None:
+        raise MalformedResponse("the response's choice has no message")
     calls: list[ToolCall] = []
-    for index, call in enumerate(choice.message.tool_calls or ()):
+    for index, call in enumerate(message.tool_calls or ()):
         function = getattr(call, "function", None)
         if function is None:  # a custom (non-function) tool call: we never offer those
             continue
         arguments, error = parse_arguments(function.arguments)
-        calls.append(ToolCall(call.id or f"call_{index}", function.name, arguments, error))
-    usage = response.usage
+        calls.append(ToolCall(str(call.id or f"call_{index}"), call_name(function.name), arguments, error))
+    usage, notes = reported_usage(
+        [getattr(response.usage, "prompt_tokens", None)], [getattr(response.usage, "completion_tokens", None)]
+    )
+    text = message.content or message.refusal or ""
     return Completion(
-        text=choice.message.content or choice.message.refusal or "",
+        text=text if isinstance(text, str) else str(text),
         tool_calls=tuple(calls),
-        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+        usage=usage,
         stop_reason=choice.finish_reason,
         model=response.model,
+        notes=notes,
     )

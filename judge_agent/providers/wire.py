@@ -1,16 +1,31 @@
-"""What every HTTP model provider shares: argument parsing and one-line error messages."""
+"""What every HTTP model provider shares: argument parsing, token counts and one-line error messages.
+
+A compatible server may answer anything; the SDKs build their response objects without
+validating them. What is read from a response here is checked, so a malformed one becomes a
+`MalformedResponse` (a `ProviderError` once `SdkProvider.request` adds where it came from) or,
+for the model's own tool arguments, an `arguments_error` the model reads — never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from judge_agent.errors import MissingAPIKeyError
+from judge_agent.messages import Usage
+from judge_agent.shape import shape_problem
 
 PLACEHOLDER_KEY = "not-needed"
 _MAX_MESSAGE = 300
+#: How deep a tool call's arguments may nest (trace tools take flat arguments; a verdict two levels).
+MAX_ARGUMENT_DEPTH = 32
+
+
+class MalformedResponse(ValueError):
+    """A response the provider cannot read (a choice without a message, a tool call without a name)."""
 
 
 def resolve_api_key(
@@ -36,19 +51,59 @@ def resolve_api_key(
 
 def parse_arguments(raw: object) -> tuple[dict[str, Any], str | None]:
     """A tool call's arguments JSON → (object, None), or ({}, a short reason the model can act on)."""
-    if isinstance(raw, dict):  # some compatible servers send an object, not a string
-        return raw, None
-    if not isinstance(raw, str):
-        return {}, f"arguments must be a JSON object, got {type(raw).__name__}"
-    if not raw.strip():  # servers send "" for a call without arguments
+    if isinstance(raw, str) and not raw.strip():  # servers send "" for a call without arguments
         return {}, None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return {}, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
-    if not isinstance(value, dict):
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return {}, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+        except ValueError:  # int() refuses more than 4,300 digits
+            return {}, "arguments hold a number too long to read"
+        except RecursionError:
+            return {}, f"arguments nest more than {MAX_ARGUMENT_DEPTH} levels deep"
+    if not isinstance(value, dict):  # some compatible servers send an object, not a string
         return {}, f"arguments must be a JSON object, got {type(value).__name__}"
+    problem = shape_problem(value, MAX_ARGUMENT_DEPTH)
+    if problem:
+        return {}, f"arguments cannot be used: {problem}"
     return value, None
+
+
+def not_text(response: object) -> None:
+    """Raises MalformedResponse when the SDK gave the body back as text: a 200 that is not JSON
+    (an HTML error page from a proxy), which the SDKs pass on instead of raising."""
+    if isinstance(response, (str, bytes)):
+        raise MalformedResponse(f"the response is not JSON: {one_line(repr(response), 80)}")
+
+
+def call_name(name: object) -> str:
+    """A tool call's function name. Raises MalformedResponse when there is none (null, not a string)."""
+    if not isinstance(name, str) or not name:
+        raise MalformedResponse(f"a tool call has no function name (got {name!r:.40})")
+    return name
+
+
+def reported_usage(inputs: Sequence[object], outputs: Sequence[object]) -> tuple[Usage, tuple[str, ...]]:
+    """Usage from the counts a response reports (input counts are summed: Anthropic reports cached
+    prompt tokens apart). A missing count is 0; one that is not a whole number is 0 with a note."""
+    counts = [_count(value) for value in (*inputs, *outputs)]
+    usage = Usage(sum(c or 0 for c in counts[: len(inputs)]), sum(c or 0 for c in counts[len(inputs) :]))
+    unreadable = [repr(v)[:40] for v, c in zip((*inputs, *outputs), counts, strict=True) if c is None]
+    if not unreadable:
+        return usage, ()
+    return usage, (f"the server reported token counts that are not numbers ({', '.join(unreadable)}); counted as 0",)
+
+
+def _count(value: object) -> int | None:
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
 
 
 def api_error_message(body: object, fallback: str) -> str:

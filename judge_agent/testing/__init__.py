@@ -15,16 +15,26 @@
 
 - `ScriptedModelServer` is a real HTTP server on 127.0.0.1 speaking the OpenAI Chat Completions
   and Anthropic Messages wire formats, so the real `openai`/`anthropic` SDK code paths run
-  (retries, error classes) against scripted `reply(...)`, `tool_calls(...)` and `error(...)`.
+  (retries, error classes) against scripted `reply(...)`, `tool_calls(...)`, `error(...)` and `raw(...)` bodies.
 """
 
-from judge_agent.testing.model_server import ReceivedRequest, Reply, ScriptedModelServer, error, reply, tool_calls
+from judge_agent.testing.model_server import (
+    Raw,
+    ReceivedRequest,
+    Reply,
+    ScriptedModelServer,
+    error,
+    raw,
+    reply,
+    tool_calls,
+)
 from judge_agent.testing.scripted import Request, ScriptedProvider, call, calls, text, verdict
 from judge_agent.testing.tools import FakeTool, FakeTools
 
 __all__ = [
     "FakeTool",
     "FakeTools",
+    "Raw",
     "ReceivedRequest",
     "Reply",
     "Request",
@@ -33,6 +43,7 @@ __all__ = [
     "call",
     "calls",
     "error",
+    "raw",
     "reply",
     "text",
     "tool_calls",

@@ -33,6 +33,8 @@ API:
   - `error(status=429, message=None, *, body=None, headers=None)`: an error in each API's
     error JSON (`body` replaces it verbatim). 429 and 5xx get `retry-after-ms: 1` unless
     `headers` are given, so SDK retries do not slow tests down.
+  - `raw(body, status=200, content_type="application/json")`: these bytes (or text) as they are,
+    to script what a broken server sends: truncated JSON, HTML, `"message": null`.
   - a callable `(request_json) -> entry` decides at request time (dynamic tests).
 - When the script runs out, or an entry is unusable, the answer is a 500 carrying
   "ScriptedModelServer: ..." with `x-should-retry: false`, so a test that makes more calls
@@ -53,10 +55,12 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "Failure",
+    "Raw",
     "ReceivedRequest",
     "Reply",
     "ScriptedModelServer",
     "error",
+    "raw",
     "reply",
     "tool_calls",
 ]
@@ -84,7 +88,17 @@ class Failure:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Entry = Reply | Failure | Callable[[Any], "Reply | Failure"]
+@dataclass(frozen=True)
+class Raw:
+    """One response sent as it is: any status, content type and body."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Entry = Reply | Failure | Raw | Callable[[Any], "Reply | Failure | Raw"]
 
 
 def reply(text: str = "", *, usage: tuple[int, int] | None = (10, 5)) -> Reply:
@@ -110,6 +124,17 @@ def error(
     if headers is None:
         headers = {"retry-after-ms": "1"} if status == 429 or status >= 500 else {}
     return Failure(status=status, message=message, body=body, headers=dict(headers))
+
+
+def raw(
+    body: bytes | str,
+    status: int = 200,
+    *,
+    content_type: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> Raw:
+    data = body.encode() if isinstance(body, str) else body
+    return Raw(data, status, content_type, dict(headers or {}))
 
 
 @dataclass(frozen=True)
@@ -201,10 +226,18 @@ class ScriptedModelServer:
         with self._lock:
             return len(self._script)
 
-    def _respond(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+    def _respond(self, path: str, headers: dict[str, str], sent: bytes) -> Raw:
+        status, extra_headers, payload = self._answer(path, headers, sent)
+        if isinstance(payload, Raw):
+            return payload
+        if isinstance(payload, str):
+            return Raw(payload.encode(), status, "text/plain", extra_headers)
+        return Raw(json.dumps(payload).encode(), status, "application/json", extra_headers)
+
+    def _answer(self, path: str, headers: dict[str, str], sent: bytes) -> tuple[int, dict[str, str], Any]:
         api = self._paths.get(path)
         try:
-            body = json.loads(raw) if raw else None
+            body = json.loads(sent) if sent else None
         except ValueError:
             body = None
         with self._lock:
@@ -226,6 +259,8 @@ class ScriptedModelServer:
                 entry = entry(body)
             except Exception as exc:  # the test's own callback failed: say so in the response
                 return _stop(500, api, f"ScriptedModelServer: script callable raised {exc!r}")
+        if isinstance(entry, Raw):
+            return entry.status, dict(entry.headers), entry
         if isinstance(entry, Failure):
             return entry.status, dict(entry.headers), _error_json(api, entry)
         if isinstance(entry, Reply):
@@ -315,17 +350,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        sent = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        status, extra_headers, payload = self.owner._respond(urlsplit(self.path).path, headers, raw)
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "text/plain" if isinstance(payload, str) else "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in extra_headers.items():
+        response = self.owner._respond(urlsplit(self.path).path, headers, sent)
+        self.send_response(response.status)
+        self.send_header("content-type", response.content_type)
+        self.send_header("content-length", str(len(response.body)))
+        for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(response.body)
 
     def do_GET(self) -> None:
         self.do_POST()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from judge_agent.errors import ConfigError
+from judge_agent.errors import ConfigError, ProviderError
 from judge_agent.judge import load_builtin, make_judge
 from judge_agent.messages import Message, ToolCall, ToolSpec
 from judge_agent.providers import local_models
-from judge_agent.providers.local import MAX_DECODED_CHARS, constrain, tools_prompt
+from judge_agent.providers.local import MAX_DECODED_CHARS, LocalProvider, constrain, tools_prompt
 from judge_agent.providers.local_models import KnownModel, resolve_model_file
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VerdictContract
@@ -208,3 +208,20 @@ def test_a_real_offline_judgment_with_smollm2_makes_valid_tool_calls_through_mcp
     assert calls and all(c.name in real_tools for c in calls)
     assert any(not c.repeated and c.result_chars > 0 for c in calls)
     assert feedback.metadata.model == "local:/smollm2-135m"
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
+async def test_a_local_turn_past_its_deadline_stops_generating_and_fails() -> None:
+    provider = LocalProvider("smollm2-135m", timeout=1e-6)
+    messages = [Message("system", "Judge the trace."), Message("user", "Read span a1b2c3d4e5f60718.")]
+    with pytest.raises(ProviderError, match=r"^local API error: no complete answer within 1e-06 s \(took"):
+        await provider.complete(messages, [GET_SPAN])
+
+
+def test_a_local_timeout_must_be_positive() -> None:
+    if not HAS_LLAMA:
+        pytest.skip("llama-cpp-python is not installed")
+    with pytest.raises(ConfigError, match="timeout must be a positive number of seconds"):
+        LocalProvider("smollm2-135m", timeout=0)
