@@ -4,6 +4,8 @@
   that tool is left out of the next turn's offer (small models otherwise loop on one search).
 - `ContextPruner`: past 80% of the context window the oldest tool results become short stubs.
 - `bound_result`: the one place a tool result's size is bounded before the model reads it.
+- `checked_usage`: token counts a server reported, before they count against the budget.
+- `offered_schema`: a tool's schema without the optional arguments a small model should not see.
 
 Each knows messages and tool calls, never a particular MCP server.
 """
@@ -14,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from judge_agent.messages import Message, ToolCall, ToolOutcome, ToolSpec
+from judge_agent.messages import Message, ToolCall, ToolOutcome, ToolSpec, Usage
 
 PRUNE_AT = 0.8  # of the context window
 PRUNE_TO = 0.6
@@ -24,6 +26,8 @@ MAX_RESULT_CHARS = 20_000
 RESULT_SHARE = 0.25  # the most of the context window one tool result may take
 CHARS_PER_TOKEN = 3  # a rough average before the provider reports real token counts
 STUB = "[older tool result removed to save context; call the tool again if you need it]"
+#: More tokens than any model reads or writes in one turn: a count above it is a server's bug.
+MAX_TURN_TOKENS = 10_000_000
 
 
 def result_bound(context_window: int) -> int:
@@ -38,6 +42,31 @@ def bound_result(text: str, context_window: int, advice: str) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"…[cut: {len(text) - limit} more chars; {advice}]"
+
+
+def checked_usage(usage: Usage) -> tuple[Usage, str | None]:
+    """`usage` with impossible counts set to 0, and a note saying which, or None when all were fine.
+
+    A negative count would give budget back; an absurd one would end the judgment at once, and
+    both would corrupt the cost: a server's bad count must not decide the judgment.
+    """
+    counts = {"input": usage.input_tokens, "output": usage.output_tokens}
+    bad = {name: count for name, count in counts.items() if not 0 <= count <= MAX_TURN_TOKENS}
+    if not bad:
+        return usage, None
+    kept = {name: 0 if name in bad else count for name, count in counts.items()}
+    shown = ", ".join(f"{name} {count}" for name, count in bad.items())
+    return Usage(kept["input"], kept["output"]), f"impossible token counts from the provider ignored ({shown})"
+
+
+def offered_schema(spec: ToolSpec, kept_optional: frozenset[str] | None) -> ToolSpec:
+    """`spec` with optional properties not in `kept_optional` left out (all kept for None)."""
+    properties = spec.input_schema.get("properties")
+    if kept_optional is None or not isinstance(properties, dict):
+        return spec
+    required = set(spec.input_schema.get("required") or ())
+    kept = {name: sub for name, sub in properties.items() if name in required or name in kept_optional}
+    return ToolSpec(spec.name, spec.description, {**spec.input_schema, "properties": kept})
 
 
 def arguments_text(call: ToolCall) -> str:

@@ -11,6 +11,9 @@ Guards, shared by every provider:
 - a repeated identical tool call is answered from memory (`guards.RepeatMemory`);
 - near the context window the oldest tool results become stubs (`guards.ContextPruner`);
 - every tool result is bounded (`guards.bound_result`);
+- each tool call has `LoopLimits.tool_timeout_s` (a tool that never answers is an error the
+  model reads), and at most `LoopLimits.max_calls_per_turn` calls of one turn run;
+- impossible token counts are ignored with a note (`guards.checked_usage`);
 - at `max_turns` or past the token budget, one last turn offers only `submit_verdict`.
 """
 
@@ -27,7 +30,16 @@ import anyio
 from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
 from judge_agent.events import EventSink, LoopEvent, MessageEvent, UsageEvent
 from judge_agent.feedback import ToolCallRecord
-from judge_agent.guards import PRUNE_AT, ContextPruner, RepeatMemory, arguments_text, bound_result, count_chars
+from judge_agent.guards import (
+    PRUNE_AT,
+    ContextPruner,
+    RepeatMemory,
+    arguments_text,
+    bound_result,
+    checked_usage,
+    count_chars,
+    offered_schema,
+)
 from judge_agent.messages import Completion, Message, ToolCall, ToolOutcome, ToolSpec, Usage
 from judge_agent.providers import Provider
 from judge_agent.verdict import VERDICT_TOOL, Verdict, VerdictContract
@@ -75,10 +87,25 @@ class ToolHints:
 
 @dataclass(frozen=True)
 class LoopLimits:
+    """How far one judgment may go.
+
+    Args:
+        max_turns: model turns before the last, verdict-only turn.
+        token_budget: input + output tokens over the whole judgment (None: no budget).
+        log_full_responses: debug logs show whole model and tool responses, not previews.
+        investigate_first: the first turn offers no verdict, so a trace not shown is never judged blind.
+        tool_timeout_s: seconds one tool call may take; past them the model reads an error and
+            the judgment goes on (an MCP server that never answers must not hold it forever).
+        max_calls_per_turn: tool calls of one model turn that are run (concurrently); the others
+            are answered "not run", so one turn of 1,000 calls cannot flood the tools.
+    """
+
     max_turns: int = 20
-    token_budget: int | None = None  # input + output tokens over the whole judgment
+    token_budget: int | None = None
     log_full_responses: bool = False
-    investigate_first: bool = False  # the first turn offers no verdict: a trace not shown is never judged blind
+    investigate_first: bool = False
+    tool_timeout_s: float = 60.0
+    max_calls_per_turn: int = 8
 
 
 @dataclass
@@ -92,16 +119,6 @@ class LoopResult:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-
-
-def offered_schema(spec: ToolSpec, kept_optional: frozenset[str] | None) -> ToolSpec:
-    """`spec` with optional properties not in `kept_optional` left out (all kept for None)."""
-    properties = spec.input_schema.get("properties")
-    if kept_optional is None or not isinstance(properties, dict):
-        return spec
-    required = set(spec.input_schema.get("required") or ())
-    kept = {name: sub for name, sub in properties.items() if name in required or name in kept_optional}
-    return ToolSpec(spec.name, spec.description, {**spec.input_schema, "properties": kept})
 
 
 class _Run:
@@ -154,19 +171,23 @@ class _Run:
         completion = await self.provider.complete(
             self.messages, tools, tool_choice="required" if tool_choice == "required" else "auto", params=self.params
         )
-        self.result.usage += completion.usage
-        self.pruner.calibrate(completion.usage.input_tokens, characters)
+        usage, problem = checked_usage(completion.usage)
+        for note in (*completion.notes, problem):
+            if note and note not in self.result.notes:
+                self.result.notes.append(note)
+        self.result.usage += usage
+        self.pruner.calibrate(usage.input_tokens, characters)
         logger.debug(
             "Model turn %d: %d tool call(s), %d in / %d out tokens (%.1f s)",
             self.result.turns,
             len(completion.tool_calls),
-            completion.usage.input_tokens,
-            completion.usage.output_tokens,
+            usage.input_tokens,
+            usage.output_tokens,
             time.perf_counter() - started,
         )
         if completion.text:
             logger.debug("Model says: %s", _preview(completion.text, self.limits.log_full_responses))
-        self.emit(UsageEvent(self.result.turns, completion.usage.input_tokens, completion.usage.output_tokens))
+        self.emit(UsageEvent(self.result.turns, usage.input_tokens, usage.output_tokens))
         self.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
         return completion
 
@@ -227,14 +248,19 @@ class _Run:
                 if other is not verdict_call:
                     self.answer(other, f"not run: {VERDICT_TOOL} was called in the same turn", True)
             return self.accept(verdict_call)
-        await self.tools.connect({call.name for call in calls})  # sessions belong to this task, not the call tasks
+        run = calls[: self.limits.max_calls_per_turn]
+        await self.tools.connect({call.name for call in run})  # sessions belong to this task, not the call tasks
+        outcomes: dict[int, ToolOutcome] = {}
         async with anyio.create_task_group() as group:
-            outcomes: dict[str, ToolOutcome] = {}
-            for call in calls:
-                group.start_soon(self.execute, call, outcomes)
-        for call in calls:  # answers in call order, whatever order they finished in
-            outcome = outcomes[call.id]
-            self.answer(call, outcome.text, outcome.is_error)
+            for position, call in enumerate(run):
+                group.start_soon(self.execute, call, position, outcomes)
+        for position, call in enumerate(calls):  # answers in call order, whatever order they finished in
+            outcome = outcomes.get(position)
+            if outcome is None:
+                limit = self.limits.max_calls_per_turn
+                self.answer(call, f"not run: at most {limit} tool calls are run per turn; call it again", True)
+            else:
+                self.answer(call, outcome.text, outcome.is_error)
         return False
 
     def accept(self, call: ToolCall) -> bool:
@@ -254,7 +280,7 @@ class _Run:
         self.answer(call, f"invalid verdict: {problem}. Call {VERDICT_TOOL} again with a corrected verdict.", True)
         return False
 
-    async def execute(self, call: ToolCall, outcomes: dict[str, ToolOutcome]) -> None:
+    async def execute(self, call: ToolCall, position: int, outcomes: dict[int, ToolOutcome]) -> None:
         logger.debug("Calling tool: %s %s", call.name, _preview(arguments_text(call), False))
         repeated = False
         if call.arguments_error:
@@ -263,7 +289,7 @@ class _Run:
             logger.debug("Repeated call answered from memory: %s", call.name)
             outcome, repeated = remembered, True
         else:
-            outcome = await self.tools.call(call.name, self.sized(call))
+            outcome = await self.call_tool(call)
             text = bound_result(outcome.text, self.provider.context_window, self.hints.cut_advice)
             outcome = ToolOutcome(text, outcome.is_error, outcome.latency_ms)
             self.memory.remember(call, outcome)
@@ -274,7 +300,7 @@ class _Run:
                 " [error]" if outcome.is_error else "",
                 _preview(outcome.text, self.limits.log_full_responses),
             )
-        outcomes[call.id] = outcome
+        outcomes[position] = outcome
         self.result.tool_calls.append(
             ToolCallRecord(
                 turn=self.result.turns,
@@ -286,6 +312,15 @@ class _Run:
                 repeated=repeated,
             )
         )
+
+    async def call_tool(self, call: ToolCall) -> ToolOutcome:
+        """The tool's outcome, or an error outcome once `tool_timeout_s` has passed without one."""
+        timeout = self.limits.tool_timeout_s
+        with anyio.move_on_after(timeout):
+            return await self.tools.call(call.name, self.sized(call))
+        logger.debug("Tool %s gave no answer within %g s", call.name, timeout)
+        message = f"{call.name} gave no answer within {timeout:g} s: try narrower arguments or another tool"
+        return ToolOutcome(message, True, timeout * 1000)
 
     def answer(self, call: ToolCall, text: str, is_error: bool) -> None:
         self.append(Message("tool", text, tool_call_id=call.id, tool_name=call.name, is_error=is_error))

@@ -16,6 +16,8 @@ from pydantic import BaseModel, model_validator
 from judge_agent.errors import ConfigError
 
 Kind = Literal["bool", "int", "float", "str", "categorical"]
+#: The longest `str` value ("a short string"): a value is a label, the rationale holds the prose.
+MAX_STR_VALUE_CHARS = 200
 _PYTHON_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
@@ -78,7 +80,9 @@ class ValueType(BaseModel, frozen=True):
             if self.max is not None:
                 schema["maximum"] = self.max
             return schema
-        return {"type": "boolean" if self.kind == "bool" else "string"}
+        if self.kind == "bool":
+            return {"type": "boolean"}
+        return {"type": "string", "maxLength": MAX_STR_VALUE_CHARS}
 
     def describe(self) -> str:
         """How the prompt tells the model what value to give."""
@@ -87,7 +91,7 @@ class ValueType(BaseModel, frozen=True):
         if self.kind == "bool":
             return "true or false"
         if self.kind == "str":
-            return "a short string"
+            return f"a short string (at most {MAX_STR_VALUE_CHARS} characters)"
         noun = "an integer" if self.kind == "int" else "a number"
         if self.min is not None and self.max is not None:
             return f"{noun} from {_fmt(self.min)} to {_fmt(self.max)}"
@@ -103,13 +107,15 @@ class ValueType(BaseModel, frozen=True):
         Raises:
             ValueError: with a message saying what is expected.
         """
-        expected = f"expected {self.describe()}, got {value!r}"
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else f"{shown[:60]}… ({len(shown)} characters)"
+        expected = f"expected {self.describe()}, got {shown}"
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
             raise ValueError(expected)
         if self.kind == "str":
-            if isinstance(value, str) and value.strip():
+            if isinstance(value, str) and value.strip() and len(value) <= MAX_STR_VALUE_CHARS:
                 return value
             raise ValueError(expected)
         if self.kind == "categorical":

@@ -27,6 +27,10 @@ RATIONALE_MAX_CHARS = 2000
 COMPACT_RATIONALE_MAX_CHARS = 500
 #: A decoding nudge only: validation asks for a non-empty rationale, as on every other window.
 COMPACT_RATIONALE_MIN_CHARS = 20
+#: The most span ids a verdict may cite, and the longest one kept (ids are 16 characters): the
+#: verdict is stored in every result, so nothing in it is unbounded.
+MAX_CITED_SPANS = 64
+MAX_CITED_ID_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,7 @@ class VerdictContract:
             properties["cited_span_ids"] = {
                 "type": "array",
                 "items": {"type": "string", "pattern": SPAN_ID_PATTERN},
+                "maxItems": MAX_CITED_SPANS,
                 "description": "ids of the spans the rationale relies on",
             }
         return ToolSpec(
@@ -114,5 +119,7 @@ class VerdictContract:
         cited = arguments.get("cited_span_ids") or []
         if not isinstance(cited, list) or not all(isinstance(s, str) for s in cited):
             raise VerdictError("'cited_span_ids' must be a list of span id strings")
+        if len(cited) > MAX_CITED_SPANS or any(len(s) > MAX_CITED_ID_CHARS for s in cited):
+            raise VerdictError(f"cite at most {MAX_CITED_SPANS} span ids, each 16 hex characters")
         # Ids the trace does not hold are flagged by the judge (unknown_cited_span_ids), not refused here.
         return Verdict(value, rationale, tuple(dict.fromkeys(s.strip().lower() for s in cited)))

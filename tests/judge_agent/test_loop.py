@@ -13,7 +13,7 @@ from judge_agent.errors import MaxTurnsExceeded, ProviderError, TokenBudgetExcee
 from judge_agent.events import LoopEvent, MessageEvent, UsageEvent
 from judge_agent.guards import MAX_RESULT_CHARS, STUB
 from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent
-from judge_agent.messages import Completion, Message, Usage
+from judge_agent.messages import Completion, Message, ToolOutcome, Usage
 from judge_agent.testing import FakeTool, FakeTools, ScriptedProvider, call, calls, text, verdict
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VERDICT_TOOL, Verdict, VerdictContract
@@ -224,3 +224,86 @@ def test_a_verdict_beside_other_calls_wins_and_the_others_are_not_run() -> None:
     result = run(provider, tools)
     assert tools.calls == [] and result.verdict is not None
     assert "not run" in tool_results(result)[0]
+
+
+# bounded work
+
+
+class HangingTools(FakeTools):
+    """FakeTools plus `Hang`, a tool that never answers."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeTool("Search", "3 hits"), FakeTool("Hang"))
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        if name == "Hang":
+            await anyio.sleep_forever()
+        return await super().call(name, arguments)
+
+
+def test_a_tool_that_never_answers_is_an_error_the_model_reads_and_the_judgment_goes_on() -> None:
+    provider = ScriptedProvider([calls(("Hang", {}), ("Search", {"q": "a"})), verdict("pass")])
+    result = run(provider, HangingTools(), LoopLimits(tool_timeout_s=0.2))
+    assert result.error is None and result.verdict is not None
+    hung, searched, recorded = tool_results(result)
+    assert hung.startswith("Hang gave no answer within 0.2 s")
+    assert (searched, recorded) == ("3 hits", "verdict recorded")
+    assert [(c.name, c.is_error) for c in result.tool_calls] == [("Search", False), ("Hang", True)]
+
+
+def test_at_most_max_calls_per_turn_run_and_every_other_call_is_answered() -> None:
+    tools = FakeTools(FakeTool("Search", "3 hits"))
+    provider = ScriptedProvider([calls(*[("Search", {"q": str(i)}) for i in range(1000)]), verdict("pass")])
+    result = run(provider, tools, LoopLimits(max_calls_per_turn=8))
+    assert [arguments["q"] for _, arguments in tools.calls] == [str(i) for i in range(8)]
+    answers = [m for m in result.messages if m.role == "tool"][:-1]  # the last records the verdict
+    assert [m.tool_call_id for m in answers] == [c.id for c in provider.history[1].messages[2].tool_calls]
+    assert [m.content for m in answers[:8]] == ["3 hits"] * 8
+    assert {m.content for m in answers[8:]} == {"not run: at most 8 tool calls are run per turn; call it again"}
+    assert all(m.is_error for m in answers[8:]) and result.verdict is not None
+    assert LoopLimits().max_calls_per_turn == 8 and LoopLimits().tool_timeout_s == 60
+
+
+def test_impossible_token_counts_are_ignored_with_a_note_and_never_poison_the_budget() -> None:
+    turns = [
+        Completion("", calls(("Search", {"q": "a"})).tool_calls, Usage(-5000, 10)),
+        Completion("", calls(("Search", {"q": "b"})).tool_calls, Usage(100, 10**30)),
+        verdict("pass", usage=(100, 20)),
+    ]
+    events: list[LoopEvent] = []
+    result = run(ScriptedProvider(turns), limits=LoopLimits(token_budget=1000), events=events)
+    assert result.error is None and result.verdict is not None and result.turns == 3  # the budget held
+    assert result.usage == Usage(200, 30)
+    assert result.notes == [
+        "impossible token counts from the provider ignored (input -5000)",
+        f"impossible token counts from the provider ignored (output {10**30})",
+    ]
+    assert [(e.input_tokens, e.output_tokens) for e in events if isinstance(e, UsageEvent)] == [
+        (0, 10),
+        (100, 0),
+        (100, 20),
+    ]
+
+
+def test_notes_a_provider_attaches_to_a_turn_reach_the_result_once() -> None:
+    noted = Completion("", calls(("Search", {"q": "a"})).tool_calls, Usage(1, 1), notes=("counts were text",))
+    again = Completion("", calls(("Search", {"q": "b"})).tool_calls, Usage(1, 1), notes=("counts were text",))
+    result = run(ScriptedProvider([noted, again, verdict("pass")]))
+    assert result.notes == ["counts were text"]
+
+
+def test_a_five_megabyte_rationale_is_refused_and_never_kept() -> None:
+    huge = "x" * 5_000_000
+    result = run(ScriptedProvider([verdict("pass", huge), verdict("fail", huge)]))
+    assert result.verdict is None and isinstance(result.error, VerdictError)
+    assert str(result.error) == (
+        "invalid verdict after a repair turn: the 'rationale' is 5000000 characters long; it may have at most 2000"
+    )
+    refused = [m.content for m in result.messages if m.role == "tool"]
+    assert all(len(text) < 300 for text in refused)
+
+
+def test_cited_span_ids_are_bounded() -> None:
+    many = ["a" * 16] * 65
+    result = run(ScriptedProvider([verdict("pass", "ok", many), verdict("pass", "ok", ["b" * 5_000_000])]))
+    assert isinstance(result.error, VerdictError) and "cite at most 64 span ids" in str(result.error)

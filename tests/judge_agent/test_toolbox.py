@@ -11,8 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 
 from judge_agent.errors import ConfigError
-from judge_agent.messages import ToolOutcome
+from judge_agent.loop import LoopLimits, run_agent
+from judge_agent.messages import Message, ToolOutcome
+from judge_agent.testing import ScriptedProvider, verdict
+from judge_agent.testing import call as model_call
 from judge_agent.toolbox import McpEndpoint, open_toolbox
+from judge_agent.value_types import ValueType
+from judge_agent.verdict import VerdictContract
 
 
 def server() -> MCPServer:
@@ -30,6 +35,11 @@ def server() -> MCPServer:
     def structured() -> CallToolResult:
         return CallToolResult(content=[], structured_content={"rows": [1, 2]})
 
+    @mcp.tool(name="Hang", description="Never answers.")
+    async def hang() -> str:
+        await anyio.sleep_forever()
+        return "never"
+
     return mcp
 
 
@@ -44,7 +54,7 @@ async def call(name: str, **arguments: object) -> ToolOutcome:
 async def test_the_servers_tools_are_offered_with_their_schemas() -> None:
     async with open_toolbox(server()) as toolbox:
         specs = {spec.name: spec for spec in toolbox.specs}
-    assert set(specs) == {"Echo", "Fail", "Structured"}
+    assert set(specs) == {"Echo", "Fail", "Structured", "Hang"}
     assert specs["Echo"].description == "Say it back."
     assert specs["Echo"].input_schema["required"] == ["text"]
 
@@ -69,7 +79,7 @@ async def test_a_tool_raising_is_an_error_outcome_with_its_message() -> None:
 @pytest.mark.anyio
 async def test_an_unknown_tool_is_an_error_outcome_listing_the_known_ones() -> None:
     outcome = await call("Nope")
-    assert outcome.is_error and outcome.text == "unknown tool 'Nope'; available: Echo, Fail, Structured"
+    assert outcome.is_error and outcome.text == "unknown tool 'Nope'; available: Echo, Fail, Structured, Hang"
 
 
 @pytest.mark.anyio
@@ -87,3 +97,17 @@ def test_an_endpoint_needs_a_command_or_a_url() -> None:
 
     with pytest.raises(ConfigError, match="needs a stdio command or a URL"):
         anyio.run(connect)
+
+
+@pytest.mark.anyio
+async def test_an_mcp_tool_that_never_answers_times_out_and_the_session_keeps_working() -> None:
+    provider = ScriptedProvider([model_call("Hang"), model_call("Echo", text="still here"), verdict(True)])
+    contract = VerdictContract(ValueType.of(bool), cite_spans=False)
+    opening = [Message("system", "Judge."), Message("user", "Go.")]
+    with anyio.fail_after(20):
+        async with open_toolbox(server()) as toolbox:
+            result = await run_agent(provider, toolbox, opening, contract, LoopLimits(tool_timeout_s=0.5))
+    assert result.error is None and result.verdict is not None and result.verdict.value is True
+    hung, echoed, _ = [m for m in result.messages if m.role == "tool"]
+    assert hung.is_error and hung.content.startswith("Hang gave no answer within 0.5 s")
+    assert (echoed.is_error, echoed.content) == (False, "still here")

@@ -42,7 +42,7 @@ def test_categories_are_canonicalised_and_numbers_bounded() -> None:
     ("annotation", "schema", "words"),
     [
         (bool, {"type": "boolean"}, "true or false"),
-        (str, {"type": "string"}, "a short string"),
+        (str, {"type": "string", "maxLength": 200}, "a short string (at most 200 characters)"),
         (float, {"type": "number"}, "a number"),
         (Literal["a", "b"], {"type": "string", "enum": ["a", "b"]}, 'exactly one of "a", "b"'),
     ],
@@ -80,3 +80,10 @@ def test_unsupported_annotations_say_what_to_use(annotation: object, message: st
 def test_inconsistent_value_types_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"min 5\.0 is above max 1\.0"):
         ValueType.of(int, 5, 1)
+
+
+def test_values_are_bounded_and_errors_never_echo_a_huge_value() -> None:
+    with pytest.raises(ValueError, match="at most 200 characters") as caught:
+        ValueType.of(str).validate_value("x" * 5_000_000)
+    assert len(str(caught.value)) < 200 and "(5000002 characters)" in str(caught.value)
+    assert ValueType.of(str).validate_value("x" * 200) == "x" * 200
