@@ -53,24 +53,30 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the to
 redact_option = click.option(
     "--no-redact", "no_redact", is_flag=True, help="Show secret-looking values (for your own debugging only)."
 )
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse odd traces (clock skew, parent cycles, duplicate span ids, bad lines) instead of loading "
+    "them with warnings.",
+)
 
 
-def _load(paths: tuple[Path, ...] | list[Path]) -> list[Trace]:
+def _load(paths: tuple[Path, ...] | list[Path], strict: bool) -> list[Trace]:
     status: AbstractContextManager[object] = nullcontext()
     if stderr.is_terminal:
         status = stderr.status(f"Loading {', '.join(map(str, paths))[:80]}…")
     with status:
-        return load_paths(list(paths))
+        return load_paths(list(paths), strict)
 
 
-def _open(paths: tuple[Path, ...] | list[Path], no_redact: bool) -> TraceStore:
-    return TraceStore(_load(paths), redact=not no_redact)
+def _open(paths: tuple[Path, ...] | list[Path], no_redact: bool, strict: bool) -> TraceStore:
+    return TraceStore(_load(paths, strict), redact=not no_redact)
 
 
-def _open_one(path: Path, trace_id: str | None, no_redact: bool) -> TraceStore:
+def _open_one(path: Path, trace_id: str | None, no_redact: bool, strict: bool) -> TraceStore:
     """A store of the one trace `--trace-id` names in PATH (without it, the only one): the rule
     `judge-agent judge` follows too, so the same ids work, and several traces and no id is an error."""
-    trace = select_trace(_load([path]), trace_id, source=str(path), option="--trace-id")
+    trace = select_trace(_load([path], strict), trace_id, source=str(path), option="--trace-id")
     return TraceStore([trace], redact=not no_redact)
 
 
@@ -92,9 +98,17 @@ def _emit(result: R, as_json: bool, show: Callable[[R], None]) -> None:
     help="Require 'Authorization: Bearer TOKEN' on HTTP requests (or set TRACE_TOOLS_TOKEN).",
 )
 @redact_option
+@strict_option
 @click.option("-v", "--verbose", is_flag=True, help="Log each tool call and its size and time to stderr.")
 def serve(
-    paths: tuple[Path, ...], http: bool, host: str, port: int, token: str | None, no_redact: bool, verbose: bool
+    paths: tuple[Path, ...],
+    http: bool,
+    host: str,
+    port: int,
+    token: str | None,
+    no_redact: bool,
+    strict: bool,
+    verbose: bool,
 ) -> None:
     """Serve the traces in PATHS over MCP (stdio by default; stdout carries only the protocol).
 
@@ -113,7 +127,7 @@ def serve(
     logging.getLogger("trace_tools").setLevel(logging.INFO if verbose else logging.WARNING)
     if not http and token:
         raise click.UsageError("--token applies to --http only (stdio is a private pipe)")
-    store = _open(paths, no_redact)
+    store = _open(paths, no_redact, strict)
     server = build_server(store)
     if not http:
         server.run("stdio")
@@ -132,9 +146,10 @@ def serve(
 @paths_argument
 @json_option
 @redact_option
-def traces(paths: tuple[Path, ...], as_json: bool, no_redact: bool) -> None:
+@strict_option
+def traces(paths: tuple[Path, ...], as_json: bool, no_redact: bool, strict: bool) -> None:
     """List the traces in PATHS."""
-    store = _open(paths, no_redact)
+    store = _open(paths, no_redact, strict)
     _emit(tools.list_traces(store, max_results=bounds.MAX_RESULTS), as_json, render.traces)
 
 
@@ -143,9 +158,10 @@ def traces(paths: tuple[Path, ...], as_json: bool, no_redact: bool) -> None:
 @trace_option
 @json_option
 @redact_option
-def info(path: Path, trace_id: str | None, as_json: bool, no_redact: bool) -> None:
+@strict_option
+def info(path: Path, trace_id: str | None, as_json: bool, no_redact: bool, strict: bool) -> None:
     """Overview of a trace (GetTraceInfo)."""
-    _emit(tools.get_trace_info(_open_one(path, trace_id, no_redact)), as_json, render.info)
+    _emit(tools.get_trace_info(_open_one(path, trace_id, no_redact, strict)), as_json, render.info)
 
 
 @main.command()
@@ -160,6 +176,7 @@ def info(path: Path, trace_id: str | None, as_json: bool, no_redact: bool) -> No
 @click.option("--page-token", help="Continue from a previous page.")
 @json_option
 @redact_option
+@strict_option
 def spans(
     path: Path,
     trace_id: str | None,
@@ -172,10 +189,11 @@ def spans(
     page_token: str | None,
     as_json: bool,
     no_redact: bool,
+    strict: bool,
 ) -> None:
     """Spans of a trace in tree order (ListSpans)."""
     page = tools.list_spans(
-        _open_one(path, trace_id, no_redact),
+        _open_one(path, trace_id, no_redact, strict),
         page_token=page_token,
         max_results=limit,
         name=name,
@@ -196,6 +214,7 @@ def spans(
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="Read long values from here.")
 @json_option
 @redact_option
+@strict_option
 def span(
     path: Path,
     span_id: str,
@@ -205,10 +224,11 @@ def span(
     offset: int,
     as_json: bool,
     no_redact: bool,
+    strict: bool,
 ) -> None:
     """One span in full (GetSpan)."""
     detail = tools.get_span(
-        _open_one(path, trace_id, no_redact),
+        _open_one(path, trace_id, no_redact, strict),
         span_id,
         attributes=list(attributes) or None,
         max_content_chars=max_chars,
@@ -227,6 +247,7 @@ def span(
 @click.option("--case-sensitive", is_flag=True, help="Match case exactly.")
 @json_option
 @redact_option
+@strict_option
 def search_command(
     path: Path,
     pattern: str,
@@ -237,10 +258,11 @@ def search_command(
     case_sensitive: bool,
     as_json: bool,
     no_redact: bool,
+    strict: bool,
 ) -> None:
     """Regex search over span names, attributes and events (SearchTraceRegex)."""
     result = tools.search_trace_regex(
-        _open_one(path, trace_id, no_redact),
+        _open_one(path, trace_id, no_redact, strict),
         pattern,
         max_matches=max_matches,
         context_chars=context_chars,

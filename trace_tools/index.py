@@ -125,9 +125,12 @@ class TraceStore:
             self.indexes[index.trace.trace_id] = index
 
     @classmethod
-    def open(cls, paths: list[str | Path] | tuple[str | Path, ...], redact: bool = True) -> TraceStore:
-        """Load every trace under `paths`. Raises TraceLoadError on an unreadable file."""
-        return cls(load_paths(paths), redact=redact)
+    def open(
+        cls, paths: list[str | Path] | tuple[str | Path, ...], redact: bool = True, strict: bool = False
+    ) -> TraceStore:
+        """Load every trace under `paths` (`strict` refuses odd traces; see `load_path`).
+        Raises TraceLoadError on an unreadable file."""
+        return cls(load_paths(paths, strict), redact=redact)
 
     def __len__(self) -> int:
         return len(self.indexes)

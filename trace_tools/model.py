@@ -204,34 +204,41 @@ class Trace:
         spans: list[Span],
         source: str,
         metadata: dict[str, Any] | None = None,
+        strict: bool = False,
     ) -> Trace:
-        """Link spans into a tree, checking what a well-formed trace guarantees.
+        """Link spans into a tree. What a well-formed trace guarantees but this one breaks is fixed
+        as little as possible and said in `warnings`, the way trace backends show a buggy app's
+        trace: a span ending before it starts gets zero duration, a conflicting duplicate span id
+        keeps its first span, a span that is its own parent or closes a parent cycle becomes a
+        root, an absurd timestamp is kept.
 
         Raises:
-            TraceLoadError: conflicting duplicate span ids, parent cycles, absurd timestamps.
+            TraceLoadError: with `strict`, on any of these instead.
         """
-        warnings: list[str] = []
+        fixes = _Fixes(source, trace_id, strict)
         by_id: dict[str, Span] = {}
         duplicates = 0
         for span in spans:
-            _check_timestamps(span, source)
+            _check_timestamps(span, fixes)
             seen = by_id.get(span.span_id)
             if seen is None:
                 by_id[span.span_id] = span
             elif seen.content_signature() == span.content_signature():
                 duplicates += 1
             else:
-                raise TraceLoadError(
-                    source,
-                    f"span id {span.span_id} appears twice in trace {trace_id} with different content",
+                fixes.add(
+                    f"span id {span.span_id} appears twice in trace {trace_id} with different content", "kept the first"
                 )
-        if duplicates:
-            warnings.append(f"{duplicates} exact duplicate span(s) were merged (the exporter sent them twice)")
-
-        roots: list[Span] = []
-        orphans: list[Span] = []
+        warnings = (
+            [f"{duplicates} exact duplicate span(s) were merged (the exporter sent them twice)"] if duplicates else []
+        )
         for span in by_id.values():
             span.children = []
+            if span.parent_id == span.span_id:
+                fixes.add(f"span {span.span_id} is its own parent", "made it a root")
+                span.parent_id = None
+        roots: list[Span] = []
+        orphans: list[Span] = []
         for span in by_id.values():
             parent = by_id.get(span.parent_id) if span.parent_id else None
             if parent is None:
@@ -247,23 +254,59 @@ class Trace:
             )
         ordered_roots = sorted(roots, key=_start_key) + sorted(orphans, key=_start_key)
         ordered = _tree_order(ordered_roots)
-        if len(ordered) != len(by_id):
+        while len(ordered) != len(by_id):  # the rest hang off parent cycles: cut each at one edge
             in_tree = {id(s) for s in ordered}
-            stuck = sorted(s.span_id for s in by_id.values() if id(s) not in in_tree)
-            raise TraceLoadError(
-                source,
-                f"spans {', '.join(stuck[:4])}{' …' if len(stuck) > 4 else ''} in trace {trace_id} "
-                "form a parent cycle (each is an ancestor of itself)",
+            cut = _cycle_member(next(s for s in by_id.values() if id(s) not in in_tree), by_id)
+            fixes.add(
+                f"spans in trace {trace_id} form a parent cycle through {cut.span_id}",
+                f"dropped its parent link to {cut.parent_id} to make it a root",
             )
+            by_id[cut.parent_id].children.remove(cut)  # type: ignore[index]
+            cut.parent_id = None
+            ordered_roots.append(cut)
+            ordered = _tree_order(ordered_roots)
         return cls(
             trace_id=trace_id,
             spans=ordered,
             roots=ordered_roots,
             by_id=by_id,
             source=source,
-            warnings=warnings,
+            warnings=warnings + fixes.warnings,
             metadata=metadata or {},
         )
+
+
+class _Fixes:
+    """The oddities `Trace.build` repaired, as warnings (the first few in full, then a count);
+    with `strict`, the first is a TraceLoadError instead."""
+
+    SHOWN = 10
+
+    def __init__(self, source: str, trace_id: str, strict: bool) -> None:
+        self.source = source
+        self.strict = strict
+        self.warnings: list[str] = []
+        self.more = 0
+
+    def add(self, problem: str, fix: str) -> None:
+        if self.strict:
+            raise TraceLoadError(self.source, problem)
+        if len(self.warnings) < self.SHOWN:
+            self.warnings.append(f"{problem}: {fix}")
+        elif self.more == 0:
+            self.warnings.append("more oddities were fixed; the first ones are listed above")
+            self.more += 1
+
+
+def _cycle_member(span: Span, by_id: dict[str, Span]) -> Span:
+    """The earliest-starting span of the parent cycle above `span` (which is in a cycle or below one)."""
+    seen: dict[str, int] = {}
+    chain: list[Span] = []
+    while span.span_id not in seen:
+        seen[span.span_id] = len(chain)
+        chain.append(span)
+        span = by_id[span.parent_id]  # type: ignore[index]  # off the tree, so its parent is in the trace
+    return min(chain[seen[span.span_id] :], key=_start_key)
 
 
 def _start_key(span: Span) -> tuple[int, str]:
@@ -284,13 +327,14 @@ def _tree_order(roots: list[Span]) -> list[Span]:
     return ordered
 
 
-def _check_timestamps(span: Span, source: str) -> None:
+def _check_timestamps(span: Span, fixes: _Fixes) -> None:
     for label, value in (("start", span.start_ns), ("end", span.end_ns)):
         if not MIN_TIMESTAMP_NS <= value <= MAX_TIMESTAMP_NS:
-            raise TraceLoadError(
-                source,
+            fixes.add(
                 f"span {span.span_id} has an absurd {label} time ({value} ns since 1970); "
                 "OTLP timestamps are nanoseconds since the Unix epoch",
+                "kept as it is",
             )
     if span.end_ns < span.start_ns:
-        raise TraceLoadError(source, f"span {span.span_id} ends before it starts")
+        fixes.add(f"span {span.span_id} ends before it starts", "its duration is shown as zero")
+        span.end_ns = span.start_ns

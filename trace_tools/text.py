@@ -1,13 +1,14 @@
 """How trace values read as text, for the tools, the search index and a terminal.
 
-One home for the three renderings every part of trace_tools (and judge_agent's CLI) relies on:
-`as_text` (what GetSpan cuts and SearchTraceRegex searches), `fold` (what the search prefilter
-compares) and `safe` (trace text made harmless for a terminal).
+One home for the renderings every part of trace_tools (and judge_agent's CLI) relies on:
+`as_text` (what GetSpan cuts and SearchTraceRegex searches) and its `to_json`, `iso_time`, `fold`
+(what the search prefilter compares) and `safe` (trace text made harmless for a terminal).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,6 +40,15 @@ def to_json(value: Any, sort_keys: bool = False) -> bytes:
     except orjson.JSONEncodeError:
         text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
         return text.encode("utf-8", "surrogatepass")
+
+
+def iso_time(nanoseconds: int) -> str:
+    """A timestamp as ISO 8601 UTC; an absurd one (kept by the loaders, with a warning) as its number."""
+    try:
+        moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"{nanoseconds} ns since 1970"
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def fold(text: str) -> str:

@@ -10,7 +10,6 @@ saying how to recover; the MCP server turns them into tool errors the calling mo
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -34,7 +33,7 @@ from trace_tools.results import (
     TraceSummary,
 )
 from trace_tools.selection import SPAN_ID_PATTERN, TRACE_ID_PATTERN
-from trace_tools.text import as_text
+from trace_tools.text import as_text, iso_time
 
 
 def _id_field(description: str, pattern: str) -> Any:
@@ -61,7 +60,7 @@ def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
         trace_id=trace.trace_id,
         root_span_id=root.span_id,
         root_name=bounds.cut_name(index.show("name", root.name)),
-        start_time=_iso(trace.start_ns),
+        start_time=iso_time(trace.start_ns),
         duration_ms=_ms(trace.duration_ns),
         status=trace.status_code,
         status_message=bounds.cut(index.show(None, root.status_message), bounds.PREVIEW_CHARS) or None,
@@ -93,7 +92,7 @@ def list_traces(store: TraceStore, page_token: PageToken = None, max_results: Ma
         summary = TraceSummary(
             trace_id=trace.trace_id,
             root_name=bounds.cut_name(index.show("name", trace.root.name)),
-            start_time=_iso(trace.start_ns),
+            start_time=iso_time(trace.start_ns),
             duration_ms=_ms(trace.duration_ns),
             status=trace.status_code,
             span_count=len(trace.spans),
@@ -406,7 +405,3 @@ def _preview(index: TraceIndex, key: str | None, value: Any) -> str | None:
 
 def _ms(nanoseconds: int) -> float:
     return round(nanoseconds / 1e6, 3)
-
-
-def _iso(nanoseconds: int) -> str:
-    return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

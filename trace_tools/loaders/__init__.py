@@ -29,13 +29,17 @@ from trace_tools.model import Trace
 __all__ = ["load", "load_path", "load_paths"]
 
 
-def load_path(path: str | Path) -> list[Trace]:
+def load_path(path: str | Path, strict: bool = False) -> list[Trace]:
     """Every trace in a file or, recursively, a directory (spans of one trace may span files).
+
+    A trace from a buggy application loads with what is odd in it fixed as little as possible
+    and said in `Trace.warnings` (clock skew, parent cycles, duplicate span ids, absurd times,
+    a bad JSON Lines line); `strict=True` refuses it instead.
 
     Raises:
         TraceLoadError: the path is missing, or a file in it is not a readable trace.
     """
-    return load_paths([path])
+    return load_paths([path], strict)
 
 
 @contextlib.contextmanager
@@ -52,8 +56,9 @@ def _collector_paused() -> Iterator[None]:
 
 
 @_collector_paused()
-def load_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Trace]:
-    """Every trace in the given files and directories, spans grouped by trace id across files."""
+def load_paths(paths: list[str | Path] | tuple[str | Path, ...], strict: bool = False) -> list[Trace]:
+    """Every trace in the given files and directories, spans grouped by trace id across files
+    (`strict` as in `load_path`)."""
     collected = Collected()
     for path in paths:
         path = Path(path)
@@ -63,22 +68,22 @@ def load_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Trace]:
             if not files:
                 raise TraceLoadError(str(path), "is an empty directory")
             for file in files:
-                collected.extend(_collect_from_directory(file))
+                collected.extend(_collect_from_directory(file, strict))
         elif path.exists():
-            collected.extend(_collect(read_bytes(path), str(path)))
+            collected.extend(_collect(read_bytes(path), str(path), strict))
         else:
             raise TraceLoadError(str(path), "no such file or directory")
     name = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
-    return assemble(collected, name)
+    return assemble(collected, name, strict)
 
 
-def _collect_from_directory(file: Path) -> Collected:
+def _collect_from_directory(file: Path, strict: bool) -> Collected:
     """A directory may hold a README or a script beside its traces: those are skipped, and said so.
 
     Files that are JSON or binary but broken still fail: they were meant to be traces.
     """
     try:
-        return _collect(read_bytes(file), str(file))
+        return _collect(read_bytes(file), str(file), strict)
     except TraceLoadError as exc:
         if exc.problem.startswith(NOT_A_TRACE):
             return Collected(skipped=[file.name])
@@ -86,15 +91,16 @@ def _collect_from_directory(file: Path) -> Collected:
 
 
 @_collector_paused()
-def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>") -> list[Trace]:
-    """Every trace in in-memory data: file content, or an already-parsed OTLP/MLflow document."""
+def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>", strict: bool = False) -> list[Trace]:
+    """Every trace in in-memory data: file content, or an already-parsed OTLP/MLflow document
+    (`strict` as in `load_path`)."""
     if isinstance(data, (dict, list)):
-        return assemble(_from_document(data, source), source)
+        return assemble(_from_document(data, source), source, strict)
     raw = data.encode() if isinstance(data, str) else data
-    return assemble(_collect(decompress(raw, source), source), source)
+    return assemble(_collect(decompress(raw, source), source, strict), source, strict)
 
 
-def _collect(data: bytes, source: str) -> Collected:
+def _collect(data: bytes, source: str, strict: bool = False) -> Collected:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     # where the content starts, found without copying it (`strip()` copies a whole file)
@@ -103,7 +109,7 @@ def _collect(data: bytes, source: str) -> Collected:
         raise TraceLoadError(source, "is empty")
     first = data[start : start + 1]
     if first in (b"{", b"["):
-        return _from_json_text(data, source)
+        return _from_json_text(data, source, strict)
     if _looks_like_text(data):
         raise TraceLoadError(
             source, f"{NOT_A_TRACE}: expected OTLP JSON/JSON Lines, OTLP protobuf or MLflow trace JSON"
@@ -111,12 +117,12 @@ def _collect(data: bytes, source: str) -> Collected:
     return otlp_proto.parse_binary(data, source)
 
 
-def _from_json_text(data: bytes, source: str) -> Collected:
+def _from_json_text(data: bytes, source: str, strict: bool) -> Collected:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if b"\n" in data.strip() and _first_line_parses(data):
-            return otlp_json.parse_lines(data, source)
+        if b"\n" in data.strip() and _a_first_line_parses(data):
+            return otlp_json.parse_lines(data, source, strict)
         if "utf-8" in str(exc).lower():
             raise TraceLoadError(source, "contains bytes that are not valid UTF-8") from exc
         raise TraceLoadError(source, f"is not valid JSON ({_describe(exc, data)})") from exc
@@ -143,13 +149,15 @@ def _from_document(document: Any, source: str) -> Collected:
 _LEADING_SPACE = re.compile(rb"[ \t\r\n\f\v]*")
 
 
-def _first_line_parses(data: bytes) -> bool:
-    first = data.lstrip().split(b"\n", 1)[0]
-    try:
-        orjson.loads(first)
-    except orjson.JSONDecodeError:
-        return False
-    return True
+def _a_first_line_parses(data: bytes) -> bool:
+    """Whether one of the first lines is JSON: then the file is JSON Lines (with a bad line, maybe the first)."""
+    for line in data.lstrip().split(b"\n", 3)[:3]:
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        return True
+    return False
 
 
 def _describe(exc: orjson.JSONDecodeError, data: bytes) -> str:

@@ -30,6 +30,8 @@ class Collected:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     # files of a directory that were passed over because they are not traces (a README, a script)
     skipped: list[str] = field(default_factory=list)
+    # what was passed over inside a file (a bad JSON Lines line): every trace of the load says it
+    warnings: list[str] = field(default_factory=list)
 
     def add_scope(self, spans: Iterable[Span], resource: dict[str, Any], scope_name: str, scope_version: str) -> None:
         """Spans of one OTLP scope, stamped with the resource and instrumentation scope they came under."""
@@ -42,6 +44,7 @@ class Collected:
     def extend(self, other: Collected) -> None:
         self.spans.extend(other.spans)
         self.skipped.extend(other.skipped)
+        self.warnings.extend(other.warnings)
         for trace_id, meta in other.metadata.items():
             self.metadata.setdefault(trace_id, {}).update(meta)
 
@@ -152,11 +155,12 @@ def _flatten_deep_values(span: Span) -> int:
     return count
 
 
-def assemble(collected: Collected, source: str) -> list[Trace]:
-    """Group spans by trace id and build each trace, earliest first.
+def assemble(collected: Collected, source: str, strict: bool = False) -> list[Trace]:
+    """Group spans by trace id and build each trace, earliest first (see `Trace.build` for what
+    is repaired with a warning, or refused with `strict`).
 
     Raises:
-        TraceLoadError: when there are no spans at all, or a trace is malformed.
+        TraceLoadError: when there are no spans at all, or (strict) a trace is malformed.
     """
     if not collected.spans:
         raise TraceLoadError(source, "contains no spans")
@@ -170,9 +174,11 @@ def assemble(collected: Collected, source: str) -> list[Trace]:
             deep[span.trace_id] = deep.get(span.trace_id, 0) + 1
         groups.setdefault(span.trace_id, []).append(span)
     traces = [
-        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id)) for trace_id, spans in groups.items()
+        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id), strict)
+        for trace_id, spans in groups.items()
     ]
     for trace in traces:
+        trace.warnings.extend(collected.warnings)
         if trace.trace_id in deep:
             trace.warnings.append(
                 f"values of {deep[trace.trace_id]} span(s) nested more than {MAX_DEPTH} deep were replaced by a marker"

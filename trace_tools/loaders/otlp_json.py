@@ -56,19 +56,31 @@ def _request_spans(document: dict[str, Any], source: str) -> Collected:
     return collected
 
 
-def parse_lines(data: bytes, source: str) -> Collected:
-    """OTLP/JSON Lines: one request per line (the Collector's `file` exporter)."""
+def parse_lines(data: bytes, source: str, strict: bool = False) -> Collected:
+    """OTLP/JSON Lines: one request per line (the Collector's `file` exporter).
+
+    A line that is not a request (cut by a crash, garbled) is skipped and said in the traces'
+    warnings, as a log reader would; `strict` refuses the file instead.
+    """
     collected = Collected()
+    bad: list[str] = []
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             document = orjson.loads(line)
+            problem = "" if is_otlp_request(document) else "is not an OTLP ExportTraceServiceRequest"
         except orjson.JSONDecodeError as exc:
-            raise TraceLoadError(source, f"line {number} is not valid JSON ({exc})") from exc
-        if not is_otlp_request(document):
-            raise TraceLoadError(source, f"line {number} is not an OTLP ExportTraceServiceRequest")
-        collected.extend(parse_request(document, f"{source}:{number}"))
+            problem = f"is not valid JSON ({exc})"
+        if not problem:
+            collected.extend(parse_request(document, f"{source}:{number}"))
+        elif strict:
+            raise TraceLoadError(source, f"line {number} {problem}")
+        else:
+            bad.append(str(number))
+    if bad:
+        shown = ", ".join(bad[:10]) + (" …" if len(bad) > 10 else "")
+        collected.warnings.append(f"{source}: {len(bad)} line(s) that are not OTLP requests were skipped: {shown}")
     return collected
 
 

@@ -156,8 +156,18 @@ def test_otlp_json_lines_with_many_traces(tmp_path: Path) -> None:
         assert all(s.attributes == {"trace.index": index, "span.name": s.name} for s in trace.spans)
 
 
-def test_otlp_json_lines_bad_line_is_named(tmp_path: Path) -> None:
+def test_otlp_json_lines_bad_line_is_skipped_and_named(tmp_path: Path) -> None:
     good = orjson.dumps(request(json_span(ROOT)))
-    path = write(tmp_path / "traces.jsonl", good + b"\n" + good[:-5] + b"\n")
+    path = write(tmp_path / "traces.jsonl", good + b"\n" + good[:-5] + b"\n[1]\n")
+    (trace,) = load_path(path)
+    assert len(trace.spans) == 1
+    assert trace.warnings == [f"{path}: 2 line(s) that are not OTLP requests were skipped: 2, 3"]
     with pytest.raises(TraceLoadError, match=r"line 2 is not valid JSON"):
-        load_path(path)
+        load_path(path, strict=True)
+
+
+def test_otlp_json_lines_with_a_bad_first_line_loads_the_rest(tmp_path: Path) -> None:
+    good = orjson.dumps(request(json_span(ROOT)))
+    path = write(tmp_path / "traces.jsonl", good[:-5] + b"\n" + good + b"\n")
+    (trace,) = load_path(path)
+    assert trace.warnings == [f"{path}: 1 line(s) that are not OTLP requests were skipped: 1"]
