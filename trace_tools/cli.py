@@ -6,7 +6,6 @@ Trace text is hostile: it is printed with rich markup off and control characters
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -97,6 +96,13 @@ def _emit(result: R, as_json: bool, show: Callable[[R], None]) -> None:
     envvar="TRACE_TOOLS_TOKEN",
     help="Require 'Authorization: Bearer TOKEN' on HTTP requests (or set TRACE_TOOLS_TOKEN).",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Another name clients reach the HTTP server by (Host/Origin headers are checked against the "
+    "bound host: DNS-rebinding protection). Repeatable.",
+)
 @redact_option
 @strict_option
 @click.option("-v", "--verbose", is_flag=True, help="Log each tool call and its size and time to stderr.")
@@ -106,6 +112,7 @@ def serve(
     host: str,
     port: int,
     token: str | None,
+    allowed_hosts: tuple[str, ...],
     no_redact: bool,
     strict: bool,
     verbose: bool,
@@ -116,7 +123,7 @@ def serve(
     Tools: GetTraceInfo, ListSpans, GetSpan, SearchTraceRegex (+ ListTraces for several traces).
     The server reads only PATHS; no tool takes a file path.
     """
-    from trace_tools.server import build_server, http_app
+    from trace_tools.server import build_server, http_app, is_loopback
 
     logging.basicConfig(
         level=logging.WARNING,
@@ -134,12 +141,17 @@ def serve(
         return
     import uvicorn
 
-    if not token and not _is_loopback(host):
+    if not token and not is_loopback(host):
         stderr.print(f"Warning: serving {host} without --token: anyone who can reach this port can read the traces.")
     stderr.print(
         f"trace-tools: {len(store)} trace(s) at http://{host}:{port}/mcp{' (token required)' if token else ''}"
     )
-    uvicorn.run(http_app(server, token, host=host), host=host, port=port, log_level="info" if verbose else "warning")
+    uvicorn.run(
+        http_app(server, token, host=host, allowed_hosts=allowed_hosts),
+        host=host,
+        port=port,
+        log_level="info" if verbose else "warning",
+    )
 
 
 @main.command()
@@ -270,15 +282,6 @@ def search_command(
         case_sensitive=case_sensitive,
     )
     _emit(result, as_json, render.search)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

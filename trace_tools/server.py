@@ -14,7 +14,9 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -22,6 +24,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -135,36 +138,144 @@ def _short(arguments: dict[str, Any]) -> str:
     return text if len(text) <= 300 else text[:300] + "…"
 
 
+#: Idle sessions end after this long (the SDK's default is 30 minutes: 10,000 abandoned sessions
+#: made every new client wait that long for a 503 to clear).
+SESSION_IDLE_TIMEOUT_S = 300.0
+#: Open sessions in all (~37 KB each) and per client address.
+MAX_SESSIONS = 1000
+MAX_SESSIONS_PER_CLIENT = 32
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _unauthorized(status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> Any:
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return respond
+
+
 class BearerTokenMiddleware:
-    """Rejects HTTP requests whose `Authorization: Bearer` token is not the configured one."""
+    """Rejects HTTP requests whose `Authorization: Bearer` token is not the configured one
+    (the scheme in any case, as RFC 7235 has it; the token compared in constant time)."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, token = given.strip().partition(b" ")
+            if not (scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.expected)):
                 body = b'{"error":"unauthorized: send Authorization: Bearer <token>"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b"Bearer"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _unauthorized(401, body, [(b"www-authenticate", b"Bearer")])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def http_app(server: MCPServer, token: str | None = None, host: str = "127.0.0.1", path: str = "/mcp") -> ASGIApp:
-    """The streamable-HTTP ASGI app, behind bearer-token auth when a token is given."""
-    app: ASGIApp = server.streamable_http_app(streamable_http_path=path, host=host)
+class SessionLimitMiddleware:
+    """At most `per_client` open MCP sessions per client address, so that one client cannot take
+    every session of the server (the SDK bounds only the total).
+
+    The SDK does not say when it ends a session, so the middleware keeps its own book: a session
+    opens with a response carrying `mcp-session-id`, and is counted until it is deleted, answered
+    404 (expired), or has seen no request for `idle_s` (the SDK's idle timeout).
+    """
+
+    def __init__(self, app: ASGIApp, per_client: int, idle_s: float) -> None:
+        self.app = app
+        self.per_client = per_client
+        self.idle_s = idle_s
+        self.sessions: dict[str, dict[str, float]] = {}  # client address → session id → last request
+        self.clock = time.monotonic
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = str((scope.get("client") or ("?",))[0])
+        now = self.clock()
+        held = {sid: seen for sid, seen in self.sessions.get(client, {}).items() if now - seen <= self.idle_s}
+        self.sessions[client] = held
+        given = dict(scope.get("headers") or []).get(b"mcp-session-id")
+        if given is None and scope.get("method") == "POST" and len(held) >= self.per_client:
+            self._forget_empty(client)
+            body = (
+                f'{{"error":"too many open sessions from this client ({len(held)}): end one with DELETE, '
+                f'or wait {self.idle_s:g} s for an idle one to expire"}}'
+            ).encode()
+            await _unauthorized(503, body, [(b"retry-after", str(int(self.idle_s)).encode())])(scope, receive, send)
+            return
+        session = given.decode("latin-1") if given is not None else None
+        if session is not None and session in held:
+            held[session] = now
+
+        async def book(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                opened = dict(message.get("headers") or []).get(b"mcp-session-id")
+                status = message["status"]
+                if session is None and opened is not None and status < 400:
+                    held[opened.decode("latin-1")] = self.clock()
+                elif session is not None and (status == 404 or (scope.get("method") == "DELETE" and status < 300)):
+                    held.pop(session, None)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, book)
+        finally:
+            self._forget_empty(client)
+
+    def _forget_empty(self, client: str) -> None:
+        if not self.sessions.get(client):
+            self.sessions.pop(client, None)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(host: str, allowed_hosts: tuple[str, ...] = ()) -> TransportSecuritySettings:
+    """DNS-rebinding protection for any bind address: the Host and Origin a browser page would
+    forge must name this server. Allowed: the bound host, `allowed_hosts`, loopback names for a
+    loopback or wildcard bind, and this machine's name for a wildcard bind."""
+    names = {host, *allowed_hosts} - set(_WILDCARDS)
+    if is_loopback(host) or host in _WILDCARDS:
+        names |= {"127.0.0.1", "localhost", "::1"}
+    if host in _WILDCARDS:
+        names |= {socket.gethostname(), socket.getfqdn()}
+    shown = sorted(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[form for name in shown for form in (name, f"{name}:*")],
+        allowed_origins=[
+            f"{scheme}://{form}" for name in shown for scheme in ("http", "https") for form in (name, f"{name}:*")
+        ],
+    )
+
+
+def http_app(
+    server: MCPServer,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    path: str = "/mcp",
+    allowed_hosts: tuple[str, ...] = (),
+) -> ASGIApp:
+    """The streamable-HTTP ASGI app: DNS-rebinding protection on whatever the bind address, sessions
+    bounded per client and in all, idle ones ended after SESSION_IDLE_TIMEOUT_S, and bearer-token
+    auth (checked first) when a token is given."""
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=path,
+        host=host,
+        transport_security=transport_security(host, allowed_hosts),
+        session_idle_timeout=SESSION_IDLE_TIMEOUT_S,
+        max_sessions=MAX_SESSIONS,
+    )
+    app = SessionLimitMiddleware(app, MAX_SESSIONS_PER_CLIENT, SESSION_IDLE_TIMEOUT_S)
     return BearerTokenMiddleware(app, token) if token else app

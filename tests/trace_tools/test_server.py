@@ -257,6 +257,13 @@ def initialize_request() -> dict[str, Any]:
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
+def starlette_app(app: Any) -> Any:
+    """The SDK's Starlette app inside our middlewares (its lifespan runs the session manager)."""
+    while not hasattr(app, "router"):
+        app = app.app
+    return app
+
+
 @pytest.mark.anyio
 async def test_http_app_rejects_requests_without_the_token(store: TraceStore) -> None:
     app = http_app(build_server(store), token="secret")
@@ -274,7 +281,7 @@ async def test_http_app_rejects_requests_without_the_token(store: TraceStore) ->
 @pytest.mark.anyio
 async def test_http_app_serves_tools_to_a_client_with_the_token(store: TraceStore) -> None:
     app = http_app(build_server(store), token="secret")
-    inner = app.app  # type: ignore[attr-defined]
+    inner = starlette_app(app)
     headers = {"authorization": "Bearer secret"}
     with anyio.fail_after(30):
         async with (
