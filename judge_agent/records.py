@@ -5,21 +5,29 @@ soon as its judgment finishes, so a killed run keeps everything it finished, and
 the file back to skip what is done. `compare`, `report` and `validate` read the same records.
 The writer (`ResultsFile`) and the reader (`read_records`) live together because they share one
 rule for a line torn by a killed run: the writer closes it, the reader skips it.
+
+One run writes a results file at a time: two runs on one file would both judge everything (each
+reads the file before the other has written), so the writer holds an advisory lock on a sidecar
+`<file>.lock` naming its holder. The kernel drops the lock when its process dies, so a killed run
+leaves nothing that blocks the next one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import socket
+import stat
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
-from judge_agent.errors import ConfigError
+from judge_agent.errors import ConfigError, JudgeAgentError
 from judge_agent.feedback import Feedback
 from judge_agent.value_types import ValueType
 
@@ -83,6 +91,8 @@ def read_records(path: str | Path) -> list[EvalRecord]:
         ConfigError: the file cannot be read, or a line is not a record.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"results file {path} is not a regular file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -98,6 +108,8 @@ def read_records(path: str | Path) -> list[EvalRecord]:
         except json.JSONDecodeError:
             logger.warning("%s:%d: skipped a torn line (a run was killed while writing it)", path, number)
             continue
+        except (ValueError, RecursionError) as exc:  # a number past int()'s digit limit, nesting past the stack
+            raise ConfigError(f"{path}:{number} is not a judge-agent result record ({_reason(exc)})") from exc
         try:
             record = EvalRecord.model_validate(data)
         except ValidationError as exc:
@@ -114,29 +126,144 @@ def by_judge(records: Iterable[EvalRecord]) -> Iterator[tuple[str, list[EvalReco
     yield from groups.items()
 
 
+class ResultsInUse(ConfigError):
+    """Another run is writing this results file (its lock names the process)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is being written by another judge-agent run ({holder}): wait for it to finish or stop it, "
+            "or write the results to another file"
+        )
+
+
+class ResultsWriteError(JudgeAgentError):
+    """A record could not be written (disk full, a read-only file system): the run stops, what was written stays."""
+
+    def __init__(self, path: Path, exc: OSError, written: int) -> None:
+        self.path = path
+        self.written = written
+        super().__init__(
+            f"cannot write to {path}: {exc.strerror or exc} (after {written} results of this run; every result "
+            "written is kept): fix that, then re-run the same command to resume"
+        )
+
+
 class ResultsFile:
     """Appends records as JSON lines, flushed one by one, after mending a line torn by a killed run.
 
+    Holds the file's run lock from opening to `close`: read the previous records after opening, so
+    no other run can add to them meanwhile.
+
     Raises:
-        ConfigError: the file cannot be opened for appending.
+        ConfigError: the file cannot be opened for appending, or is not a regular file.
+        ResultsInUse: another run holds the file.
     """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
+        self.lock = _RunLock(path)
+        try:
+            if path.exists() and not path.is_file():  # a FIFO would block the open; a device is no results file
+                raise ConfigError(f"cannot write results to {path}: not a regular file")
             torn = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
             self.handle: IO[str] = path.open("a", encoding="utf-8")
         except OSError as exc:
+            self.lock.release()
             raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
+        except ConfigError:
+            self.lock.release()
+            raise
         if torn:  # end the torn line, so the next record starts a line of its own (the reader skips the torn one)
             self.handle.write("\n")
 
     def write(self, record: EvalRecord) -> None:
-        self.handle.write(record.model_dump_json() + "\n")
-        self.handle.flush()
+        """Append one record and flush it.
+
+        Raises:
+            ValueError: the record cannot be serialised (nothing is written).
+            ResultsWriteError: the file system refused the write.
+        """
+        line = record.model_dump_json() + "\n"
+        try:
+            self.handle.write(line)
+            self.handle.flush()
+        except OSError as exc:
+            raise ResultsWriteError(self.path, exc, self.written) from exc
+        self.written += 1
 
     def close(self) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:  # the flush of a write that already failed: that failure has been reported
+            pass
+        finally:
+            self.lock.release()
+
+
+class _RunLock:
+    """An exclusive `flock` on `<results>.lock`, which holds the holder's pid, host and start time."""
+
+    def __init__(self, results: Path) -> None:
+        self.path = results.with_name(results.name + ".lock")
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            except OSError as exc:
+                raise ConfigError(f"cannot write results to {results}: {self.path}: {exc.strerror or exc}") from exc
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ConfigError(f"cannot write results to {results}: {self.path} is not a regular file")
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                os.close(fd)
+                raise ResultsInUse(results, holder) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the holder finished and removed the file between our open and our lock: lock anew
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        """Remove the file while still holding it (a waiter that opened it sees it gone and retries), then unlock."""
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _holder(fd: int) -> str:
+    """'pid 123 on host, since 2025-06-01T12:00:00+00:00', as the holder wrote it (it may not have yet)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0))
+        return f"pid {int(info['pid'])} on {info['host']}, since {info['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that is starting"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
 
 
 def _ends_with_newline(path: Path) -> bool:
