@@ -6,6 +6,10 @@ and the inference parameters. Only successful verdicts are stored: a failure is 
 
 Several processes may share one cache file: SQLite in WAL mode with a busy timeout serialises
 their writes, and each write is one short transaction, so concurrent runs cannot corrupt it.
+
+The cache only saves money, so it must never cost a run: every SQLite failure (a file that is not
+SQLite, a `verdicts` table of another shape, a page corrupted on disk) is a `CacheError`, on which
+`evaluate` carries on without the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from judge_agent.feedback import Feedback
 from judge_agent.paths import cache_dir
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, feedback TEXT NOT NULL, created REAL NOT NULL)"
+_COLUMNS = frozenset({"key", "feedback", "created"})
+
+
+class CacheError(ConfigError):
+    """The verdict cache cannot be used: unreadable, not SQLite, another schema, or corrupted."""
 
 
 def default_cache_path() -> Path:
@@ -42,34 +51,63 @@ class VerdictCache:
     """Get and put Feedback by cache key; usable from one thread at a time (the evaluate event loop)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
+        """Open (or create) the cache file.
+
+        Raises:
+            CacheError: the file cannot be opened as a verdict cache.
+        """
         self.path = Path(path) if path is not None else default_cache_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot open the verdict cache {self.path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the verdict cache {self.path}: {exc} (use --no-cache)") from exc
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise CacheError(f"cannot open the verdict cache {self.path}: {exc}") from exc
+        if not columns >= _COLUMNS:
+            self._db.close()
+            raise CacheError(f"{self.path} is not a judge-agent verdict cache (its verdicts table has other columns)")
         self.hits = 0
 
     def get(self, key: str) -> Feedback | None:
-        row = self._db.execute("SELECT feedback FROM verdicts WHERE key = ?", (key,)).fetchone()
+        """The Feedback stored under `key`, or None.
+
+        Raises:
+            CacheError: the file failed (corrupted, removed, locked past the busy timeout).
+        """
+        try:
+            row = self._db.execute("SELECT feedback FROM verdicts WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise CacheError(f"the verdict cache {self.path} failed: {exc}") from exc
         if row is None:
             return None
         try:
             feedback = Feedback.model_validate_json(row[0])
-        except ValueError:  # written by an older version: judge again
+        except (ValueError, TypeError):  # written by an older version (or not text): judge again
             return None
         self.hits += 1
         return feedback
 
     def put(self, key: str, feedback: Feedback) -> None:
+        """Store a successful Feedback (a failure is not stored: it is judged again).
+
+        Raises:
+            CacheError: the file failed (corrupted, disk full, read-only).
+        """
         if feedback.ok:
-            self._db.execute(
-                "INSERT OR REPLACE INTO verdicts (key, feedback, created) VALUES (?, ?, ?)",
-                (key, feedback.to_json(), time.time()),
-            )
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO verdicts (key, feedback, created) VALUES (?, ?, ?)",
+                    (key, feedback.to_json(), time.time()),
+                )
+            except sqlite3.Error as exc:
+                raise CacheError(f"the verdict cache {self.path} failed: {exc}") from exc
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])

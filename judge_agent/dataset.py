@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from judge_agent.errors import ConfigError
 from judge_agent.records import ItemInfo
 from trace_tools import Trace, load_path
+from trace_tools.redaction import redact_text, redact_value
 
 FIELDS = ("inputs", "outputs", "expectations")
 #: Dataset columns a mapping may point to: the three judge fields and the item key.
@@ -48,19 +49,34 @@ class Item:
         trace = self.trace.content_digest() if self.trace is not None else ""
         return hashlib.sha256(f"{trace}\n{fields}".encode()).hexdigest()
 
-    def info(self) -> ItemInfo:
+    def info(self, *, redact: bool = True) -> ItemInfo:
+        """What a results record says about the item. With `redact`, as the judge saw it: the record and
+        the report made from it are shared more widely than the data, so a secret must not reach them."""
         trace = self.trace
+
+        def shown(value: Any) -> Any:
+            return _preview(redact_value(None, value) if redact else value)
+
+        name = trace.root.name if trace else None
         return ItemInfo(
             key=self.key,
             source=self.source,
             trace_id=trace.trace_id if trace else None,
-            name=trace.root.name if trace else None,
-            start_time=datetime.fromtimestamp(trace.start_ns / 1e9, UTC) if trace else None,
+            name=redact_text(name) if redact and name else name,
+            start_time=start_time(trace) if trace else None,
             status=trace.status_code if trace else None,
-            inputs=_preview(self.inputs),
-            outputs=_preview(self.outputs),
-            expectations=_preview(self.expectations),
+            inputs=shown(self.inputs),
+            outputs=shown(self.outputs),
+            expectations=shown(self.expectations),
         )
+
+
+def start_time(trace: Trace) -> datetime | None:
+    """When the trace started, or None when its timestamp is beyond what a datetime holds (a broken clock)."""
+    try:
+        return datetime.fromtimestamp(trace.start_ns / 1e9, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 class Filters(BaseModel):
@@ -102,9 +118,10 @@ class Filters(BaseModel):
         return kept[: self.limit] if self.limit is not None else kept
 
     def _keeps(self, trace: Trace) -> bool:
-        start = datetime.fromtimestamp(trace.start_ns / 1e9, UTC)
-        if (self.since and start < self.since) or (self.until and start >= self.until):
-            return False
+        if self.since or self.until:
+            start = start_time(trace)
+            if start is None or (self.since and start < self.since) or (self.until and start >= self.until):
+                return False
         if self.status and (trace.status_code == "ERROR") != (self.status == "error"):
             return False
         return not self.name or self.name.lower() in trace.root.name.lower()
@@ -175,8 +192,11 @@ def _is_dataset(path: Path) -> bool:
     """CSV files are datasets; JSON (Lines) files are datasets unless they hold OTLP or MLflow traces."""
     if path.suffix.lower() == ".csv":
         return True
-    with path.open("rb") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return head.startswith((b"{", b"[")) and b"resourceSpans" not in head and b'"spans"' not in head
 
 
@@ -186,12 +206,17 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read dataset {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     if path.suffix.lower() == ".csv":
-        return list(csv.DictReader(io.StringIO(text)))
+        try:
+            return list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise ConfigError(f"{path} is not a CSV dataset: {exc}") from exc
     if path.suffix.lower() == ".json":
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path}: {_unreadable(exc)}") from exc
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ConfigError(f"{path}: a JSON dataset is a list of objects (one per row)")
         return rows
@@ -203,6 +228,8 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{number} is not valid JSON: {exc.msg}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path}:{number}: {_unreadable(exc)}") from exc
         if not isinstance(row, dict):
             raise ConfigError(f"{path}:{number}: each line of a JSONL dataset is an object (one row)")
         result.append(row)
@@ -240,9 +267,16 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON after all (or past int()'s digit limit, or too deep): text
             return value
     return value
+
+
+def _unreadable(exc: ValueError | RecursionError) -> str:
+    """Why valid-looking JSON could not be read: nesting past the stack, or an integer past int()'s limit."""
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to read"
+    return f"a value cannot be read ({str(exc).split(';')[0]})"
 
 
 def _trace_item(trace: Trace, source: str) -> Item:

@@ -5,59 +5,42 @@ finishes, keyed by (item key, judge, judge digest, model, repeat). A re-run with
 skips keys already there, so Ctrl-C or a crash loses only judgments in flight. Failures are
 recorded as error Feedback and judged again with `retry_failed=True`.
 
-Throughput: an asyncio worker pool bounded by an `AdaptiveLimiter` (`judge_agent.limiter`): a rate
-limit halves the concurrency and the item waits and is tried again.
+Throughput: an asyncio worker pool (`judge_agent.runner`) bounded by an `AdaptiveLimiter`
+(`judge_agent.limiter`): a rate limit halves the concurrency and the item waits and is tried again.
 
-Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing.
+Isolation: one bad item never sinks the run (it gets an error record); a failing cache is set aside
+with a warning (`Evaluation.warnings`). Only the results file failing stops a run
+(`ResultsWriteError`, with what was written kept), and a second run on the same results file is
+refused at once (`ResultsInUse`).
+
+Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing
+but log warnings.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from judge_agent.cache import VerdictCache, cache_key
+from judge_agent.cache import CacheError, VerdictCache
 from judge_agent.dataset import Filters, Item, collect
 from judge_agent.definition import builtin_names
-from judge_agent.errors import ConfigError, JudgeAgentError, RateLimitError, error_code
-from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
+from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, RecordKey, ResultsFile, read_records
+from judge_agent.records import EvalRecord, ResultsFile, read_records
+from judge_agent.runner import Job, ProgressSink, Runner, warn
 from judge_agent.summary import JudgeSummary, summarize
 
-logger = logging.getLogger("judge_agent.evaluate")
-
-#: How many times an item throttled by the provider is tried again before it is recorded as failed.
-RATE_LIMIT_RETRIES = 6
-#: Model options that do not change verdicts (left out of the cache key; the key must hold no secret).
-_NOT_IN_CACHE_KEY = frozenset({"api_key", "timeout", "max_retries", "client", "prices"})
+__all__ = ["Evaluation", "ProgressSink", "aevaluate", "evaluate", "resolve_judges"]
 
 JudgeSpec = Judge | str | Path
-
-
-class ProgressSink(Protocol):
-    """Where `aevaluate` reports progress: the CLI passes a rich progress bar; tests may count."""
-
-    def start(self, total: int, done: int) -> None:
-        """The run begins: `total` judgments, of which `done` were already in the results file."""
-
-    def advance(self, record: EvalRecord) -> None:
-        """One judgment finished (a cache hit or a failure included)."""
-
-    def stop(self) -> None:
-        """The run ended, finished or not."""
 
 
 class Evaluation(BaseModel):
@@ -74,26 +57,13 @@ class Evaluation(BaseModel):
     failed: int = Field(default=0, description="records with an error, resumed ones included")
     throttled: int = Field(default=0, description="rate limits met (each cut the concurrency)")
     wall_time_s: float = 0.0
+    warnings: list[str] = Field(default_factory=list, description="what went wrong without failing the run")
 
     def summary(self, judge: str) -> JudgeSummary:
         for summary in self.summaries:
             if summary.judge == judge:
                 return summary
         raise KeyError(f"no judge {judge!r} in this evaluation")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One judgment to make: an item, a judge (bound to its provider), and which repeat."""
-
-    item: Item
-    judge: Judge
-    repeat: int = 0
-
-    @functools.cached_property
-    def key(self) -> RecordKey:
-        """Computed once: it is looked up several times per job, and the definition digest hashes its JSON."""
-        return RecordKey(self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
 
 
 def evaluate(
@@ -141,7 +111,9 @@ async def aevaluate(
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
+        ResultsInUse: another run is writing `output` (a ConfigError; before anything is judged).
         TraceLoadError: a trace file cannot be loaded.
+        ResultsWriteError: `output` could not be written (disk full...): the run stopped; what it wrote is kept.
     """
     started = time.perf_counter()
     if concurrency < 1 or repeats < 1:
@@ -153,10 +125,11 @@ async def aevaluate(
     resolved = [_for_this_run(judge, model, model_options) for judge in given]
     _check_fields(items, resolved, predicting=predict_fn is not None)
     output_path = Path(output) if output is not None else None
-    previous = {r.key: r for r in read_records(output_path)} if output_path and output_path.exists() else {}
-
+    sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
+    warnings: list[str] = []
     providers: dict[tuple[str, str], Provider] = {}
     try:
+        previous = {r.key: r for r in read_records(output_path)} if output_path else {}
         bound = [_bind(judge, providers) for judge in resolved]
         jobs = [Job(item, judge, repeat) for item in items for judge in bound for repeat in range(repeats)]
         resumed = {job.key: previous[job.key] for job in jobs if _finished(previous.get(job.key), retry_failed)}
@@ -167,12 +140,12 @@ async def aevaluate(
             traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None
             await predict_all(predict_fn, list({id(j.item): j.item for j in pending}.values()), traces_path)
         local = any(p.name == "local" for p in providers.values())
-        verdicts = _open_cache(cache if repeats == 1 else False)
-        runner = _Runner(
+        runner = Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
-            cache=verdicts,
-            sink=ResultsFile(output_path) if output_path else None,
+            cache=_open_cache(cache if repeats == 1 else False, warnings),
+            sink=sink,
             progress=progress,
+            warnings=warnings,
         )
         if progress is not None:
             progress.start(len(jobs), len(resumed))
@@ -183,6 +156,8 @@ async def aevaluate(
             if progress is not None:
                 progress.stop()
     finally:
+        if sink is not None:
+            sink.close()
         for provider in providers.values():
             await provider.aclose()
     records = [resumed.get(job.key) or fresh[job.key] for job in jobs if job.key in resumed or job.key in fresh]
@@ -196,6 +171,7 @@ async def aevaluate(
         failed=sum(not r.ok for r in records),
         throttled=runner.limiter.throttles,
         wall_time_s=round(time.perf_counter() - started, 3),
+        warnings=warnings,
     )
 
 
@@ -263,105 +239,13 @@ def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:
     return record is not None and (record.ok or not retry_failed)
 
 
-def _open_cache(cache: bool | str | Path | VerdictCache) -> VerdictCache | None:
+def _open_cache(cache: bool | str | Path | VerdictCache, warnings: list[str]) -> VerdictCache | None:
     if isinstance(cache, VerdictCache):
         return cache
     if cache is False:
         return None
-    return VerdictCache(None if cache is True else cache)
-
-
-class _Runner:
-    """Runs jobs through the limiter, the cache and the judge; hands each record to the sink at once."""
-
-    def __init__(
-        self,
-        limiter: AdaptiveLimiter,
-        cache: VerdictCache | None,
-        sink: ResultsFile | None,
-        progress: ProgressSink | None,
-    ) -> None:
-        self.limiter = limiter
-        self.cache = cache
-        self.sink = sink
-        self.progress = progress
-
-    async def run(self, jobs: Sequence[Job], workers: int) -> dict[RecordKey, EvalRecord]:
-        results: dict[RecordKey, EvalRecord] = {}
-        queue: Iterator[Job] = iter(jobs)
-
-        async def worker() -> None:
-            for job in queue:  # each worker takes the next job; the iterator is shared
-                record = await self._judge(job)
-                results[job.key] = record
-                if self.sink:
-                    self.sink.write(record)
-                if self.progress is not None:
-                    self.progress.advance(record)
-
-        async with anyio.create_task_group() as group:
-            for _ in range(min(workers, len(jobs))):
-                group.start_soon(worker)
-        return results
-
-    async def _judge(self, job: Job) -> EvalRecord:
-        item, judge = job.item, job.judge
-        key = None
-        if self.cache is not None:
-            options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
-            params = judge.definition.inference_params
-            key = cache_key(item.content_digest(), job.key.judge_digest, judge.model, params, options)
-            hit = self.cache.get(key)
-            if hit is not None:
-                return _record(job, hit, cached=True)
-        for _attempt in range(RATE_LIMIT_RETRIES + 1):
-            async with self.limiter.slot():
-                feedback = await self._call(job)
-            if feedback.error is None or feedback.error.code != RateLimitError.code:
-                break
-            await asyncio.sleep(await self.limiter.throttled())
-        if feedback.ok:
-            await self.limiter.succeeded()
-            if self.cache is not None and key is not None:
-                self.cache.put(key, feedback)
-        return _record(job, feedback, cached=False)
-
-    async def _call(self, job: Job) -> Feedback:
-        item, judge = job.item, job.judge
-        started = time.perf_counter()
-        try:
-            return await judge.acall(
-                item.trace, inputs=item.inputs, outputs=item.outputs, expectations=item.expectations
-            )
-        except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
-            code, message = exc.code, str(exc)
-        except Exception as exc:  # a bug or an MCP failure: recorded on the item, and logged with its traceback
-            logger.exception("judging %s with %s failed", item.key, judge.name)
-            code, message = error_code(exc), f"{type(exc).__name__}: {exc}"
-        metadata = FeedbackMetadata(
-            model=judge.model, mode=judge.definition.mode, wall_time_s=round(time.perf_counter() - started, 3)
-        )
-        return Feedback(name=judge.name, error=FeedbackError(code=code, message=message), metadata=metadata)
-
-    def close(self) -> None:
-        if self.sink:
-            self.sink.close()
-        if self.cache is not None:
-            self.cache.close()
-
-
-def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
-    trace = job.item.trace
-    names = {s: trace.by_id[s].name for s in feedback.cited_span_ids if trace and s in trace.by_id}
-    return EvalRecord(
-        item=job.item.info(),
-        judge=job.judge.name,
-        judge_digest=job.key.judge_digest,
-        model=job.judge.model,
-        value_type=job.judge.definition.value_type,
-        feedback=feedback,
-        cited_span_names=names,
-        cached=cached,
-        repeat=job.repeat,
-        finished_at=datetime.now(UTC),
-    )
+    try:
+        return VerdictCache(None if cache is True else cache)
+    except CacheError as exc:
+        warn(warnings, f"{exc}; this run goes on without the verdict cache")
+        return None

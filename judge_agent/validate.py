@@ -67,6 +67,8 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
         ConfigError: unreadable file, a bad line or value, a trace that cannot be found, no label for the judge.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read until a writer comes
+        raise ConfigError(f"cannot read labels {path}: not a regular file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

@@ -7,17 +7,24 @@ environment, and records made by hand (`record`, `run`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import importlib
 import json
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
 from judge_agent import limiter
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
-from judge_agent.records import EvalRecord, ItemInfo
+from judge_agent.records import EvalRecord, ItemInfo, ResultsFile
 from judge_agent.testing.model_server import Reply, ScriptedModelServer, tool_calls
 from judge_agent.value_types import ValueType
 
@@ -57,6 +64,90 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def options(server: ScriptedModelServer, **more: Any) -> dict[str, Any]:
     """`evaluate` keyword arguments pointing every judge at the scripted server."""
     return {"model": "openai:/m", "model_options": {"base_url": server.openai_base_url}, **more}
+
+
+# `judge-agent evaluate` in a process of its own (killed, interrupted, or racing another run)
+
+
+def evaluate_command(server: ScriptedModelServer, out: Path) -> list[str]:
+    """`judge-agent evaluate` over the trace files, one judgment at a time, as a command line."""
+    return [
+        sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
+        "--model", "openai:/m", "--base-url", server.openai_base_url, "--out", str(out),
+        "--concurrency", "1", "--no-cache", "-q",
+    ]  # fmt: skip
+
+
+def start_evaluate(server: ScriptedModelServer, out: Path) -> subprocess.Popen[str]:
+    """`evaluate_command` started in a process of its own."""
+    command = evaluate_command(server, out)
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def hang_after(finished: int, arrived: threading.Event, release: threading.Event) -> Any:
+    """A script entry answering `finished` requests, then holding each later one until `release` is set
+    (the judgment is in flight when the test stops the run); `arrived` is set by the first held one."""
+    count = {"n": 0}
+    lock = threading.Lock()
+
+    def respond(body: Any) -> Reply:
+        with lock:
+            count["n"] += 1
+            number = count["n"]
+        if number > finished:
+            arrived.set()
+            release.wait(60)
+        return verdict("acceptable")
+
+    return respond
+
+
+@contextlib.contextmanager
+def run_in_flight(out: Path, finished: int) -> Iterator[tuple[subprocess.Popen[str], ScriptedModelServer]]:
+    """`start_evaluate` held with a judgment in flight after `finished` records were written: the caller kills,
+    interrupts or races it; on exit the process is waited for and the held request released."""
+    arrived, release = threading.Event(), threading.Event()
+    with ScriptedModelServer([hang_after(finished, arrived, release)] * 10) as hanging:
+        process = start_evaluate(hanging, out)
+        try:
+            assert arrived.wait(60), process.stderr.read() if process.stderr else ""
+            yield process, hanging
+        finally:
+            process.wait(30)
+            release.set()
+
+
+# a results file on a disk that fills up (or turns read-only) mid-run
+
+
+class FillingFile:
+    """A results file on a disk that fills up: `room` writes succeed, then every write fails with `code`."""
+
+    def __init__(self, handle: IO[str], room: int, code: int) -> None:
+        self.handle, self.room, self.code = handle, room, code
+
+    def write(self, text: str) -> int:
+        if self.room == 0:
+            raise OSError(self.code, os.strerror(self.code))
+        self.room -= 1
+        return self.handle.write(text)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def fill_after(monkeypatch: pytest.MonkeyPatch, room: int, code: int = errno.ENOSPC) -> None:
+    """Make the results file `evaluate` opens fail after `room` records."""
+
+    class Filling(ResultsFile):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            self.handle = FillingFile(self.handle, room, code)  # type: ignore[assignment]
+
+    monkeypatch.setattr(importlib.import_module("judge_agent.evaluate"), "ResultsFile", Filling)
 
 
 # records made by hand, for the pure functions over results (summary, compare, agreement, records)

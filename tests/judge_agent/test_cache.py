@@ -1,5 +1,5 @@
-"""The SQLite verdict cache shared by concurrent runs (`judge_agent.cache`); hits and bypass are
-tested through evaluate in test_evaluate.py."""
+"""The SQLite verdict cache shared by concurrent runs (`judge_agent.cache`), and its failures as CacheError;
+hits and bypass are tested through evaluate in test_evaluate.py, a failing cache set aside in test_runner.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from judge_agent.cache import VerdictCache
+import pytest
+
+from judge_agent.cache import CacheError, VerdictCache
+from judge_agent.feedback import Feedback, FeedbackMetadata
 from tests.judge_agent.batch import ROOT
 
 
@@ -34,3 +37,32 @@ def test_two_processes_sharing_the_cache_do_not_corrupt_it(tmp_path: Path) -> No
     cache.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_file_that_is_not_a_verdict_cache_is_a_cache_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database\n" * 400)
+    with pytest.raises(CacheError, match="file is not a database"):
+        VerdictCache(garbage)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE verdicts (id INTEGER PRIMARY KEY, verdict BLOB)")
+    with pytest.raises(CacheError, match="not a judge-agent verdict cache"):
+        VerdictCache(foreign)
+
+
+def test_get_and_put_on_a_corrupted_cache_are_cache_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = VerdictCache(path)
+    for n in range(200):
+        cache.put(f"k{n}", Feedback(name="j", value="x" * 200, metadata=FeedbackMetadata(model="m", mode="plain")))
+    cache.close()
+    with path.open("r+b") as handle:  # garbage over every page but the schema's
+        handle.seek(4096)
+        handle.write(b"\xff" * (path.stat().st_size - 4096))
+    cache = VerdictCache(path)
+    with pytest.raises(CacheError, match="malformed"):
+        cache.get("k1")
+    with pytest.raises(CacheError, match="malformed"):
+        cache.put("k1", Feedback(name="j", value=1, metadata=FeedbackMetadata(model="m", mode="plain")))
+    cache.close()

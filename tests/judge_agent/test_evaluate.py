@@ -4,11 +4,8 @@ predict_fn."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from judge_agent import runner
 from judge_agent.dataset import Filters, collect
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import evaluate
@@ -25,16 +23,13 @@ from judge_agent.testing.model_server import Reply, ScriptedModelServer, error
 from tests.judge_agent.batch import (
     FIXTURES,
     MULTI,
-    ROOT,
     TRACE_FILES,
     isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
     options,
     responder,
+    run_in_flight,
     verdict,
 )
-
-# The module, not the function `judge_agent.evaluate` that the package exports under the same name.
-evaluate_module = importlib.import_module("judge_agent.evaluate")
 
 
 @pytest.fixture
@@ -96,46 +91,10 @@ def test_the_cache_key_covers_the_judge_definition(server: ScriptedModelServer, 
     assert again.cached == 0 and len(server.requests) == 6
 
 
-def start_evaluate(server: ScriptedModelServer, out: Path) -> subprocess.Popen[str]:
-    """`judge-agent evaluate` over the trace files in a process of its own, one judgment at a time."""
-    command = [
-        sys.executable, "-m", "judge_agent.cli", "evaluate", *TRACE_FILES, "--builtin", "performance",
-        "--model", "openai:/m", "--base-url", server.openai_base_url, "--out", str(out),
-        "--concurrency", "1", "--no-cache", "-q",
-    ]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def hang_after(finished: int, arrived: threading.Event, release: threading.Event) -> Any:
-    """A script entry answering `finished` requests, then holding each later one until `release` is set
-    (the judgment is in flight when the test stops the run); `arrived` is set by the first held one."""
-    count = {"n": 0}
-    lock = threading.Lock()
-
-    def respond(body: Any) -> Reply:
-        with lock:
-            count["n"] += 1
-            number = count["n"]
-        if number > finished:
-            arrived.set()
-            release.wait(60)
-        return verdict("acceptable")
-
-    return respond
-
-
 def test_a_killed_run_loses_nothing_finished_and_the_rerun_judges_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    arrived, release = threading.Event(), threading.Event()
-    with ScriptedModelServer([hang_after(3, arrived, release)] * 10) as hanging:
-        process = start_evaluate(hanging, out)
-        try:
-            # one worker: the fourth request is sent after the third record was written and flushed
-            assert arrived.wait(60), process.stderr.read() if process.stderr else ""
-            process.send_signal(signal.SIGKILL)
-        finally:
-            process.wait(10)
-            release.set()
+    with run_in_flight(out, 3) as (process, _):  # one worker: the fourth request follows the third record's flush
+        process.send_signal(signal.SIGKILL)
     assert len(read_records(out)) == 3
     with out.open("a") as handle:
         handle.write('{"item": {"key": "torn')  # a write cut short by the kill
@@ -175,7 +134,7 @@ def test_rate_limits_cut_concurrency_and_every_item_still_gets_a_verdict(tmp_pat
 
 
 def test_a_provider_that_keeps_throttling_records_rate_limited(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(evaluate_module, "RATE_LIMIT_RETRIES", 2)
+    monkeypatch.setattr(runner, "RATE_LIMIT_RETRIES", 2)
     with ScriptedModelServer([error(429, headers={"x-should-retry": "false"})] * 3) as server:
         evaluation = evaluate(FIXTURES / "data_processor.jsonl", "performance", cache=False, **options(server))
     error_ = evaluation.records[0].feedback.error
@@ -240,15 +199,9 @@ def test_a_csv_dataset_with_column_mapping_is_judged_in_plain_mode(server: Scrip
 
 def test_ctrl_c_keeps_finished_results_and_says_how_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    arrived, release = threading.Event(), threading.Event()
-    with ScriptedModelServer([hang_after(2, arrived, release)] * 6) as hanging:
-        process = start_evaluate(hanging, out)
-        try:
-            assert arrived.wait(60), process.stderr.read() if process.stderr else ""
-            process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate(timeout=30)
-        finally:
-            release.set()
+    with run_in_flight(out, 2) as (process, _):
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert f"interrupted: finished results are in {out}; re-run the same command to resume" in stderr
     assert len(read_records(out)) == 2

@@ -1,0 +1,250 @@
+"""Running a batch's jobs: each through the limiter, the cache and the judge, its record written at once.
+
+The rule here is isolation: one bad item never sinks the run. Whatever fails while judging an item
+(hashing it for the cache, the judge, building or serialising its record) becomes that item's
+error record; a cache that fails is set aside for the rest of the run with one warning. Only the
+results file failing stops the run (`ResultsWriteError`): every worker stops, what was written stays.
+`evaluate.aevaluate` builds the jobs and the runner; the run's outcome is `Evaluation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import anyio
+
+from judge_agent.cache import CacheError, VerdictCache, cache_key
+from judge_agent.dataset import Item
+from judge_agent.errors import JudgeAgentError, RateLimitError, error_code
+from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
+from judge_agent.judge import Judge
+from judge_agent.limiter import AdaptiveLimiter
+from judge_agent.records import EvalRecord, ItemInfo, RecordKey, ResultsFile, ResultsWriteError
+
+logger = logging.getLogger("judge_agent.evaluate")
+
+#: How many times an item throttled by the provider is tried again before it is recorded as failed.
+RATE_LIMIT_RETRIES = 6
+#: Model options that do not change verdicts (left out of the cache key; the key must hold no secret).
+_NOT_IN_CACHE_KEY = frozenset({"api_key", "timeout", "max_retries", "client", "prices"})
+
+
+class ProgressSink(Protocol):
+    """Where `aevaluate` reports progress: the CLI passes a rich progress bar; tests may count."""
+
+    def start(self, total: int, done: int) -> None:
+        """The run begins: `total` judgments, of which `done` were already in the results file."""
+
+    def advance(self, record: EvalRecord) -> None:
+        """One judgment finished (a cache hit or a failure included)."""
+
+    def stop(self) -> None:
+        """The run ended, finished or not."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One judgment to make: an item, a judge (bound to its provider), and which repeat."""
+
+    item: Item
+    judge: Judge
+    repeat: int = 0
+
+    @functools.cached_property
+    def key(self) -> RecordKey:
+        """Computed once: it is looked up several times per job, and the definition digest hashes its JSON."""
+        return RecordKey(self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
+
+
+def warn(warnings: list[str], message: str) -> None:
+    """A problem that does not fail the run: logged once (the CLI prints it as one line) and kept for the caller."""
+    logger.warning("%s", message)
+    warnings.append(message)
+
+
+class Runner:
+    """Runs jobs through the limiter, the cache and the judge; hands each record to the sink at once."""
+
+    def __init__(
+        self,
+        limiter: AdaptiveLimiter,
+        cache: VerdictCache | None,
+        sink: ResultsFile | None,
+        progress: ProgressSink | None,
+        warnings: list[str],
+    ) -> None:
+        self.limiter = limiter
+        self.cache = cache
+        self.sink = sink
+        self.progress = progress
+        self.warnings = warnings
+        self.stopped: ResultsWriteError | None = None
+
+    async def run(self, jobs: Sequence[Job], workers: int) -> dict[RecordKey, EvalRecord]:
+        """Every job's record, or `ResultsWriteError` when the results file fails (the other workers are stopped)."""
+        results: dict[RecordKey, EvalRecord] = {}
+        queue: Iterator[Job] = iter(jobs)
+
+        async def worker(scope: anyio.CancelScope) -> None:
+            for job in queue:  # each worker takes the next job; the iterator is shared
+                record = await self._outcome(job)
+                try:
+                    record = self._keep(job, record)
+                except ResultsWriteError as exc:
+                    self.stopped = self.stopped or exc
+                    scope.cancel()
+                    return
+                results[job.key] = record
+                if self.progress is not None:
+                    self.progress.advance(record)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(min(workers, len(jobs))):
+                group.start_soon(worker, group.cancel_scope)
+        if self.stopped is not None:
+            raise self.stopped
+        return results
+
+    def _keep(self, job: Job, record: EvalRecord) -> EvalRecord:
+        """Write the record; one that cannot be serialised is replaced by its error record."""
+        if self.sink is None:
+            return record
+        try:
+            self.sink.write(record)
+        except ValueError as exc:
+            _log_failure(job, exc)
+            record = _failed(job, exc)
+            self.sink.write(record)
+        return record
+
+    async def _outcome(self, job: Job) -> EvalRecord:
+        """The job's record, whatever happens: an item that breaks our code fails alone (its record says how)."""
+        try:
+            return await self._judge(job)
+        except Exception as exc:
+            _log_failure(job, exc)
+            return _failed(job, exc)
+
+    async def _judge(self, job: Job) -> EvalRecord:
+        key = self._cache_key(job)
+        if key is not None and self.cache is not None:
+            try:
+                hit = self.cache.get(key)
+            except CacheError as exc:
+                self._drop_cache(exc)
+                hit = None
+            if hit is not None:
+                return _record(job, hit, cached=True)
+        for _attempt in range(RATE_LIMIT_RETRIES + 1):
+            async with self.limiter.slot():
+                feedback = await self._call(job)
+            if feedback.error is None or feedback.error.code != RateLimitError.code:
+                break
+            await asyncio.sleep(await self.limiter.throttled())
+        if feedback.ok:
+            await self.limiter.succeeded()
+            if key is not None and self.cache is not None:
+                try:
+                    self.cache.put(key, feedback)
+                except CacheError as exc:
+                    self._drop_cache(exc)
+        return _record(job, feedback, cached=False)
+
+    def _cache_key(self, job: Job) -> str | None:
+        """The job's cache key; None without a cache, or when the item's content cannot be hashed (judged uncached)."""
+        if self.cache is None:
+            return None
+        judge = job.judge
+        try:
+            digest = job.item.content_digest()
+        except (TypeError, ValueError, RecursionError) as exc:  # e.g. an integer orjson refuses (beyond 64 bits)
+            logger.warning("%s is judged without the cache: its content cannot be hashed (%s)", job.item.key, exc)
+            return None
+        options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
+        return cache_key(digest, job.key.judge_digest, judge.model, judge.definition.inference_params, options)
+
+    def _drop_cache(self, exc: CacheError) -> None:
+        """Set a failing cache aside for the rest of the run, with one warning."""
+        if self.cache is not None:
+            cache, self.cache = self.cache, None
+            with contextlib.suppress(Exception):
+                cache.close()
+            warn(self.warnings, f"{exc}; the rest of this run goes on without the verdict cache")
+
+    async def _call(self, job: Job) -> Feedback:
+        item, judge = job.item, job.judge
+        started = time.perf_counter()
+        try:
+            return await judge.acall(
+                item.trace, inputs=item.inputs, outputs=item.outputs, expectations=item.expectations
+            )
+        except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
+            code, message = exc.code, str(exc)
+        except Exception as exc:  # a bug or an MCP failure: recorded on the item, and logged
+            _log_failure(job, exc)
+            code, message = error_code(exc), _describe(exc)
+        metadata = FeedbackMetadata(
+            model=judge.model, mode=judge.definition.mode, wall_time_s=round(time.perf_counter() - started, 3)
+        )
+        return Feedback(name=judge.name, error=FeedbackError(code=code, message=message), metadata=metadata)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            with contextlib.suppress(Exception):  # closing a failed cache must not hide the run's outcome
+                self.cache.close()
+
+
+def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
+    trace = job.item.trace
+    names = {s: trace.by_id[s].name for s in feedback.cited_span_ids if trace and s in trace.by_id}
+    return EvalRecord(
+        item=job.item.info(redact=job.judge.redact),
+        judge=job.judge.name,
+        judge_digest=job.key.judge_digest,
+        model=job.judge.model,
+        value_type=job.judge.definition.value_type,
+        feedback=feedback,
+        cited_span_names=names,
+        cached=cached,
+        repeat=job.repeat,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def _failed(job: Job, exc: Exception) -> EvalRecord:
+    """The error record of a job our own code failed on: only what is sure to serialise (the key and source)."""
+    judge = job.judge
+    metadata = FeedbackMetadata(model=judge.model, mode=judge.definition.mode)
+    feedback = Feedback(
+        name=judge.name, error=FeedbackError(code=error_code(exc), message=_describe(exc)), metadata=metadata
+    )
+    return EvalRecord(
+        item=ItemInfo(key=job.item.key, source=job.item.source),
+        judge=judge.name,
+        judge_digest=job.key.judge_digest,
+        model=judge.model,
+        value_type=judge.definition.value_type,
+        feedback=feedback,
+        repeat=job.repeat,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def _log_failure(job: Job, exc: Exception) -> None:
+    """One warning line per failed item (a run of thousands must stay readable); the traceback at debug level."""
+    logger.warning("judging %s with %s failed: %s", job.item.key, job.judge.name, _describe(exc))
+    logger.debug("the traceback of that failure", exc_info=exc)
+
+
+def _describe(exc: BaseException, limit: int = 500) -> str:
+    """'TypeError: ...' in at most `limit` characters (a hostile value can make the message huge)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "…"
