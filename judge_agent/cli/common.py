@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 from rich.text import Text
 
-from judge_agent.errors import ConfigError
+from judge_agent.errors import JudgeAgentError
 from trace_tools.errors import TraceToolsError
 from trace_tools.terminal import ErrorGroup, stderr
 from trace_tools.text import safe
@@ -37,7 +37,8 @@ class LazyGroup(ErrorGroup):
     `judge-agent judge` never imports the batch machinery.
     """
 
-    handled: ClassVar[tuple[type[Exception], ...]] = (ConfigError, TraceToolsError)
+    #: Ours, raised on purpose with a message for the user (a ConfigError, a results file that failed mid-run).
+    handled: ClassVar[tuple[type[Exception], ...]] = (JudgeAgentError, TraceToolsError)
 
     def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,9 +65,20 @@ def base_url_option(command: F) -> F:
     return click.option("--base-url", help="OpenAI-compatible (or Anthropic) API base URL.")(command)
 
 
-def model_options(base_url: str | None) -> dict[str, Any] | None:
+def timeout_option(command: F) -> F:
+    """--timeout SECONDS: the provider's deadline for one model turn."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0, 86400, min_open=True),
+        metavar="SECONDS",
+        help="Give up on a model turn after this many seconds (an error verdict; default: the provider's, 120).",
+    )(command)
+
+
+def model_options(base_url: str | None, timeout: float | None = None) -> dict[str, Any] | None:
     """The provider options the command line can set (None: the judge's own)."""
-    return {"base_url": base_url} if base_url else None
+    options = {name: value for name, value in (("base_url", base_url), ("timeout", timeout)) if value}
+    return options or None
 
 
 def builtin_choice() -> click.Choice[str]:

@@ -6,6 +6,7 @@ not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-r
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +18,7 @@ import click
 from judge_agent.cli.common import (
     base_url_option,
     concurrency_option,
+    configure_logging,
     interruptible,
     judge_options,
     judges_from,
@@ -24,6 +26,7 @@ from judge_agent.cli.common import (
     progress_bar,
     quiet_option,
     say,
+    timeout_option,
 )
 from judge_agent.dataset import MAPPABLE
 from judge_agent.errors import ConfigError
@@ -55,9 +58,9 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
         try:
             thresholds[name] = float(value)
         except ValueError:
-            raise click.BadParameter(
-                f"{name}={value}: the threshold must be a number", param_hint="--fail-under"
-            ) from None
+            thresholds[name] = math.nan
+        if not math.isfinite(thresholds[name]):  # 'nan' and 1e999 parse, but no score compares usefully with them
+            raise click.BadParameter(f"{name}={value[:20]}: the threshold must be a number", param_hint="--fail-under")
     return thresholds
 
 
@@ -77,6 +80,7 @@ def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 @judge_options
 @click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
 @base_url_option
+@timeout_option
 @concurrency_option
 @quiet_option
 @click.option(
@@ -126,6 +130,7 @@ def evaluate(
     builtins: tuple[str, ...],
     model: str | None,
     base_url: str | None,
+    timeout: float | None,
     concurrency: int,
     quiet: bool,
     output: Path,
@@ -157,7 +162,9 @@ def evaluate(
     from judge_agent.dataset import Filters
     from judge_agent.evaluate import aevaluate
 
-    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url), "redact": not no_redact})
+    configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
+    options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
+    judges = judges_from(judge_files, builtins, options)
     unknown = sorted(set(fail_under) - {j.name for j in judges})
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from judge_agent.cli.common import base_url_option, builtin_choice, configure_logging, model_options
+from judge_agent.cli.common import base_url_option, builtin_choice, configure_logging, model_options, timeout_option
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "--model", help="provider:/model, e.g. openai:/gpt-4o-mini, anthropic:/claude-sonnet-4-5, ollama:/qwen2.5."
 )
 @base_url_option
+@timeout_option
 @click.option("--value-type", callback=_value_type, help="With --instructions: bool, int, float, str, int:1:5, a,b,c.")
 @click.option("--inputs", help="Plain mode: the inputs to judge (text).")
 @click.option("--outputs", help="Plain mode: the outputs to judge (text).")
@@ -82,6 +83,7 @@ def judge(
     builtin: str | None,
     model: str | None,
     base_url: str | None,
+    timeout: float | None,
     value_type: ValueType | None,
     inputs: str | None,
     outputs: str | None,
@@ -115,7 +117,7 @@ def judge(
         raise click.UsageError("--mcp-header goes with --mcp-url")
     endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u, headers=headers) for u in mcp_url]
     options: dict[str, Any] = {
-        "model_options": model_options(base_url),
+        "model_options": model_options(base_url, timeout),
         "mcp_endpoints": endpoints,
         "redact": not no_redact,
     }

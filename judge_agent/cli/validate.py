@@ -15,6 +15,7 @@ import click
 from judge_agent.cli.common import (
     base_url_option,
     concurrency_option,
+    configure_logging,
     interruptible,
     judge_options,
     judges_from,
@@ -22,6 +23,7 @@ from judge_agent.cli.common import (
     progress_bar,
     quiet_option,
     say,
+    timeout_option,
 )
 from trace_tools.terminal import stdout
 
@@ -36,6 +38,7 @@ from trace_tools.terminal import stdout
 @judge_options
 @click.option("--model", "models", multiple=True, help="A judge model to check (repeat to compare models).")
 @base_url_option
+@timeout_option
 @click.option(
     "--repeats",
     type=click.IntRange(1, 50),
@@ -53,6 +56,7 @@ def validate(
     builtins: tuple[str, ...],
     models: tuple[str, ...],
     base_url: str | None,
+    timeout: float | None,
     repeats: int,
     concurrency: int,
     output: Path | None,
@@ -65,7 +69,8 @@ def validate(
     from judge_agent.cli.render import render_agreement
     from judge_agent.validate import avalidate
 
-    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url)})
+    configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
+    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout)})
     if len(judges) != 1:
         raise click.UsageError("validate one judge at a time (one --judge or --builtin)")
     progress = progress_bar(quiet)
@@ -76,7 +81,7 @@ def validate(
             models=models,
             repeats=repeats,
             concurrency=concurrency,
-            model_options=model_options(base_url),
+            model_options=model_options(base_url, timeout),
             output=output,
             progress=progress,
         ),
