@@ -127,12 +127,13 @@ class Filters(BaseModel):
         return not self.name or self.name.lower() in trace.root.name.lower()
 
 
-def collect(data: Any, *, mapping: Mapping[str, str] | None = None) -> list[Item]:
+def collect(data: Any, *, mapping: Mapping[str, str] | None = None, strict: bool = False) -> list[Item]:
     """Items from DATA: paths, directories or globs of traces or datasets; Trace or Item objects;
     a list of row dicts; or a pandas DataFrame.
 
     `mapping` names the dataset column for each of key, inputs, outputs, expectations
-    (`{"inputs": "question"}`); unmapped fields use the column of the same name.
+    (`{"inputs": "question"}`); unmapped fields use the column of the same name. Trace files load
+    odd-but-valid traces with warnings unless `strict` (see `trace_tools.load_path`).
 
     Raises:
         ConfigError: nothing matches a path or glob, a bad mapping, a dataset without the columns.
@@ -156,7 +157,7 @@ def collect(data: Any, *, mapping: Mapping[str, str] | None = None) -> list[Item
             rows.append(entry)
         elif isinstance(entry, (str, Path)):
             for path in _expand(entry):
-                items.extend(_from_path(path, columns))
+                items.extend(_from_path(path, columns, strict))
         else:
             raise ConfigError(f"cannot evaluate a {type(entry).__name__}: give paths, traces, rows or a DataFrame")
     items.extend(_rows_to_items(rows, "rows", columns))
@@ -182,10 +183,10 @@ def _expand(entry: str | Path) -> list[Path]:
     raise ConfigError(f"{entry}: no such file or directory")
 
 
-def _from_path(path: Path, columns: dict[str, str]) -> list[Item]:
+def _from_path(path: Path, columns: dict[str, str], strict: bool) -> list[Item]:
     if path.is_file() and path.suffix.lower() in _DATASET_SUFFIXES and _is_dataset(path):
         return _rows_to_items(_read_rows(path), path.name, columns)
-    return [_trace_item(trace, str(path)) for trace in load_path(path)]
+    return [_trace_item(trace, str(path)) for trace in load_path(path, strict=strict)]
 
 
 def _is_dataset(path: Path) -> bool:

@@ -91,6 +91,7 @@ async def aevaluate(
     repeats: int = 1,
     progress: ProgressSink | None = None,
     redact: bool = True,
+    strict: bool = False,
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
@@ -108,6 +109,8 @@ async def aevaluate(
             records is what agent judges investigate (and is saved beside the output).
         repeats: judge each item this many times (self-consistency; `validate --repeats`).
         progress: told when the run starts, of each finished judgment, and when it stops (default: nothing).
+        redact: judges loaded here hide secret-looking values (and records show items as they saw them).
+        strict: refuse trace files holding odd-but-valid traces (default: load them, with warnings).
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -118,7 +121,7 @@ async def aevaluate(
     started = time.perf_counter()
     if concurrency < 1 or repeats < 1:
         raise ConfigError("concurrency and repeats must be at least 1")
-    items = (filters or Filters()).apply(collect(data, mapping=mapping))
+    items = (filters or Filters()).apply(collect(data, mapping=mapping, strict=strict))
     if not items:
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
     given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)

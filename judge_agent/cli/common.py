@@ -75,6 +75,13 @@ def timeout_option(command: F) -> F:
     )(command)
 
 
+def strict_option(command: F) -> F:
+    """--strict: refuse trace files that load only with warnings."""
+    return click.option(
+        "--strict", is_flag=True, help="Refuse odd traces (clock skew, cycles, a bad line) instead of loading them."
+    )(command)
+
+
 def model_options(base_url: str | None, timeout: float | None = None) -> dict[str, Any] | None:
     """The provider options the command line can set (None: the judge's own)."""
     options = {name: value for name, value in (("base_url", base_url), ("timeout", timeout)) if value}

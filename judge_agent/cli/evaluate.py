@@ -26,6 +26,7 @@ from judge_agent.cli.common import (
     progress_bar,
     quiet_option,
     say,
+    strict_option,
     timeout_option,
 )
 from judge_agent.dataset import MAPPABLE
@@ -120,6 +121,7 @@ def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     help="Exit 1 when the judge's score is below MIN: its mean, or for bools and categories the pass rate or "
     "the first category's share as a fraction (correctness=0.9); repeatable.",
 )
+@strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summaries and counts as JSON (the records are in --out)."
@@ -146,6 +148,7 @@ def evaluate(
     retry_failed: bool,
     no_cache: bool,
     fail_under: dict[str, float],
+    strict: bool,
     no_redact: bool,
     as_json: bool,
 ) -> None:
@@ -187,6 +190,7 @@ def evaluate(
             filters=filters,
             mapping=mapping,
             progress=progress,
+            strict=strict,
         ),
         output,
     )

@@ -15,7 +15,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from judge_agent.cli.common import base_url_option, builtin_choice, configure_logging, model_options, timeout_option
+from judge_agent.cli.common import (
+    base_url_option,
+    builtin_choice,
+    configure_logging,
+    model_options,
+    strict_option,
+    timeout_option,
+)
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
@@ -70,6 +77,7 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
     metavar="'NAME: VALUE'",
     help="HTTP header for the --mcp-url servers, e.g. 'Authorization: Bearer TOKEN' (trace-tools serve --token).",
 )
+@strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Feedback as JSON (stdout only).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every model turn and tool call on stderr.")
@@ -93,6 +101,7 @@ def judge(
     mcp_stdio: tuple[str, ...],
     mcp_url: tuple[str, ...],
     mcp_headers: tuple[str, ...],
+    strict: bool,
     no_redact: bool,
     as_json: bool,
     verbose: bool,
@@ -127,7 +136,7 @@ def judge(
     judge_.log_full_responses = debug
     configure_logging(verbose or debug)
 
-    loaded = _load_trace(trace, trace_id) if trace is not None else None
+    loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
     sink = _TranscriptWriter(transcript) if transcript else None
@@ -205,12 +214,12 @@ def _header(value: str) -> tuple[str, str]:
     return name.strip(), content.strip()
 
 
-def _load_trace(path: Path, trace_id: str | None) -> Trace:
+def _load_trace(path: Path, trace_id: str | None, strict: bool) -> Trace:
     """The one trace to judge: `select_trace`'s rule, as in `trace-tools` and the Python API."""
     from trace_tools import load_path
     from trace_tools.selection import select_trace
 
-    return select_trace(load_path(path), trace_id, source=str(path), option="--trace-id")
+    return select_trace(load_path(path, strict=strict), trace_id, source=str(path), option="--trace-id")
 
 
 class _Spinner:

@@ -30,6 +30,8 @@ from tests.judge_agent.batch import (
     run_in_flight,
     verdict,
 )
+from tests.trace_tools.loaders.builders import BASE_NS, CHILD, MS, json_span, request, write
+from tests.trace_tools.loaders.builders import ROOT as ROOT_SPAN
 
 SECRETS = ("sk-proj-AbCdEf0123456789XyZ", "hunter2-correct-horse", "eyTokenValue0123456789")
 
@@ -324,3 +326,31 @@ def test_labels_that_are_a_fifo_are_refused_without_waiting(tmp_path: Path) -> N
     result = run(None, "validate", "--labels", str(labels), "--builtin", "correctness")
     assert result.exit_code == 1
     assert one_error_line(result) == f"Error: cannot read labels {labels}: not a regular file"
+
+
+# --strict
+
+
+def test_an_odd_trace_is_judged_with_warnings_and_strict_refuses_it(
+    server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    skewed = json_span(
+        CHILD, ROOT_SPAN, startTimeUnixNano=str(BASE_NS + 50 * MS), endTimeUnixNano=str(BASE_NS + 40 * MS)
+    )
+    path = write(tmp_path / "odd.json", request(json_span(ROOT_SPAN, duration_ms=100), skewed))
+    out = tmp_path / "r.jsonl"
+    loaded = run(server, "evaluate", str(path), "--builtin", "performance", "--out", str(out))
+    assert loaded.exit_code == 0, loaded.stderr
+    assert [r.ok for r in read_records(out)] == [True]
+
+    evaluated = run(server, "evaluate", str(path), "--builtin", "performance", "--out", str(out), "--strict")
+    judged = CliRunner().invoke(main, ["judge", str(path), "--builtin", "performance", "--strict"])
+    for refused in (evaluated, judged):
+        assert refused.exit_code == 1
+        assert "ends before it starts" in one_error_line(refused)
+
+
+@pytest.mark.parametrize("command", ["judge", "evaluate"])
+def test_strict_is_documented(command: str) -> None:
+    shown = " ".join(CliRunner().invoke(main, [command, "--help"]).stdout.split())
+    assert "--strict Refuse odd traces" in shown
