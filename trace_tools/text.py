@@ -7,7 +7,6 @@ One home for the renderings every part of trace_tools (and judge_agent's CLI) re
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,21 +24,34 @@ def as_text(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() < 14_000 else f"<an integer of {value.bit_length()} bits>"
     return to_json(value).decode()
 
 
 def to_json(value: Any, sort_keys: bool = False) -> bytes:
     """Compact JSON of any loaded value, whatever it holds.
 
-    orjson refuses integers beyond 64 bits (an OTLP intValue can carry one) and nesting deeper than
-    254; the standard library writes both (loaders keep nesting under `loaders.common.MAX_DEPTH`).
+    orjson refuses integers beyond 64 bits (an OTLP intValue can carry one): those are written
+    as their decimal text (a number of 4,300+ digits, which `str` refuses, by its size).
+    Nesting is bounded by the loaders (`loaders.common.MAX_DEPTH`).
     """
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     try:
         return orjson.dumps(value, default=str, option=option)
     except orjson.JSONEncodeError:
-        text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
-        return text.encode("utf-8", "surrogatepass")
+        return orjson.dumps(_big_ints_as_text(value), default=str, option=option)
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    """`value` with integers orjson refuses as their decimal text."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value) if value.bit_length() < 14_000 else f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, dict):
+        return {key: _big_ints_as_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_big_ints_as_text(item) for item in value]
+    return value
 
 
 def iso_time(nanoseconds: int) -> str:

@@ -117,7 +117,25 @@ def nanos(value: Any, source: str, what: str) -> int:
         return number
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    raise TraceLoadError(source, f"{what} must be an integer of nanoseconds, got {str(value)[:40]!r}")
+    raise TraceLoadError(source, f"{what} must be an integer of nanoseconds, got {preview(value)}")
+
+
+def preview(value: Any) -> str:
+    """A value as an error message quotes it: scalars cut to 40 characters, containers by type
+    (their repr recurses, and a list 1,000 deep raised RecursionError inside the error message)."""
+    if isinstance(value, (str, bytes)):
+        return repr(value[:40])
+    if isinstance(value, (bool, float, type(None))) or (isinstance(value, int) and value.bit_length() < 128):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def text_field(value: Any) -> str:
+    """A name, message or version as text: a number as written, anything else malformed (a list
+    maybe 1,000 deep, an integer of 5,000 digits) named by its type."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return preview(value)
 
 
 def parse_int(text: str) -> int | None:
@@ -138,15 +156,21 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def _flatten(mapping: dict[str, Any]) -> int:
+    """Replace the values of `mapping` nested deeper than MAX_DEPTH by TOO_DEEP; how many were."""
+    count = 0
+    for key, value in mapping.items():
+        if isinstance(value, (dict, list)) and too_deep(value):
+            mapping[key] = TOO_DEEP
+            count += 1
+    return count
+
+
 def _flatten_deep_values(span: Span) -> int:
     """Replace attribute values nested deeper than MAX_DEPTH by TOO_DEEP; how many were."""
-    count = 0
     events = [event.attributes for event in span.events]
-    for mapping in [span.attributes, span.resource, *events, *(link.attributes for link in span.links)]:
-        for key, value in mapping.items():
-            if isinstance(value, (dict, list)) and too_deep(value):
-                mapping[key] = TOO_DEEP
-                count += 1
+    mappings = [span.attributes, span.resource, *events, *(link.attributes for link in span.links)]
+    count = sum(_flatten(mapping) for mapping in mappings)
     for name in ("inputs", "outputs"):  # decoded from JSON text by conventions.derive
         value = getattr(span, name)
         if isinstance(value, (dict, list)) and too_deep(value):
@@ -173,6 +197,9 @@ def assemble(collected: Collected, source: str, strict: bool = False) -> list[Tr
         if _flatten_deep_values(span):
             deep[span.trace_id] = deep.get(span.trace_id, 0) + 1
         groups.setdefault(span.trace_id, []).append(span)
+    for trace_id, metadata in collected.metadata.items():  # MLflow's `info`, shown by GetTraceInfo
+        if _flatten(metadata):
+            deep[trace_id] = deep.get(trace_id, 0) + 1
     traces = [
         Trace.build(trace_id, spans, source, collected.metadata.get(trace_id), strict)
         for trace_id, spans in groups.items()

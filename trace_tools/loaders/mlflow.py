@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, status_code
+from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, status_code, text_field
 from trace_tools.model import Span, SpanEvent, SpanLink
 
 _TRACE_ID_V4_PREFIX = "trace:/"  # trace:/<location>/<hex trace id>
@@ -74,16 +74,16 @@ def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
         trace_id=_mlflow_id(ids[0] or fallback_trace_id, 16, where, "trace id"),
         span_id=span_id,
         parent_id=optional_parent_id(_strip_hex_prefix(ids[2], 8), where),
-        name=str(raw.get("name") or ""),
+        name=text_field(raw.get("name")),
         kind="UNSPECIFIED",
         start_ns=nanos(times[0], where, "start time"),
         end_ns=nanos(times[1], where, "end time"),
         status_code=status_code(status.get("code") or 0),
-        status_message=str(status.get("message") or ""),
+        status_message=text_field(status.get("message")),
         attributes={key: _decode(value) for key, value in _mapping(raw.get("attributes"), where).items()},
         events=[
             SpanEvent(
-                name=str(event.get("name") or ""),
+                name=text_field(event.get("name")),
                 time_ns=nanos(event.get(event_time) or 0, where, "event time"),
                 attributes=_mapping(event.get("attributes"), where),
             )

@@ -20,8 +20,10 @@ from trace_tools.loaders.common import (
     nanos,
     optional_parent_id,
     parse_int,
+    preview,
     span_kind,
     status_code,
+    text_field,
 )
 from trace_tools.model import Span, SpanEvent, SpanLink
 
@@ -52,7 +54,7 @@ def _request_spans(document: dict[str, Any], source: str) -> Collected:
         for scope_spans in scopes:
             scope = _get(scope_spans, "scope", "instrumentationLibrary") or {}
             spans = (_span(raw, source) for raw in scope_spans.get("spans") or ())
-            collected.add_scope(spans, resource, str(scope.get("name") or ""), str(scope.get("version") or ""))
+            collected.add_scope(spans, resource, text_field(scope.get("name")), text_field(scope.get("version")))
     return collected
 
 
@@ -94,16 +96,16 @@ def _span(raw: dict[str, Any], source: str) -> Span:
         trace_id=hex_id(_get(raw, "traceId", "trace_id"), 16, where, "trace id"),
         span_id=span_id,
         parent_id=optional_parent_id(_get(raw, "parentSpanId", "parent_span_id"), where),
-        name=str(raw.get("name") or ""),
+        name=text_field(raw.get("name")),
         kind=span_kind(raw.get("kind", 0)),
         start_ns=nanos(_get(raw, "startTimeUnixNano", "start_time_unix_nano"), where, "startTimeUnixNano"),
         end_ns=nanos(_get(raw, "endTimeUnixNano", "end_time_unix_nano"), where, "endTimeUnixNano"),
         status_code=status_code(status.get("code", 0)),
-        status_message=str(status.get("message") or ""),
+        status_message=text_field(status.get("message")),
         attributes=attributes(raw.get("attributes") or (), where),
         events=[
             SpanEvent(
-                name=str(e.get("name") or ""),
+                name=text_field(e.get("name")),
                 time_ns=nanos(_get(e, "timeUnixNano", "time_unix_nano") or 0, where, "event time"),
                 attributes=attributes(e.get("attributes") or (), where),
             )
@@ -128,7 +130,10 @@ def attributes(pairs: Any, source: str, depth: int = 0) -> dict[str, Any]:
     for pair in pairs:
         if not isinstance(pair, dict) or "key" not in pair:
             raise TraceLoadError(source, "an attribute is not a {key, value} object")
-        result[str(pair["key"])] = any_value(pair.get("value"), source, depth + 1)
+        key = pair["key"]
+        if isinstance(key, (dict, list)):
+            raise TraceLoadError(source, f"an attribute key is {preview(key)}, not a string")
+        result[str(key)] = any_value(pair.get("value"), source, depth + 1)
     return result
 
 
@@ -142,7 +147,7 @@ def any_value(value: Any, source: str, depth: int = 0) -> Any:
     if depth > 4 * MAX_DEPTH:  # a kvlist level counts twice here; then too_deep sees it
         return TOO_DEEP
     if not isinstance(value, dict):
-        raise TraceLoadError(source, f"attribute value {str(value)[:40]!r} is not an OTLP AnyValue object")
+        raise TraceLoadError(source, f"attribute value {preview(value)} is not an OTLP AnyValue object")
     for key, decoded in value.items():
         match key:
             case "stringValue" | "string_value" | "bytesValue" | "bytes_value":
@@ -169,7 +174,7 @@ def _int64(value: Any, source: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    raise TraceLoadError(source, f"intValue {str(value)[:40]!r} is not an integer")
+    raise TraceLoadError(source, f"intValue {preview(value)} is not an integer")
 
 
 def _double(value: Any, source: str) -> float:
@@ -179,7 +184,7 @@ def _double(value: Any, source: str) -> float:
             return float(value)
         except (TypeError, ValueError):
             pass
-    raise TraceLoadError(source, f"doubleValue {str(value)[:40]!r} is not a number")
+    raise TraceLoadError(source, f"doubleValue {preview(value)} is not a number")
 
 
 def _get(mapping: dict[str, Any], *names: str) -> Any:

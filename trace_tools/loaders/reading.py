@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import zstandard
@@ -77,6 +78,6 @@ def _bounded(
             out += chunk
             if len(out) > max_bytes:
                 raise TraceLoadError(source, f"decompresses to more than {max_bytes} bytes{_HOW}")
-    except (OSError, EOFError, zstandard.ZstdError) as exc:
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise TraceLoadError(source, f"is not valid {codec} data ({exc})") from exc
     return out  # type: ignore[return-value]  # a bytearray reads like bytes everywhere it goes (orjson, protobuf)

@@ -5,6 +5,7 @@ Each must end quickly in a one-line TraceLoadError (pytest-timeout catches a han
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from pathlib import Path
@@ -93,3 +94,11 @@ def test_a_file_just_under_the_cap_loads(tmp_path: Path, monkeypatch: pytest.Mon
 def test_the_default_cap_is_one_gib() -> None:
     if "TRACE_TOOLS_MAX_BYTES" not in os.environ:
         assert reading.DEFAULT_MAX_BYTES == 1024**3
+
+
+def test_corrupt_gzip_data_is_a_one_line_error() -> None:
+    """zlib.error is not an OSError: it escaped as a traceback (found by bench/fuzz.py)."""
+    packed = bytearray(gzip.compress(orjson.dumps(request(*three_span_trace()))))
+    packed[20] ^= 0xFF
+    with pytest.raises(TraceLoadError, match="is not valid gzip data"):
+        trace_tools.load(bytes(packed))

@@ -208,3 +208,37 @@ def test_a_python_document_nested_1000_deep_loads() -> None:
     (deep,) = trace_tools.load(otel)
     assert deep.spans[0].inputs == TOO_DEEP
     assert trace.spans
+
+
+# --- found by the fuzz run (bench/fuzz.py) ------------------------------------------------------
+
+
+def test_a_name_or_key_that_is_a_deep_list_is_no_recursion_error() -> None:
+    span = json_span(ROOT, name=nested_list(1000))
+    (trace,) = trace_tools.load(request(span))
+    assert trace.spans[0].name == "a list"
+    keyed = json_span(ROOT)
+    keyed["attributes"].append({"key": nested_list(1000), "value": {"stringValue": "x"}})
+    with pytest.raises(TraceLoadError, match="an attribute key is a list, not a string"):
+        trace_tools.load(request(keyed))
+    bad = json_span(ROOT, startTimeUnixNano=nested_list(1000))
+    with pytest.raises(TraceLoadError, match="must be an integer of nanoseconds, got a list"):
+        trace_tools.load(request(bad))
+
+
+def test_deep_mlflow_metadata_is_replaced_with_a_warning() -> None:
+    document = mlflow3_trace()
+    document["info"]["tags"] = {"deep": nested_list(1000)}
+    (trace,) = trace_tools.load(document)
+    assert trace.metadata["tags"] == TOO_DEEP
+    metadata = tools.get_trace_info(TraceStore([trace])).metadata
+    assert metadata and metadata["tags"] == TOO_DEEP
+
+
+def test_a_python_int_of_5000_digits_renders() -> None:
+    (trace,) = trace_tools.load(request(json_span(ROOT)))
+    trace.spans[0].attributes["n"] = 10**5000
+    store = TraceStore([trace])
+    assert "1" + "0" * 100 in tools.get_span(store, ROOT).to_json()
+    assert tools.search_trace_regex(store, "16610 bits").total_matches == 1
+    assert len(trace.content_digest()) == 64
