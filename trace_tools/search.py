@@ -110,10 +110,14 @@ class CompiledPattern:
         self.first = _compile_items(parsed, firsts[0]) if parsed is not None and firsts and firsts[0] else None
         #: the pattern matches only the empty string (`\b`, `(?=x)`): no match worth returning
         self.empty_only = bool(firsts is not None and not firsts[0] and firsts[1])
+        #: no match is empty: `find` matches a short field in one engine iterator (its fast path)
+        self.never_empty = parsed is not None and parsed.getwidth()[0] > 0
         self.search: Callable[..., Any]
+        self.finditer: Callable[[str], Iterator[Any]]
         if parsed is not None and not _has_repeat(parsed) and _paths(parsed) <= MAX_RE_PATHS:
             self.engine = "re"
             self.search = re.compile(pattern, flags).search
+            self.finditer = re.compile(pattern, flags).finditer
         else:
             self.engine = "re2"
             try:
@@ -126,6 +130,7 @@ class CompiledPattern:
                     "(no backreferences; lookarounds only in patterns without repetition or many alternatives)"
                 ) from exc
             self.search = compiled.search
+            self.finditer = compiled.finditer
 
     def matches(self, text: str, deadline: Deadline) -> Iterator[tuple[int, int]]:
         """The non-empty matches in `text` as (start, end), until the deadline passes."""
@@ -192,13 +197,23 @@ def find(
     fields: SearchFields, pattern: CompiledPattern, positions: set[int] | None, deadline: Deadline
 ) -> Iterator[FieldMatch]:
     """Matches in field order until the deadline; `positions` limits the search to some spans."""
+    fast, finditer = pattern.never_empty and not pattern.empty_only, pattern.finditer
+    unchecked = 0  # characters matched since the clock was last read (not read per field: ~120k fields)
     for field in _candidate_fields(fields, pattern.literal):
-        if deadline.expired():
-            return
         if positions is not None and fields.span_positions[field] not in positions:
             continue
-        for start, end in pattern.matches(fields.texts[field], deadline):
-            yield FieldMatch(field, start, end)
+        text = fields.texts[field]
+        unchecked += len(text) + 64
+        if unchecked > WINDOW:
+            if deadline.expired():
+                return
+            unchecked = 0
+        if fast and len(text) <= WINDOW:  # most fields: `matches`' fast path, inlined (~10% of a search)
+            for match in finditer(text):
+                yield FieldMatch(field, match.start(), match.end())
+        else:
+            for start, end in pattern.matches(text, deadline):
+                yield FieldMatch(field, start, end)
 
 
 def count_remaining(
