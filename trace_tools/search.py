@@ -116,8 +116,8 @@ class CompiledPattern:
         self.finditer: Callable[[str], Iterator[Any]]
         if parsed is not None and not _has_repeat(parsed) and _paths(parsed) <= MAX_RE_PATHS:
             self.engine = "re"
-            self.search = re.compile(pattern, flags).search
-            self.finditer = re.compile(pattern, flags).finditer
+            compiled_re = re.compile(pattern, flags)
+            self.search, self.finditer = compiled_re.search, compiled_re.finditer
         else:
             self.engine = "re2"
             try:
