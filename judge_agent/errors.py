@@ -3,7 +3,10 @@
     JudgeAgentError
     ├── ConfigError                 config_error: the judge or model is set up wrong (bad URI, template, value type)
     │   ├── MissingAPIKeyError      the provider needs a key that is not set
-    │   └── JudgeFileError          a judge file cannot be read
+    │   ├── JudgeFileError          a judge file cannot be read
+    │   ├── CacheError              the verdict cache cannot be used (in cache.py; evaluate sets it aside)
+    │   └── ResultsInUse            another run holds the results file (in records.py)
+    ├── ResultsWriteError           the results file failed mid-run (in records.py; what was written stays)
     ├── ProviderError               provider_error: the model API answered with an error (provider, status, body)
     │   └── RateLimitError          rate_limited: throttled (429) after the SDK's own retries
     └── AgentError                  agent_error: the investigation could not reach a verdict

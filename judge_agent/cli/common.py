@@ -71,7 +71,8 @@ def timeout_option(command: F) -> F:
         "--timeout",
         type=click.FloatRange(0, 86400, min_open=True),
         metavar="SECONDS",
-        help="Give up on a model turn after this many seconds (an error verdict; default: the provider's, 120).",
+        help="Give up on a model turn after this many seconds, retries included (an error verdict; "
+        "default: 120 for API providers, none for local:).",
     )(command)
 
 
