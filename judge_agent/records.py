@@ -206,12 +206,16 @@ class ResultsFile:
             self.lock.release()
 
 
+#: Lock files replaced under us (runs ending as we start) before we give up: a race, never a loop.
+_LOCK_ATTEMPTS = 100
+
+
 class _RunLock:
     """An exclusive `flock` on `<results>.lock`, which holds the holder's pid, host and start time."""
 
     def __init__(self, results: Path) -> None:
         self.path = results.with_name(results.name + ".lock")
-        while True:
+        for _attempt in range(_LOCK_ATTEMPTS):
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             except OSError as exc:
@@ -230,6 +234,8 @@ class _RunLock:
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # the holder finished and removed the file between our open and our lock: lock anew
+        else:
+            raise ConfigError(f"cannot write results to {results}: {self.path} keeps being replaced by other runs")
         started = datetime.now(UTC).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
