@@ -21,6 +21,7 @@ from trace_tools.text import as_text
 MAX_RESPONSE_CHARS = 20_000
 MAX_RESULTS = 500
 PREVIEW_CHARS = 500
+MAX_ROW_PREVIEW_CHARS = 200  # ListSpans' preview column: a glimpse to choose by, not the content
 MAX_NAME_CHARS = 200
 MAX_KEY_CHARS = 120
 MAX_KEYS_PER_SET = 100
@@ -47,6 +48,9 @@ class ContentCutter:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         text = as_text(value)
+        if self.offset and text and self.offset >= len(text):
+            # Not "": an empty output would read as "this span answered nothing".
+            return f"[all {len(text)} chars are before offset {self.offset}]"
         # The budget counts characters as they will be sent: JSON escapes (\" \\ \u0001) cost extra.
         cost = _json_len(text) if isinstance(value, str) else len(text)
         if self.offset == 0 and len(text) <= self.limit and cost <= self.budget:

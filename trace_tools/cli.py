@@ -186,6 +186,14 @@ def info(path: Path, trace_id: str | None, as_json: bool, no_redact: bool, stric
 @click.option("--min-duration-ms", type=float, help="Only spans at least this long.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
 @click.option("--page-token", help="Continue from a previous page.")
+@click.option(
+    "--preview",
+    "preview_chars",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 200),
+    help="Characters of each span's output shown in a preview column.",
+)
 @json_option
 @redact_option
 @strict_option
@@ -199,6 +207,7 @@ def spans(
     min_duration_ms: float | None,
     limit: int,
     page_token: str | None,
+    preview_chars: int,
     as_json: bool,
     no_redact: bool,
     strict: bool,
@@ -213,6 +222,7 @@ def spans(
         status=status.upper() if status else None,  # type: ignore[arg-type]
         parent_id=parent_id,
         min_duration_ms=min_duration_ms,
+        preview_chars=preview_chars,
     )
     _emit(page, as_json, render.spans)
 
@@ -221,7 +231,13 @@ def spans(
 @path_argument
 @click.argument("span_id")
 @trace_option
-@click.option("--attribute", "-a", "attributes", multiple=True, help="Only this attribute (repeatable).")
+@click.option(
+    "--attribute",
+    "-a",
+    "attributes",
+    multiple=True,
+    help="Only this attribute (repeatable); inputs and outputs always shown.",
+)
 @click.option("--max-chars", default=2000, show_default=True, type=int, help="Characters shown of each long value.")
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="Read long values from here.")
 @json_option

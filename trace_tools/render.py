@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Column, Table
 from rich.text import Text
 
-from trace_tools.results import SearchResult, SpanDetail, SpanPage, TraceInfo, TraceList
+from trace_tools.results import PREVIEW_COLUMN, SearchResult, SpanDetail, SpanPage, TraceInfo, TraceList
 from trace_tools.terminal import stdout
 from trace_tools.text import safe
 
@@ -78,10 +78,12 @@ def traces(result: TraceList) -> None:
 
 
 def spans(page: SpanPage) -> None:
-    table = Table("name", "type", "status", "start ms", "duration ms")
+    with_preview = PREVIEW_COLUMN in page.columns
+    table = Table("name", "type", "status", "start ms", "duration ms", *(["preview"] if with_preview else []))
     table.columns[0].overflow = "fold"
     table.columns.insert(0, _id_column())
-    for span_id, _parent, name, span_type, status, start_ms, duration_ms, depth, _children, _keys in page.rows:
+    for row in page.rows:
+        span_id, _parent, name, span_type, status, start_ms, duration_ms, depth, _children, _keys = row[:10]
         table.add_row(
             span_id,
             Text("  " * depth + safe(name, False)),
@@ -89,6 +91,7 @@ def spans(page: SpanPage) -> None:
             Text(status, style="red" if status == "ERROR" else ""),
             f"{start_ms:,.1f}",
             f"{duration_ms:,.1f}",
+            *([Text(safe(next(iter(row[10:]), None) or "", False))] if with_preview else []),
         )
     stdout.print(table)
     more = f"; next page: --page-token {page.next_page_token}" if page.next_page_token else ""

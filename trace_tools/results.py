@@ -94,13 +94,16 @@ SPAN_ROW_COLUMNS = (
     "attribute_set",
 )
 SpanRow = tuple[str, str | None, str, str, str, float, float, int, int, int]
+#: A row with ListSpans' `preview` column (asked for with preview_chars): the start of the span's output.
+PreviewRow = tuple[str, str | None, str, str, str, float, float, int, int, int, str | None]
+PREVIEW_COLUMN = "preview"
 
 
 class SpanPage(ToolResult):
     trace_id: str
     total_matching: int = Field(description="spans matching the filters, over all pages")
     columns: tuple[str, ...] = SPAN_ROW_COLUMNS
-    rows: list[SpanRow] = Field(description="one array per span, in tree order, values in `columns` order")
+    rows: list[SpanRow | PreviewRow] = Field(description="one array per span, in tree order, values in `columns` order")
     attribute_sets: list[list[str]] = Field(
         description="distinct attribute-name lists; a row's attribute_set indexes this list"
     )

@@ -15,15 +15,16 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field
 
-from trace_tools import bounds, paging, search
+from trace_tools import bounds, paging, search, views
 from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.model import Span, Trace
 from trace_tools.results import (
+    PREVIEW_COLUMN,
+    SPAN_ROW_COLUMNS,
+    PreviewRow,
     RegexMatch,
     SearchResult,
     SpanDetail,
-    SpanEventView,
-    SpanLinkView,
     SpanPage,
     SpanRef,
     SpanRow,
@@ -115,16 +116,23 @@ def list_spans(
     trace_id: TraceId = None,
     page_token: PageToken = None,
     max_results: MaxResults = 100,
-    name: Annotated[str | None, Field(description="keep spans whose name contains this (case-insensitive)")] = None,
+    name: Annotated[
+        str | None, Field(description="keep spans whose name contains this text (any case); omit to list all")
+    ] = None,
     span_type: Annotated[str | None, Field(description="keep one type: LLM, TOOL, RETRIEVER, AGENT, CHAIN, …")] = None,
     status: Annotated[Literal["OK", "ERROR", "UNSET"] | None, Field(description="keep one status")] = None,
     parent_id: Annotated[str | None, _id_field("keep the direct children of this span", SPAN_ID_PATTERN)] = None,
     min_duration_ms: Annotated[float | None, Field(description="keep spans at least this long")] = None,
+    preview_chars: Annotated[
+        int, Field(description="add a preview column: the first characters of each span's output (0..200)")
+    ] = 0,
 ) -> SpanPage:
-    """Spans in tree order as compact rows, filtered, paginated."""
+    """Spans in tree order as compact rows, filtered, paginated; with `preview_chars`, each row ends
+    with a glimpse of the span's output, so a model can choose which span to read."""
     index = store.get(trace_id)
     trace = index.trace
     limit = bounds.clamp(max_results, 1, bounds.MAX_RESULTS)
+    chars = bounds.clamp(preview_chars, 0, bounds.MAX_ROW_PREVIEW_CHARS)
     parent = index.span(parent_id).span_id if parent_id else None
     scope = paging.scope_of(trace.trace_id, name, span_type, status, parent, min_duration_ms)
     start = paging.read_token(page_token, scope)
@@ -136,7 +144,7 @@ def list_spans(
         else trace.spans  # unfiltered pages are slices: no pass over every span per page
     )
     base_ns = trace.start_ns
-    rows: list[SpanRow] = []
+    rows: list[SpanRow | PreviewRow] = []
     key_sets: dict[tuple[str, ...], int] = {}
     size = 400
     for span in matching[start : start + limit]:
@@ -145,7 +153,7 @@ def list_spans(
         if set_index is None:
             set_index = key_sets[keys] = len(key_sets)
             size += sum(len(k) + 3 for k in keys) + 3
-        row: SpanRow = (
+        row: SpanRow | PreviewRow = (
             span.span_id,
             span.parent_id,
             bounds.cut_name(index.show("name", span.name)),
@@ -157,6 +165,8 @@ def list_spans(
             len(span.children),
             set_index,
         )
+        if chars:
+            row = (*row, views.row_preview(index, span, chars))
         size += len(orjson.dumps(row)) + 1
         if rows and size > bounds.MAX_RESPONSE_CHARS - 500:
             break
@@ -166,6 +176,7 @@ def list_spans(
     return SpanPage(
         trace_id=trace.trace_id,
         total_matching=len(matching),
+        columns=(*SPAN_ROW_COLUMNS, PREVIEW_COLUMN) if chars else SPAN_ROW_COLUMNS,
         rows=rows,
         attribute_sets=[list(keys) for keys in list(key_sets)[:used]],
         next_page_token=paging.make_token(scope, end) if end < len(matching) else None,
@@ -178,14 +189,21 @@ def get_span(
     trace_id: TraceId = None,
     attributes: Annotated[
         list[str] | None,
-        Field(description="only these attribute names, or 'inputs', 'outputs', 'events', 'links'; default: everything"),
+        Field(description="show only these other attributes (or events, links); inputs and outputs are always shown"),
     ] = None,
     max_content_chars: Annotated[
         int, Field(description="characters shown of each long value (clamped to 100..15000)")
     ] = 2000,
     offset: Annotated[int, Field(description="skip this many characters of each long value, to read on")] = 0,
 ) -> SpanDetail:
-    """One span in full: timing, status, inputs, outputs, attributes, events; long values cut with a marker."""
+    """One span in full: timing, status, inputs, outputs, attributes, events; long values cut with a marker.
+
+    Inputs and outputs are always shown: `attributes` narrows only the rest, because a model that
+    copied attribute names from earlier results must not lose the content it came for. Attributes
+    the inputs or outputs were read from are not shown again. Values the call names are cut first,
+    so reading on with `attributes=[key], offset=N` gets the content budget; `offset` applies to
+    every value shown.
+    """
     index = store.get(trace_id)
     span = index.span(span_id)
     limit = bounds.clamp(max_content_chars, 100, bounds.CONTENT_BUDGET)
@@ -197,52 +215,37 @@ def get_span(
     def include(key: str) -> bool:
         return wanted is None or key in wanted
 
-    inputs = outputs = None
-    if include("inputs") and span.inputs is not None:
-        inputs = cutter.cut("inputs", index.show(span.inputs_key, span.inputs))
-    if include("outputs") and span.outputs is not None:
-        outputs = cutter.cut("outputs", index.show(span.outputs_key, span.outputs))
+    sources = {"inputs": (span.inputs_key, span.inputs), "outputs": (span.outputs_key, span.outputs)}
+    content: dict[str, Any] = {}
 
+    def show_content(parts: list[str]) -> None:
+        for part in parts:
+            source, value = sources[part]
+            named = part
+            if value is not None and wanted and source in wanted and source in span.attributes:
+                named, value = source, span.attributes[source]  # as stored: a search offset lands in it
+            content[part] = None if value is None else cutter.cut(named, index.show(source, value))
+
+    show_content([p for p in sources if wanted is None or views.names_content(span, wanted, p)])
     shown: dict[str, Any] = {}
-    candidates = [k for k in span.attributes if include(k) and not (wanted is None and span.shows_as_content(k))]
+    candidates = [k for k in span.attributes if include(k) and not span.shows_as_content(k)]
     for key in candidates[: bounds.MAX_SPAN_ATTRIBUTES]:
         shown[bounds.unique(bounds.cut_key(key), shown)] = cutter.cut(key, index.show(key, span.attributes[key]))
     if len(candidates) > bounds.MAX_SPAN_ATTRIBUTES:
         notes.append(
             f"{len(candidates) - bounds.MAX_SPAN_ATTRIBUTES} more attributes not shown; name them in attributes=[...]"
         )
+    show_content([p for p in sources if p not in content])  # after what the call named: its budget comes first
     if wanted:
         missing = sorted(wanted - set(span.attributes) - {"inputs", "outputs", "events", "links"})
         if missing:
             notes.append(f"no such attribute(s) on this span: {', '.join(bounds.cut_key(m) for m in missing[:10])}")
 
-    events = None
+    events = links = None
     if include("events") and span.events:
-        base = index.trace.start_ns
-        events = [
-            SpanEventView(
-                name=bounds.cut_name(index.show("name", e.name)),
-                offset_ms=_ms(e.time_ns - base),
-                attributes={
-                    bounds.cut_key(k): cutter.cut("events", index.show(k, v))
-                    for k, v in list(e.attributes.items())[: bounds.MAX_SPAN_ATTRIBUTES]
-                }
-                or None,
-            )
-            for e in span.events[: bounds.MAX_EVENTS]
-        ]
-        if len(span.events) > bounds.MAX_EVENTS:
-            notes.append(f"{len(span.events) - bounds.MAX_EVENTS} more events not shown")
-    links = None
+        events = views.event_views(index, span, cutter, notes)
     if include("links") and span.links:
-        links = [
-            SpanLinkView(
-                trace_id=link.trace_id,
-                span_id=link.span_id,
-                attributes={k: cutter.cut("links", index.show(k, v)) for k, v in link.attributes.items()} or None,
-            )
-            for link in span.links[: bounds.MAX_EVENTS]
-        ]
+        links = views.link_views(index, span, cutter)
     notes.extend(cutter.notes())
     detail = SpanDetail(
         span_id=span.span_id,
@@ -258,10 +261,10 @@ def get_span(
         depth=span.depth,
         child_ids=[c.span_id for c in span.children[: bounds.MAX_CHILD_IDS]] or None,
         child_count=len(span.children),
-        inputs=inputs,
-        inputs_source=span.inputs_key if inputs is not None else None,
-        outputs=outputs,
-        outputs_source=span.outputs_key if outputs is not None else None,
+        inputs=content["inputs"],
+        inputs_source=span.inputs_key if content["inputs"] is not None else None,
+        outputs=content["outputs"],
+        outputs_source=span.outputs_key if content["outputs"] is not None else None,
         attributes=shown or None,
         events=events,
         links=links,

@@ -66,6 +66,16 @@ def test_hostile_text_cannot_restyle_or_clear_the_terminal() -> None:
     assert "[bold red]x[/]" in out  # printed literally, not interpreted as markup
 
 
+def test_spans_preview_adds_a_column_of_each_span_output() -> None:
+    code, out, _ = run("spans", SEED, "--preview", "40", "--json")
+    assert code == 0
+    page = json.loads(out)
+    assert page["columns"][-1] == "preview"
+    assert any(row[10] and row[10].startswith("status: 200") for row in page["rows"])
+    code, out, _ = run("spans", HOSTILE, "--preview", "200")
+    assert code == 0 and "preview" in out and "\x1b" not in out
+
+
 def test_secrets_are_redacted_unless_asked_not_to() -> None:
     _, out, _ = run("search", HOSTILE, "sk-proj|Bearer", "--json")
     assert json.loads(out)["total_matches"] == 0

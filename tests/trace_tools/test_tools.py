@@ -328,17 +328,19 @@ def test_get_span_reports_timing_status_events_and_children(store: TraceStore, s
     assert root.scope == "tests 1.0"
 
 
-def test_get_span_attributes_filter_returns_only_what_was_asked(store: TraceStore, sample: Trace) -> None:
+def test_get_span_attributes_filter_narrows_the_other_attributes_only(store: TraceStore, sample: Trace) -> None:
     ids = ids_by_name(sample)
     only = tools.get_span(store, ids["llm.answer"], attributes=["llm.token_count.prompt"])
     assert only.attributes == {"llm.token_count.prompt": 50}
-    assert only.inputs is None and only.outputs is None and only.events is None
+    assert only.inputs == "Answer using: returns within 30 days" and only.outputs == SAMPLE_ANSWER
+    assert only.events is None
     with_inputs = tools.get_span(store, ids["llm.answer"], attributes=["inputs"])
     assert with_inputs.inputs == "Answer using: returns within 30 days"
-    assert with_inputs.attributes is None and with_inputs.outputs is None
-    # an attribute that inputs come from can be asked for by its own name
+    assert with_inputs.attributes is None and with_inputs.outputs == SAMPLE_ANSWER
+    # the attribute inputs come from, asked for by its own name, is the inputs: shown once
     raw = tools.get_span(store, ids["llm.answer"], attributes=["input.value"])
-    assert raw.attributes == {"input.value": "Answer using: returns within 30 days"}
+    assert raw.attributes is None and raw.inputs == "Answer using: returns within 30 days"
+    assert raw.notes is None
     events = tools.get_span(store, ids["retriever.fetch"], attributes=["events"])
     assert events.events and events.attributes is None
 
