@@ -43,8 +43,16 @@ TraceInput = str | Path | Trace | Mapping[str, Any]
 #: ~50 s of prompt for a 1.5B model on 2 cores. Optional arguments: left free, a 1.5B model fills
 #: in every one it sees (page_token "", status "OK", parent_id = the root...), silently filtering
 #: away what it looks for; paging and limits are the loop's job on small windows anyway.
+#: preview_chars is set, not offered: each ListSpans row shows the start of the span's output, so
+#: a small model picks the spans worth a GetSpan instead of opening them one by one (issue 16).
 TRACE_TOOL_HINTS = ToolHints(
-    small_window_arguments={"max_results": 20, "max_matches": 10, "context_chars": 60, "max_content_chars": 2000},
+    small_window_arguments={
+        "max_results": 20,
+        "max_matches": 10,
+        "context_chars": 60,
+        "max_content_chars": 2000,
+        "preview_chars": 60,
+    },
     kept_optional=frozenset({"name", "attributes", "pattern", "span_id"}),
     cut_advice="ask for a smaller page or read on with offset",
 )

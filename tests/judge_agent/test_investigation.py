@@ -15,7 +15,7 @@ import pytest
 
 from judge_agent.errors import ProviderError
 from judge_agent.guards import STUB
-from judge_agent.judge import Judge, load_builtin, make_judge
+from judge_agent.judge import TRACE_TOOL_HINTS, Judge, load_builtin, make_judge
 from judge_agent.messages import Completion, ToolCall, Usage
 from judge_agent.providers import Prices
 from judge_agent.testing import ScriptedProvider, call, calls, text, verdict
@@ -325,3 +325,29 @@ def test_a_provider_failure_mid_judgment_keeps_what_was_spent() -> None:
     assert feedback.error and feedback.error.code == "provider_error" and "503" in feedback.error.message
     assert feedback.metadata.turns == 2 and feedback.metadata.input_tokens == 700
     assert [c.name for c in feedback.metadata.tool_calls] == ["GetTraceInfo"]
+
+
+def test_small_windows_list_spans_with_output_previews_the_model_is_not_offered() -> None:
+    provider = ScriptedProvider([call("ListSpans"), verdict("optimal", "ok")], context_window=16_384)
+    feedback = performance(provider, inline="never")(SEED)
+    assert feedback.metadata.tool_calls[0].arguments == {}  # as the model sent it
+    offered = {spec.name: spec for spec in provider.history[0].tools}["ListSpans"]
+    assert "preview_chars" not in offered.input_schema["properties"], "set by the loop, not left to a small model"
+    page = json.loads(tool_results(provider)[0])
+    assert page["columns"][-1] == "preview"
+    previews = {row[0]: row[10] for row in page["rows"]}
+    assert previews[CALL_API_IDS[0]].startswith("status: 200 name: Nordwind Logistics GmbH")  # the answer, in brief
+    chars = TRACE_TOOL_HINTS.small_window_arguments["preview_chars"]
+    assert all(p is None or len(p) <= chars + 1 for p in previews.values())
+    roomy = ScriptedProvider([call("ListSpans"), verdict("optimal", "ok")], context_window=200_000)
+    performance(roomy, inline="never")(SEED)
+    assert "preview" not in json.loads(tool_results(roomy)[0])["columns"]
+
+
+def test_get_span_narrowed_as_a_small_model_narrows_it_still_shows_the_output() -> None:
+    narrowed = {"span_id": CALL_API_IDS[0], "attributes": ["openinference.span.kind", "input.value"]}
+    provider = ScriptedProvider([call("GetSpan", **narrowed), verdict("optimal", "ok")], context_window=8192)
+    performance(provider, inline="never")(SEED)
+    detail = json.loads(tool_results(provider)[0])
+    assert detail["outputs"]["customers"][0]["name"] == "Nordwind Logistics GmbH"
+    assert detail["inputs"] and detail["attributes"] == {"openinference.span.kind": "TOOL"}  # input.value not twice
