@@ -262,17 +262,15 @@ def conversation(seed: int, domain: Domain, mistake: str, long: bool, path: Path
             brief += f"\nAppendix: {padding(domain, rng, pad * 2)}"
         steps["writer"] = say("writer", review, brief, 3300)
         finish(root, brief)
-    rec.write(path)
     if mistake == "none":
         decisive = [steps["researcher"], steps["analyst"], steps["writer"]]
     else:
         decisive = [steps[mistake]] + ([span_id(source)] if mistake == "researcher" else [])
-    return Case(
-        id=path.stem,
+    return rec.write(
+        path,
+        long,
         kind="multi_agent",
-        size="long" if long else "short",
         control=mistake == "none",
-        file=path.name,
         name="decisive_mistake",
         instructions=INSTRUCTIONS,
         value_type=categorical([*AGENTS, "none"]),

@@ -2,7 +2,8 @@
 
     python bench/quality/generate.py [--out DIR]   # default: bench/quality/cases
 
-Each case has its own seed, so adding a case changes no other file. Within each kind the cases
+Each case's seed is its position plus 16000: add new cases at the end of their kind's list
+only if you accept regenerating the later ones (the ids and bytes follow the seed). Within each kind the cases
 are listed planted-long, control-short first, so `--limit 2` (per kind) in the runner takes one
 long log that `auto` investigates and one short control that every mode pastes.
 """
@@ -13,27 +14,30 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.quality import cascades, loops, rag  # noqa: E402
 from bench.quality import conversations as conv  # noqa: E402
-from bench.quality import pipelines as pipe  # noqa: E402
 from bench.quality.recorder import Case  # noqa: E402
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 MANIFEST = "cases.jsonl"
 MEALKIT, ROBOTS, SUMMIT = conv.DOMAINS
-REFUND, WARRANTY, RATELIMIT, RETENTION, BAGGAGE, LEAVE = pipe.TOPICS
-FLIGHTS, ORDER, WEATHER, SQL = pipe.ERRANDS
-SUPPORT, REPORT, CRM, CHECKOUT, ETL, DISPATCH, SEARCH, PROFILE = pipe.INCIDENTS
-
-Builder = Callable[[int, Path], Case]
+REFUND, WARRANTY, RATELIMIT, RETENTION, BAGGAGE, LEAVE = rag.TOPICS
+FLIGHTS, ORDER, WEATHER, SQL = loops.ERRANDS
+SUPPORT, REPORT, CRM, CHECKOUT, ETL, DISPATCH, SEARCH, PROFILE = cascades.INCIDENTS
 
 
-def _builders() -> list[tuple[str, Builder]]:
-    """(case id, builder of its trace) in manifest order; the seed is the position plus 16000."""
+def _plan() -> list[tuple[str, Callable[..., Case], tuple[Any, ...]]]:
+    """(case id, builder, its arguments after the seed) in manifest order."""
+
+    def size(long: bool) -> str:
+        return "long" if long else "short"
+
     multi = [
         (MEALKIT, "researcher", True),
         (MEALKIT, "none", False),
@@ -47,7 +51,7 @@ def _builders() -> list[tuple[str, Builder]]:
         (MEALKIT, "planner", True),
         (ROBOTS, "none", False),
     ]
-    rag = [
+    answers = [  # topic, supported, long
         (REFUND, False, True),
         (LEAVE, True, False),
         (WARRANTY, False, False),
@@ -57,7 +61,7 @@ def _builders() -> list[tuple[str, Builder]]:
         (BAGGAGE, False, False),
         (RATELIMIT, True, True),
     ]
-    loops = [
+    runs = [  # errand, repeats of the stuck call (0: efficient), long
         (FLIGHTS, 8, True),
         (ORDER, 0, False),
         (ORDER, 5, False),
@@ -66,7 +70,7 @@ def _builders() -> list[tuple[str, Builder]]:
         (SQL, 4, False),
         (FLIGHTS, 0, False),
     ]
-    cascades = [
+    incidents = [
         (REPORT, True),
         (PROFILE, False),
         (SUPPORT, False),
@@ -76,37 +80,26 @@ def _builders() -> list[tuple[str, Builder]]:
         (DISPATCH, False),
         (SEARCH, True),
     ]
-
-    def size(long: bool) -> str:
-        return "long" if long else "short"
-
-    builders: list[tuple[str, Builder]] = []
-    for d, mistake, long in multi:
-        builders.append(
-            (
-                f"multi_{d.key}_{mistake}_{size(long)}",
-                lambda s, p, d=d, m=mistake, lg=long: conv.conversation(s, d, m, lg, p),
-            )
-        )
-    for t, ok, long in rag:
-        label = "supported" if ok else "contradicted"
-        builders.append(
-            (f"rag_{t.key}_{label}_{size(long)}", lambda s, p, t=t, ok=ok, lg=long: pipe.rag(s, t, ok, lg, p))
-        )
-    for e, repeats, long in loops:
-        label = f"loop{repeats}" if repeats else "efficient"
-        builders.append(
-            (f"loop_{e.key}_{label}_{size(long)}", lambda s, p, e=e, r=repeats, lg=long: pipe.tool_loop(s, e, r, lg, p))
-        )
-    for i, long in cascades:
-        builders.append((f"cascade_{i.key}_{size(long)}", lambda s, p, i=i, lg=long: pipe.cascade(s, i, lg, p)))
-    return builders
+    return [
+        *((f"multi_{d.key}_{m}_{size(lg)}", conv.conversation, (d, m, lg)) for d, m, lg in multi),
+        *(
+            (f"rag_{t.key}_{'supported' if ok else 'contradicted'}_{size(lg)}", rag.rag, (t, ok, lg))
+            for t, ok, lg in answers
+        ),
+        *(
+            (f"loop_{e.key}_{f'loop{r}' if r else 'efficient'}_{size(lg)}", loops.tool_loop, (e, r, lg))
+            for e, r, lg in runs
+        ),
+        *((f"cascade_{i.key}_{size(lg)}", cascades.cascade, (i, lg)) for i, lg in incidents),
+    ]
 
 
 def generate(out: Path) -> list[Case]:
     """Write every case's trace and the manifest into `out`; return the cases."""
     out.mkdir(parents=True, exist_ok=True)
-    cases = [build(16000 + n, out / f"{case_id}.jsonl") for n, (case_id, build) in enumerate(_builders())]
+    cases = [
+        build(16000 + n, *arguments, out / f"{case_id}.jsonl") for n, (case_id, build, arguments) in enumerate(_plan())
+    ]
     (out / MANIFEST).write_text("".join(case.to_json() + "\n" for case in cases), encoding="utf-8")
     return cases
 

@@ -118,12 +118,14 @@ class Recorder:
         )
         span.set_status(Status(StatusCode.OK))
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, long: bool, **fields: Any) -> Case:
+        """Write the trace to `path` as one OTLP/JSON line; the case is named after the file."""
         path.unlink(missing_ok=True)  # the exporter appends
         exporter = JsonLinesSpanExporter(path)
         exporter.export(self.app.collector.take())
         exporter.shutdown()
         self.app.provider.shutdown()
+        return Case(id=path.stem, file=path.name, size="long" if long else "short", **fields)
 
 
 def finish(span: Span, outputs: Any) -> None:
