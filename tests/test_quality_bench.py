@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench import judge_quality
 from bench.judge_quality import judge_case, load_cases, read_records, select, summarize
 from bench.quality.generate import CASES_DIR, generate
 from bench.quality.recorder import KINDS, Case
@@ -148,3 +149,30 @@ def test_judge_case_scores_a_wrong_verdict_citing_another_span_as_wrong() -> Non
     assert (result["value"], result["correct"], result["decisive_cited"]) == (True, False, False)
     assert result["tool_calls"] == [{"name": "GetTraceInfo", "arguments": {}}]
     assert result["turns"] == 2
+
+
+def test_main_writes_as_it_goes_and_resume_skips_what_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged: list[tuple[str, str]] = []
+
+    def fake(case: Case, mode: str, model: str, max_turns: int) -> dict[str, Any]:
+        judged.append((case.id, mode))
+        verdict = {"case": case.id, "model": model, "value": case.expected, "expected": case.expected}
+        return {**verdict, **record(mode, case.kind, correct=mode == "always", cited=True)}
+
+    monkeypatch.setattr(judge_quality, "judge_case", fake)
+    out, summary = tmp_path / "results.jsonl", tmp_path / "summary.json"
+    first = [CASES[0].id, CASES[1].id]
+    argv = ["--cases", ",".join(first), "--inline", "always,auto", "--out", str(out), "--json", str(summary)]
+    assert judge_quality.main(argv) == 0
+    assert judged == [(c, m) for c in first for m in ("always", "auto")]
+    assert len(read_records(out)) == 4
+    judged.clear()
+    assert judge_quality.main([*argv, "--resume", "--inline", "always,never"]) == 0
+    assert judged == [(c, "never") for c in first]
+    rows = {(r["mode"], r["kind"]): r for r in json.loads(summary.read_text())}
+    assert rows[("always", "all")]["accuracy"] == 1.0
+    assert rows[("never", "all")]["n"] == 2
+    assert ("auto", "all") not in rows  # not asked for in this run
+    assert "| always | all | 2 | 100% |" in capsys.readouterr().out
