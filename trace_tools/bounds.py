@@ -42,14 +42,14 @@ class ContentCutter:
         self.budget = CONTENT_BUDGET
         self.omitted: list[str] = []
 
-    def cut(self, key: str, value: Any) -> Any:
+    def cut(self, key: str, value: Any, content: bool = False) -> Any:
         """`value` as GetSpan shows it: whole if it fits, else a piece ending in a marker that names
-        the call reading on, or a placeholder once the response's budget is spent."""
+        the call reading on, or a placeholder once the response's budget is spent. A `content`
+        value (inputs, outputs) that ends before the offset says so: "" would read as "no output"."""
         if value is None or isinstance(value, (bool, int, float)):
             return value
         text = as_text(value)
-        if self.offset and text and self.offset >= len(text):
-            # Not "": an empty output would read as "this span answered nothing".
+        if content and self.offset and text and self.offset >= len(text):
             return f"[all {len(text)} chars are before offset {self.offset}]"
         # The budget counts characters as they will be sent: JSON escapes (\" \\ \u0001) cost extra.
         cost = _json_len(text) if isinstance(value, str) else len(text)

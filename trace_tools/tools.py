@@ -198,12 +198,8 @@ def get_span(
 ) -> SpanDetail:
     """One span in full: timing, status, inputs, outputs, attributes, events; long values cut with a marker.
 
-    Inputs and outputs are always shown: `attributes` narrows only the rest, because a model that
-    copied attribute names from earlier results must not lose the content it came for. Attributes
-    the inputs or outputs were read from are not shown again. Values the call names are cut first,
-    so reading on with `attributes=[key], offset=N` gets the content budget; `offset` applies to
-    every value shown.
-    """
+    Inputs and outputs are always shown, once (`attributes` narrows the rest: see `trace_tools.views`);
+    values the call names are cut first, so `attributes=[key], offset=N` reads on within the budget."""
     index = store.get(trace_id)
     span = index.span(span_id)
     limit = bounds.clamp(max_content_chars, 100, bounds.CONTENT_BUDGET)
@@ -224,7 +220,7 @@ def get_span(
             named = part
             if value is not None and wanted and source in wanted and source in span.attributes:
                 named, value = source, span.attributes[source]  # as stored: a search offset lands in it
-            content[part] = None if value is None else cutter.cut(named, index.show(source, value))
+            content[part] = None if value is None else cutter.cut(named, index.show(source, value), content=True)
 
     show_content([p for p in sources if wanted is None or views.names_content(span, wanted, p)])
     shown: dict[str, Any] = {}

@@ -3,7 +3,9 @@
 GetSpan always shows a span's inputs and outputs, whatever `attributes` narrows: a small model
 that copies attribute names from earlier results (`["openinference.span.kind", "input.value"]`)
 must not lose the agent's message it came for. `names_content` says which of the two a call
-named, so their share of the content budget comes first. ListSpans' preview column
+named, so their share of the content budget comes first; named by its own attribute
+(`input.value`), the content is shown as that attribute's text, so a SearchTraceRegex offset lands
+in it. ListSpans' preview column
 (`row_preview`, `glimpse`) lets a model choose which span to open before it spends a turn on it.
 Every value shown here has been through `TraceIndex.show` (redaction) before it is cut.
 """
