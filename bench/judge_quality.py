@@ -2,7 +2,7 @@
 
     python bench/judge_quality.py [--model local:/qwen2.5-1.5b] [--inline always,never,auto]
         [--kinds multi_agent,rag,tool_loop,error_cascade] [--cases ID,...] [--limit N]
-        [--max-turns 8] [--out results.jsonl] [--resume] [--json summary.json]
+        [--max-turns 8] [--out results.jsonl] [--resume | --report] [--json summary.json]
 
 The cases (`bench/quality/cases/`, made by `bench/quality/generate.py`) each carry a judge
 definition, the verdict a careful reviewer gives and the spans that prove it. For each case, and
@@ -11,8 +11,9 @@ the runner judges once and appends a record to `--out` as it goes; `--resume` sk
 mode, model) triples already there. At the end it prints per mode, and per kind within each mode:
 verdict accuracy (a failed judgment counts as wrong), the share of judgments citing a decisive
 span, mean turns, tokens and seconds. `--limit N` keeps the first N cases of each kind (the
-generator lists a planted long log and a short control first). Runs offline with a local model;
-`--model openai:/gpt-4o-mini` and the like work when their key is set.
+generator lists a planted long log and a short control first); `--report` judges nothing and
+summarizes what `--out` holds for the selection (an interrupted run, several runs). Runs offline
+with a local model; `--model openai:/gpt-4o-mini` and the like work when their key is set.
 """
 
 from __future__ import annotations
@@ -160,6 +161,28 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def run(
+    cases: Sequence[Case], modes: Sequence[str], model: str, max_turns: int, out: Path, records: list[dict[str, Any]]
+) -> None:
+    """Judge each case in each mode not yet in `records` (appended to), writing each record to `out` at once."""
+    done = {(r["case"], r["mode"], r["model"]) for r in records}
+    with out.open("a" if records else "w", encoding="utf-8") as stream:
+        for case in cases:
+            for mode in modes:
+                if (case.id, mode, model) in done:
+                    continue
+                record = judge_case(case, mode, model, max_turns)
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+                stream.flush()
+                records.append(record)
+                mark = "ok " if record["correct"] else "BAD"
+                print(
+                    f"{mark} {case.id:40} {mode:6} -> {record['value']!s:12} (expected {case.expected}) "
+                    f"turns {record['turns']} {record['seconds']:.0f}s {record['error'] or ''}",
+                    flush=True,
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -171,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("judge_quality.jsonl"))
     parser.add_argument("--resume", action="store_true", help="keep --out and skip what it already holds")
     parser.add_argument("--json", type=Path, default=None, help="write the summary rows here")
+    parser.add_argument("--report", action="store_true", help="judge nothing: summarize what --out holds")
     args = parser.parse_args(argv)
     modes = [m for m in args.inline.split(",") if m]
     if unknown := set(modes) - set(MODES):
@@ -180,28 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not cases:
         parser.error("no case matches --kinds/--cases")
-    records = read_records(args.out) if args.resume else []
-    done = {(r["case"], r["mode"], r["model"]) for r in records}
-    if not args.resume:
-        args.out.write_text("", encoding="utf-8")
-    with args.out.open("a", encoding="utf-8") as out:
-        for case in cases:
-            for mode in modes:
-                if (case.id, mode, args.model) in done:
-                    continue
-                record = judge_case(case, mode, args.model, args.max_turns)
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                out.flush()
-                records.append(record)
-                mark = "ok " if record["correct"] else "BAD"
-                print(
-                    f"{mark} {case.id:40} {mode:6} -> {record['value']!s:12} (expected {case.expected}) "
-                    f"turns {record['turns']} {record['seconds']:.0f}s {record['error'] or ''}",
-                    flush=True,
-                )
+    records = read_records(args.out) if args.resume or args.report else []
+    if not args.report:
+        run(cases, modes, args.model, args.max_turns, args.out, records)
     wanted = {(c.id, m) for c in cases for m in modes}
-    rows = summarize([r for r in records if (r["case"], r["mode"]) in wanted and r["model"] == args.model])
-    print(f"\n{args.model}, {len(cases)} cases, max {args.max_turns} turns\n")
+    done = [r for r in records if (r["case"], r["mode"]) in wanted and r["model"] == args.model]
+    rows = summarize(done)
+    print(f"\n{args.model}: {len({r['case'] for r in done})} cases, max {args.max_turns} turns\n")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

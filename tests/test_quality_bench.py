@@ -176,3 +176,7 @@ def test_main_writes_as_it_goes_and_resume_skips_what_is_done(
     assert rows[("never", "all")]["n"] == 2
     assert ("auto", "all") not in rows  # not asked for in this run
     assert "| always | all | 2 | 100% |" in capsys.readouterr().out
+    judged.clear()
+    assert judge_quality.main([*argv, "--report", "--inline", "always,auto,never"]) == 0
+    assert judged == []
+    assert {r["mode"] for r in json.loads(summary.read_text())} == {"always", "auto", "never"}
