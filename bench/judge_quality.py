@@ -10,10 +10,11 @@ for each inline mode in turn (so an interrupted run has compared the modes on th
 the runner judges once and appends a record to `--out` as it goes; `--resume` skips the (case,
 mode, model) triples already there. At the end it prints per mode, and per kind within each mode:
 verdict accuracy (a failed judgment counts as wrong), the share of judgments citing a decisive
-span, mean turns, tokens and seconds. `--limit N` keeps the first N cases of each kind (the
-generator lists a planted long log and a short control first); `--report` judges nothing and
-summarizes what `--out` holds for the selection (an interrupted run, several runs). Runs offline
-with a local model; `--model openai:/gpt-4o-mini` and the like work when their key is set.
+span and the mean number of spans cited (citing them all proves nothing), mean turns, tokens and
+seconds. `--limit N` keeps the first N cases of each kind (the generator lists a planted long
+log and a short control first); `--report` judges nothing and summarizes what `--out` holds for
+the selection (an interrupted run, several runs). Runs offline with a local model;
+`--model openai:/gpt-4o-mini` and the like work when their key is set.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "n": n,
                 "accuracy": sum(r["correct"] for r in group) / n,
                 "cited_decisive": sum(r["decisive_cited"] for r in group) / n,
+                "mean_cited": sum(len(r["cited"]) for r in group) / n,  # citing every span proves nothing
                 "errors": sum(r["error"] is not None for r in group),
                 "inlined": sum(r["inlined"] for r in group),
                 "mean_turns": sum(r["turns"] for r in group) / n,
@@ -135,16 +137,25 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as a Markdown table (it goes into bench/README as printed)."""
-    lines = [
-        "| mode | kind | n | accuracy | cited decisive | errors | inlined | turns | tokens | seconds |",
-        "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
+    columns = [
+        ("mode", "{}"),
+        ("kind", "{}"),
+        ("n", "{}"),
+        ("accuracy", "{:.0%}"),
+        ("cited_decisive", "{:.0%}"),
+        ("mean_cited", "{:.1f}"),
+        ("errors", "{}"),
+        ("inlined", "{}"),
+        ("mean_turns", "{:.1f}"),
+        ("mean_tokens", "{:,.0f}"),
+        ("mean_seconds", "{:.0f}"),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['mode']} | {r['kind']} | {r['n']} | {r['accuracy']:.0%} | {r['cited_decisive']:.0%} | "
-            f"{r['errors']} | {r['inlined']} | {r['mean_turns']:.1f} | {r['mean_tokens']:,.0f} | "
-            f"{r['mean_seconds']:.0f} |"
-        )
+    header = ["mode", "kind", "n", "accuracy", "cited decisive", "spans cited", "errors", "inlined", "turns"]
+    lines = [
+        "| " + " | ".join([*header, "tokens", "seconds"]) + " |",
+        "| --- | --- |" + " --: |" * (len(columns) - 2),
+    ]
+    lines += ["| " + " | ".join(form.format(r[key]) for key, form in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 

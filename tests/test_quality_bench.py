@@ -81,6 +81,7 @@ def record(
         "kind": kind,
         "correct": correct,
         "decisive_cited": cited,
+        "cited": ["a1b2c3d4e5f60718"] * (2 if cited else 0),
         "error": error,
         "inlined": mode == "always",
         "turns": turns,
@@ -108,6 +109,7 @@ def test_summary_scores_accuracy_and_cited_share_per_mode_and_kind() -> None:
     assert rows[("always", "all")]["accuracy"] == pytest.approx(1 / 3)
     assert rows[("always", "all")]["cited_decisive"] == pytest.approx(1 / 3)
     assert rows[("always", "all")]["errors"] == 1
+    assert rows[("always", "all")]["mean_cited"] == pytest.approx(2 / 3)
     assert rows[("always", "rag")]["accuracy"] == 0.5
     assert rows[("auto", "rag")] == {**rows[("auto", "all")], "kind": "rag"}
     assert rows[("auto", "rag")]["mean_turns"] == 3
