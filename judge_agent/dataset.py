@@ -24,6 +24,7 @@ from judge_agent.errors import ConfigError
 from judge_agent.records import ItemInfo
 from trace_tools import Trace, load_path
 from trace_tools.redaction import redact_text, redact_value
+from trace_tools.text import utc_datetime
 
 FIELDS = ("inputs", "outputs", "expectations")
 #: Dataset columns a mapping may point to: the three judge fields and the item key.
@@ -73,10 +74,7 @@ class Item:
 
 def start_time(trace: Trace) -> datetime | None:
     """When the trace started, or None when its timestamp is beyond what a datetime holds (a broken clock)."""
-    try:
-        return datetime.fromtimestamp(trace.start_ns / 1e9, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return utc_datetime(trace.start_ns)
 
 
 class Filters(BaseModel):

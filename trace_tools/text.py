@@ -54,11 +54,19 @@ def _big_ints_as_text(value: Any) -> Any:
     return value
 
 
-def iso_time(nanoseconds: int) -> str:
-    """A timestamp as ISO 8601 UTC; an absurd one (kept by the loaders, with a warning) as its number."""
+def utc_datetime(nanoseconds: int) -> datetime | None:
+    """A timestamp as an aware UTC datetime; None for an absurd one (kept by the loaders, with a
+    warning) beyond what a datetime holds."""
     try:
-        moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC)
+        return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC)
     except (OverflowError, ValueError, OSError):
+        return None
+
+
+def iso_time(nanoseconds: int) -> str:
+    """A timestamp as ISO 8601 UTC; an absurd one as its number."""
+    moment = utc_datetime(nanoseconds)
+    if moment is None:
         return f"{nanoseconds} ns since 1970"
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
