@@ -246,12 +246,13 @@ def is_loopback(host: str) -> bool:
 def transport_security(host: str, allowed_hosts: tuple[str, ...] = ()) -> TransportSecuritySettings:
     """DNS-rebinding protection for any bind address: the Host and Origin a browser page would
     forge must name this server. Allowed: the bound host, `allowed_hosts`, loopback names for a
-    loopback or wildcard bind, and this machine's name for a wildcard bind."""
+    loopback or wildcard bind, and this machine's host name for a wildcard bind (not its FQDN:
+    finding that is a DNS lookup with no deadline; `--allowed-host` adds it)."""
     names = {host, *allowed_hosts} - set(_WILDCARDS)
     if is_loopback(host) or host in _WILDCARDS:
         names |= {"127.0.0.1", "localhost", "::1"}
     if host in _WILDCARDS:
-        names |= {socket.gethostname(), socket.getfqdn()}
+        names.add(socket.gethostname())
     shown = sorted(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
