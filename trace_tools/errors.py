@@ -4,7 +4,8 @@
     ├── TraceLoadError          a file could not be read as a trace (names the file and the problem)
     ├── TraceSelectionError     which trace? an unknown trace id, or several traces and no id
     ├── SpanNotFoundError       a malformed or unknown span id
-    └── InvalidArgumentError    a tool argument the tools cannot use (a page token, a regex pattern)
+    ├── InvalidArgumentError    a tool argument the tools cannot use (a page token, a regex pattern)
+    └── StoreError              the trace store cannot be opened or used (a bad URL, a server down, a full disk)
 
 trace_tools stands alone, so its loaders, index, search and tools raise only these. The MCP
 server (`trace_tools.server`) is the one place that turns them into mcp's `ToolError`, the
@@ -37,3 +38,7 @@ class SpanNotFoundError(TraceToolsError):
 
 class InvalidArgumentError(TraceToolsError):
     """A tool argument cannot be used as given (a page token from elsewhere, an invalid pattern)."""
+
+
+class StoreError(TraceToolsError):
+    """The trace store cannot be opened or used: its message names the store (password masked) and the problem."""

@@ -39,14 +39,14 @@ def parse_binary(data: bytes, source: str) -> Collected:
     """
     records = _split_records(data)
     if records is None:
-        return _convert(_parse_message(data, source), source)
+        return convert(_parse_message(data, source), source)
     collected = Collected()
     try:
         for number, record in enumerate(records, start=1):
             collected.extend(_parse_record(record, f"{source} (record {number})"))
     except TraceLoadError as stream_error:
         try:
-            return _convert(_parse_message(data, source), source)
+            return convert(_parse_message(data, source), source)
         except TraceLoadError:
             raise stream_error from None
     return collected
@@ -81,7 +81,7 @@ def _parse_record(record: bytes, source: str) -> Collected:
         if not otlp_json.is_otlp_request(document):
             raise TraceLoadError(source, "is JSON but not an OTLP ExportTraceServiceRequest")
         return otlp_json.parse_request(document, source)
-    return _convert(_parse_message(record, source), source)
+    return convert(_parse_message(record, source), source)
 
 
 def _parse_message(data: bytes, source: str) -> ExportTraceServiceRequest:
@@ -101,7 +101,12 @@ def _parse_message(data: bytes, source: str) -> ExportTraceServiceRequest:
     return request
 
 
-def _convert(request: ExportTraceServiceRequest, source: str) -> Collected:
+def convert(request: ExportTraceServiceRequest, source: str) -> Collected:
+    """The spans of a parsed request, as every OTLP loader makes them (the trace store loads through it too).
+
+    Raises:
+        TraceLoadError: a span in it is malformed.
+    """
     collected = Collected()
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes, source)
