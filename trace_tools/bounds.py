@@ -81,7 +81,7 @@ class ContentCutter:
 
 def fit_trace_info(info: TraceInfo) -> TraceInfo:
     """Last guard on size: leave out metadata, resource attributes, then the span lists (long keys, escapes)."""
-    for field in ("metadata", "resource_attributes", "slowest_spans", "error_spans"):
+    for field in ("metadata", "resource_attributes", "slowest_spans", "exception_spans", "error_spans"):
         if len(info.to_json()) <= MAX_RESPONSE_CHARS:
             break
         if getattr(info, field) is not None:

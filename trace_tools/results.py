@@ -56,6 +56,11 @@ class TraceInfo(ToolResult):
     inputs_preview: str | None = None
     outputs_preview: str | None = None
     error_spans: list[SpanRef] | None = Field(default=None, description="first spans with ERROR status, in tree order")
+    exception_spans: list[SpanRef] | None = Field(
+        default=None,
+        description="first spans that recorded an exception yet did not end in ERROR (a caught or swallowed "
+        "failure, often the first one), in tree order, with the exception in status_message",
+    )
     slowest_spans: list[SpanRef] | None = Field(default=None, description="longest spans below the root")
     extra_roots: int | None = Field(
         default=None, description="roots besides the main one (spans whose parent is missing)"

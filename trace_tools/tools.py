@@ -17,7 +17,7 @@ from pydantic import Field
 
 from trace_tools import bounds, paging, search, views
 from trace_tools.index import TraceIndex, TraceStore
-from trace_tools.model import Span, Trace
+from trace_tools.model import Span, SpanEvent, Trace
 from trace_tools.results import (
     PREVIEW_COLUMN,
     SPAN_ROW_COLUMNS,
@@ -56,6 +56,7 @@ def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
     trace = index.trace
     root = trace.root
     errors = [s for s in trace.spans if s.status_code == "ERROR"]
+    caught = [(s, e) for s in trace.spans if s.status_code != "ERROR" and (e := _exception(s)) is not None]
     below_root = sorted((s for s in trace.spans if s.parent_id), key=lambda s: -s.duration_ns)[:5]
     info = TraceInfo(
         trace_id=trace.trace_id,
@@ -72,6 +73,7 @@ def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
         inputs_preview=_preview(index, root.inputs_key, root.inputs),
         outputs_preview=_preview(index, root.outputs_key, root.outputs),
         error_spans=[_ref(index, s) for s in errors[:10]] or None,
+        exception_spans=[_caught_ref(index, s, e) for s, e in caught[:10]] or None,
         slowest_spans=[_ref(index, s) for s in below_root] or None,
         extra_roots=(len(trace.roots) - 1) or None,
         resource_attributes=bounds.bounded_dict(index.show, trace.resource_attributes, 30, 200) or None,
@@ -394,6 +396,19 @@ def _ref(index: TraceIndex, span: Span) -> SpanRef:
         duration_ms=_ms(span.duration_ns),
         status_message=bounds.cut(index.show(None, span.status_message), 300) or None,
     )
+
+
+def _exception(span: Span) -> SpanEvent | None:
+    """The span's first OTel `exception` event (the semantic conventions' name for a recorded exception)."""
+    return next((event for event in span.events if event.name == "exception"), None)
+
+
+def _caught_ref(index: TraceIndex, span: Span, event: SpanEvent) -> SpanRef:
+    """A span that recorded an exception but did not fail: the exception's type and message say why it is listed."""
+    kind = event.attributes.get("exception.type")
+    message = event.attributes.get("exception.message")
+    said = ": ".join(as_text(index.show(None, v)) for v in (kind, message) if v is not None) or "exception event"
+    return _ref(index, span).model_copy(update={"status_message": bounds.cut(f"caught {said}", 300)})
 
 
 def _preview(index: TraceIndex, key: str | None, value: Any) -> str | None:

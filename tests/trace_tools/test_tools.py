@@ -21,6 +21,7 @@ from tests.trace_tools.helpers import (
 )
 from trace_tools import bounds, tools
 from trace_tools.errors import InvalidArgumentError, SpanNotFoundError, TraceSelectionError
+from trace_tools.exporter import encode_attributes
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
 from trace_tools.text import as_text
@@ -540,6 +541,30 @@ def test_get_trace_info_reports_the_overview(store: TraceStore, sample: Trace) -
     assert info.resource_attributes and info.resource_attributes["service.name"] == "refund-bot"
     assert info.resource_attributes["deployment.environment"] == "test"
     assert info.warnings is None and info.extra_roots is None
+
+
+def test_get_trace_info_lists_exceptions_that_did_not_fail_their_span(store: TraceStore) -> None:
+    """A swallowed exception is often the first failure of a cascade: the overview names it beside the
+    ERROR spans, with the exception in status_message, and not the spans that did fail."""
+
+    def exception(kind: str, message: str) -> dict[str, Any]:
+        attributes = encode_attributes({"exception.type": kind, "exception.message": message})
+        return {"name": "exception", "timeUnixNano": "1", "attributes": attributes}
+
+    trace = load_one(
+        [
+            otlp_span("root", 1, duration_ms=100, status="STATUS_CODE_ERROR", status_message="boom"),
+            otlp_span("config", 2, 1, status="STATUS_CODE_OK", events=[exception("FileNotFoundError", "db.yaml")]),
+            otlp_span("db", 3, 1, status="STATUS_CODE_ERROR", events=[exception("TimeoutError", "pool")]),
+            otlp_span("quiet", 4, 1, events=[{"name": "log", "timeUnixNano": "1"}]),
+        ]
+    )
+    info = tools.get_trace_info(TraceStore([trace]))
+    assert info.exception_spans and [(s.span_id, s.status_message) for s in info.exception_spans] == [
+        (span_id(2), "caught FileNotFoundError: db.yaml")
+    ]
+    assert info.error_spans and [s.span_id for s in info.error_spans] == [span_id(1), span_id(3)]
+    assert tools.get_trace_info(store).exception_spans is None
 
 
 def test_token_totals_do_not_double_count_a_parent_repeating_its_children(store: TraceStore) -> None:
