@@ -36,6 +36,8 @@ from bench.quality.recorder import KINDS, Case  # noqa: E402
 from judge_agent import make_judge  # noqa: E402
 from judge_agent.providers import Provider  # noqa: E402
 from judge_agent.value_types import ValueType  # noqa: E402
+from trace_tools import TraceIndex, load_path  # noqa: E402
+from trace_tools.outline import outline  # noqa: E402
 
 MODES = ("always", "never", "auto")
 DEFAULT_MODEL = "local:/qwen2.5-1.5b"
@@ -135,6 +137,34 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def outline_chars(case: Case, directory: Path = CASES_DIR) -> int:
+    """The length of the case's outline: what `auto` weighs against its inline budget."""
+    (trace,) = load_path(directory / case.file)
+    return len(outline(TraceIndex(trace)))
+
+
+def policies(cases: Sequence[Case], records: Sequence[dict[str, Any]], budgets: Sequence[int]) -> list[dict[str, Any]]:
+    """`auto` under other inline budgets, without judging again (issue 16 item 2).
+
+    At temperature 0 an `auto` judgment is the `always` judgment of the same case when the outline
+    fits the budget and the `never` one when it does not (the prompts are the same text), so the
+    records of those two modes answer "what if the budget were B tokens" for every B. A budget of
+    0 is `never`; one above every outline is `always`. Cases missing either record are left out.
+    """
+    by_mode = {(r["case"], r["mode"]): r for r in records}
+    rows = []
+    for budget in budgets:
+        derived = []
+        for case in cases:
+            pasted, investigated = by_mode.get((case.id, "always")), by_mode.get((case.id, "never"))
+            if pasted is None or investigated is None:
+                continue
+            chosen = pasted if outline_chars(case) / 3 <= budget else investigated
+            derived.append({**chosen, "mode": f"auto@{budget}"})
+        rows.extend(row for row in summarize(derived) if row["kind"] == "all")
+    return rows
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as a Markdown table (it goes into bench/README as printed)."""
     columns = [
@@ -206,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="keep --out and skip what it already holds")
     parser.add_argument("--json", type=Path, default=None, help="write the summary rows here")
     parser.add_argument("--report", action="store_true", help="judge nothing: summarize what --out holds")
+    parser.add_argument(
+        "--budgets",
+        default="",
+        help="comma-separated inline budgets in tokens: also print `auto` under each, derived from the "
+        "`always` and `never` records (e.g. 0,2048,4096,8192)",
+    )
     args = parser.parse_args(argv)
     modes = [m for m in args.inline.split(",") if m]
     if unknown := set(modes) - set(MODES):
@@ -223,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summarize(done)
     print(f"\n{args.model}: {len({r['case'] for r in done})} cases, max {args.max_turns} turns\n")
     print(table(rows))
+    if args.budgets:
+        what_if = policies(cases, done, [int(b) for b in args.budgets.split(",") if b])
+        print("\n`auto` under other inline budgets (tokens; derived from the always/never records):\n")
+        print(table(what_if))
+        rows += what_if
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
