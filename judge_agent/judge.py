@@ -45,6 +45,10 @@ TraceInput = str | Path | Trace | Mapping[str, Any]
 #: away what it looks for; paging and limits are the loop's job on small windows anyway.
 #: preview_chars is set, not offered: each ListSpans row shows the start of the span's output, so
 #: a small model picks the spans worth a GetSpan instead of opening them one by one (issue 16).
+#: Filters are not offered either: on the quality bench a 1.5B model called ListSpans with
+#: `name` = the root's name (one row back), GetSpan with attribute names copied from earlier
+#: results (repeats the memory did not recognise, the order differing), and searched inside a
+#: single span; without them it lists the spans with previews and reads the ones it picks.
 TRACE_TOOL_HINTS = ToolHints(
     small_window_arguments={
         "max_results": 20,
@@ -53,7 +57,7 @@ TRACE_TOOL_HINTS = ToolHints(
         "max_content_chars": 2000,
         "preview_chars": 60,
     },
-    kept_optional=frozenset({"name", "attributes", "pattern", "span_id"}),
+    kept_optional=frozenset({"pattern"}),
     cut_advice="ask for a smaller page or read on with offset",
 )
 

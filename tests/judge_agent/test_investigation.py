@@ -351,3 +351,19 @@ def test_get_span_narrowed_as_a_small_model_narrows_it_still_shows_the_output() 
     detail = json.loads(tool_results(provider)[0])
     assert detail["outputs"]["customers"][0]["name"] == "Nordwind Logistics GmbH"
     assert detail["inputs"] and detail["attributes"] == {"openinference.span.kind": "TOOL"}  # input.value not twice
+
+
+def test_small_windows_offer_no_filters_a_small_model_would_misuse() -> None:
+    """A 1.5B model filtered ListSpans by the root's name, narrowed GetSpan to attribute names it
+    copied, and searched inside one span: on a small window the tools are offered without those
+    options (patterns stay), and on a roomy one with all of them."""
+    small = ScriptedProvider([call("GetTraceInfo"), verdict("optimal", "ok")], context_window=8192)
+    performance(small, inline="never")(SEED)
+    offered = {spec.name: set(spec.input_schema["properties"]) for spec in small.history[0].tools}
+    assert offered["ListSpans"] == set() and offered["GetSpan"] == {"span_id"}
+    assert offered["SearchTraceRegex"] == {"pattern"}
+    roomy = ScriptedProvider([call("GetTraceInfo"), verdict("optimal", "ok")], context_window=200_000)
+    performance(roomy, inline="never")(SEED)
+    offered = {spec.name: set(spec.input_schema["properties"]) for spec in roomy.history[0].tools}
+    assert {"name", "page_token"} <= offered["ListSpans"] and "attributes" in offered["GetSpan"]
+    assert "span_id" in offered["SearchTraceRegex"]
