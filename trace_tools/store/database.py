@@ -105,7 +105,7 @@ def _store_url(target: str | Path | None, create: bool) -> URL:
     if target is not None and not isinstance(target, Path) and "://" in target:
         try:
             url = make_url(target)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise StoreError(f"{mask_url(target)} is not a database URL (expected postgresql://...)") from None
         if url.drivername in _POSTGRES_DRIVERS:
             return url.set(drivername="postgresql+psycopg")
@@ -216,10 +216,14 @@ class TraceDatabase:
                     conn.execute(update(traces).where(traces.c.trace_id.in_(chunk)).values(last_arrival_ns=arrived))
         return AddResult(accepted=batch.accepted, rejected=batch.refused.count, reasons=batch.refused.reasons)
 
+    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """The dialect's INSERT, for its ON CONFLICT clause (the one construct chosen per database)."""
+        return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
+
     def _upsert(
         self, conn: Connection, table: Table, values: list[dict[str, Any]], keys: list[str], *, replace: bool
     ) -> None:
-        insert = sqlite.insert(table) if self._sqlite else postgresql.insert(table)
+        insert = self._insert(table)
         if replace:
             changed = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
             conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=changed), values)
@@ -279,7 +283,7 @@ class TraceDatabase:
                         "last_arrival_ns": batch.received_ns,
                     }
                 )
-        insert = sqlite.insert(traces) if self._sqlite else postgresql.insert(traces)
+        insert = self._insert(traces)
         new, old = insert.excluded, traces.c
         changed: dict[str, Any] = {c.name: new[c.name] for c in traces.columns if c.name != "trace_id"}
         changed.update(

@@ -29,7 +29,8 @@ INT64_MAX = 2**63 - 1
 #: Attributes that name a conversation (OpenTelemetry, GenAI semconv, MLflow), earliest wins.
 SESSION_KEYS = frozenset({"session.id", "gen_ai.conversation.id", "mlflow.trace.session"})
 USER_KEYS = frozenset({"user.id", "mlflow.trace.user"})
-_ZERO_TRACE_ID = bytes(16)
+_SERVICE_KEYS = frozenset({"service.name"})
+_EVENT_NAME_KEYS = frozenset({"event.name"})
 _ZERO_SPAN_ID = bytes(8)
 
 
@@ -74,7 +75,7 @@ def span_batch(request: ExportTraceServiceRequest, received_ns: int) -> SpanBatc
     for resource_spans in request.resource_spans:
         resource = resource_spans.resource
         resource_bytes = resource.SerializeToString()
-        service = indexed_text(_first_text(resource.attributes, frozenset({"service.name"})) or "")
+        service = _first_text(resource.attributes, _SERVICE_KEYS) or ""
         resource_session = _first_text(resource.attributes, SESSION_KEYS)
         resource_user = _first_text(resource.attributes, USER_KEYS)
         for scope_spans in resource_spans.scope_spans:
@@ -183,7 +184,7 @@ def log_batch(request: ExportLogsServiceRequest, received_ns: int) -> LogBatch:
 def _event(record: LogRecord) -> ProtoSpan.Event:
     """A log record as the span event it stands for: named by `event_name` (or the older
     `event.name` attribute), its attributes, and its body under `body`."""
-    name = record.event_name or _first_text(record.attributes, frozenset({"event.name"})) or "log"
+    name = record.event_name or _first_text(record.attributes, _EVENT_NAME_KEYS) or "log"
     event = ProtoSpan.Event(
         name=name, time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano, attributes=record.attributes
     )
