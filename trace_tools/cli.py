@@ -275,7 +275,8 @@ def _status_line(receiver: Receiver, database: TraceDatabase) -> Iterator[None]:
         traces = database.traces(TraceQuery(limit=1)).total
         return (
             f"{traces:,} traces in the store; {stats.spans:,} spans and {stats.log_records:,} log records stored "
-            f"this run, {stats.rejected:,} rejected, {stats.failures:,} failed writes (Ctrl-C stops)"
+            f"this run, {stats.rejected:,} rejected, {stats.failures:,} failed writes, "
+            f"{receiver.writer.queued} exports waiting (Ctrl-C stops)"
         )
 
     with stderr.status(line()) as status:

@@ -503,7 +503,44 @@ def test_a_full_queue_is_a_503_with_retry_after_and_nothing_accepted_is_lost() -
     assert "the store is behind (its write queue is full); retry later" in status.message
     retry = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(retry) and retry.retry_delay.seconds >= 1
-    assert len(sink.traces) == 3
+    assert sum(len(ss.spans) for r in sink.traces for rs in r.resource_spans for ss in rs.scope_spans) == 3
+    assert len(sink.traces) == 2  # the two queued exports were written in one transaction
+
+
+def test_exports_written_together_still_get_their_own_partial_success() -> None:
+    gate = threading.Event()
+    sink = FakeSink(gate)
+
+    def body(trace_id: bytes, name: str) -> bytes:
+        request = ExportTraceServiceRequest()
+        request.resource_spans.add().scope_spans.add().spans.add(trace_id=trace_id, span_id=b"\x02" * 8, name=name)
+        return bytes(request.SerializeToString())
+
+    receiver = Receiver(sink)
+    with serving(receiver) as base:
+
+        async def queued_together() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+                def post(content: bytes) -> asyncio.Future[httpx.Response]:
+                    return asyncio.ensure_future(client.post("/v1/traces", content=content, headers=PROTOBUF))
+
+                first = post(body(b"\x01" * 16, "first"))
+                await asyncio.to_thread(sink.entered.acquire)  # held at the gate: the next ones queue up
+                rest = [
+                    post(body(b"\x01" * 16, "good")),
+                    post(body(b"\x01" * 5, "bad")),
+                    post(body(b"\x03" * 16, "ok")),
+                ]
+                while receiver.writer.queued < 3:
+                    await asyncio.sleep(0.01)
+                gate.set()
+                return [await first, *await asyncio.gather(*rest)]
+
+        first, good, bad, ok = asyncio.run(queued_together())
+    partial = [ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans for r in (good, bad, ok)]
+    assert partial == [0, 1, 0]
+    assert first.status_code == 200
 
 
 def test_a_thousand_concurrent_small_exports_are_all_stored(sink: FakeSink) -> None:

@@ -185,7 +185,7 @@ class Receiver:
             else:
                 message = await anyio.to_thread.run_sync(self._decode, data, media, bits, signal, reservation)
             del data  # the decoded message holds the content now
-            outcome = await self._store(message)
+            outcome = await self._store(message, reservation.size)
         except Refusal as refusal:
             # INFO, not WARNING: under load every refused export would be a line (`collect -v` shows them)
             logger.info("%s %s refused (%d): %s", request.method, signal.path, refusal.status, refusal.message)
@@ -235,9 +235,9 @@ class Receiver:
                 HTTPStatus.BAD_REQUEST, f"the body is not an OTLP/JSON {name}: {exc}", field=exc.field
             ) from exc
 
-    async def _store(self, message: ExportTraceServiceRequest | ExportLogsServiceRequest) -> SinkResult:
+    async def _store(self, message: ExportTraceServiceRequest | ExportLogsServiceRequest, size: int) -> SinkResult:
         try:
-            done = self.writer.submit(message)
+            done = self.writer.submit(message, size)
         except QueueFull:
             raise self._busy("the store is behind (its write queue is full)") from None
         try:
