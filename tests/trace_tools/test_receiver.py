@@ -215,6 +215,23 @@ def test_log_records_from_the_sdk_arrive(sink: FakeSink, url: str) -> None:
     assert record.event_name == "gen_ai.evaluation.result"
 
 
+def test_json_log_records_keep_their_hex_ids(sink: FakeSink, url: str) -> None:
+    record = {
+        "timeUnixNano": "1748779200000000000",
+        "eventName": "gen_ai.evaluation.result",
+        "traceId": "C2B9546E0F0220F3EDB7F1D5CBF15150",
+        "spanId": "32b27cadc29f12fb",
+        "body": {"stringValue": "cites the wrong policy"},
+        "attributes": [{"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": 0.25}}],
+    }
+    body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+    response = httpx.post(f"{url}/v1/logs", json=body)
+    assert (response.status_code, response.json()) == (200, {})
+    got = sink.logs[0].resource_logs[0].scope_logs[0].log_records[0]
+    assert (got.trace_id.hex(), got.span_id.hex()) == ("c2b9546e0f0220f3edb7f1d5cbf15150", "32b27cadc29f12fb")
+    assert (got.event_name, got.body.string_value) == ("gen_ai.evaluation.result", "cites the wrong policy")
+
+
 def test_a_10_mb_attribute_arrives_under_a_raised_limit() -> None:
     sink = FakeSink()
     big = "x" * (10 * MiB - 1) + "y"
