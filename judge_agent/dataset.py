@@ -63,6 +63,7 @@ class Item:
             key=self.key,
             source=self.source,
             trace_id=trace.trace_id if trace else None,
+            root_span_id=trace.root.span_id if trace else None,
             name=redact_text(name) if redact and name else name,
             start_time=start_time(trace) if trace else None,
             status=trace.status_code if trace else None,

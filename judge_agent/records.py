@@ -40,6 +40,7 @@ class ItemInfo(BaseModel):
     key: str = Field(description="stable id of the item: 'trace:<trace id>' or '<dataset>#<row>'")
     source: str = Field(description="the file (and row) the item came from")
     trace_id: str | None = None
+    root_span_id: str | None = Field(default=None, description="the trace's root span (what a verdict is about)")
     name: str | None = Field(default=None, description="the trace's root span name")
     start_time: datetime | None = None
     status: str | None = Field(default=None, description="the trace's status: OK, ERROR or UNSET")
