@@ -24,6 +24,7 @@ from trace_tools.text import safe
 if TYPE_CHECKING:
     from judge_agent.evaluate import ProgressSink
     from judge_agent.judge import Judge
+    from judge_agent.telemetry import OtlpExport
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,6 +82,61 @@ def strict_option(command: F) -> F:
     return click.option(
         "--strict", is_flag=True, help="Refuse odd traces (clock skew, cycles, a bad line) instead of loading them."
     )(command)
+
+
+def export_options(command: F) -> F:
+    """--export-otlp [URL] and --export-parent: each verdict as an OpenTelemetry evaluation event."""
+    command = click.option(
+        "--export-parent",
+        type=click.Choice(["root", "cited"]),
+        default="root",
+        show_default=True,
+        help="With --export-otlp: the span a verdict event belongs to, the trace's root or the first cited span.",
+    )(command)
+    return click.option(
+        "--export-otlp",
+        is_flag=False,
+        flag_value="",
+        callback=_otlp_endpoint,
+        metavar="[URL]",
+        help="Export each verdict as a gen_ai.evaluation.result event (OTLP/HTTP logs) to this endpoint, e.g. "
+        "http://localhost:4318 (/v1/logs is added); without URL: OTEL_EXPORTER_OTLP_ENDPOINT.",
+    )(command)
+
+
+def _otlp_endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """The base endpoint (None: no export). The SDK's own log lines are silenced: an export
+    that fails is told by one warning of ours, not the exporter's retry chatter."""
+    if value is None:
+        return None
+    from judge_agent.telemetry import base_endpoint
+
+    try:
+        endpoint = base_endpoint(value or None)
+    except JudgeAgentError as exc:
+        raise click.BadParameter(str(exc)) from None
+    logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
+    return endpoint
+
+
+def otlp_export(endpoint: str | None, parent: str, *, spans: bool, full: bool) -> OtlpExport | None:
+    """The export --export-otlp asks for (None without it); `spans` also records investigations,
+    their tool previews larger with `full` (--debug)."""
+    if endpoint is None:
+        return None
+    from judge_agent.telemetry import DEBUG_PREVIEW_CHARS, PREVIEW_CHARS, OtlpExport
+
+    chars = DEBUG_PREVIEW_CHARS if full else PREVIEW_CHARS
+    return OtlpExport(endpoint, parent="cited" if parent == "cited" else "root", spans=spans, preview_chars=chars)
+
+
+def otlp_progress(progress: ProgressSink | None, endpoint: str | None, parent: str) -> ProgressSink | None:
+    """A batch run's progress sink, exporting each verdict too when --export-otlp is given."""
+    if endpoint is None:
+        return progress
+    from judge_agent.telemetry import ExportingProgress
+
+    return ExportingProgress(progress, endpoint, "cited" if parent == "cited" else "root")
 
 
 def model_options(base_url: str | None, timeout: float | None = None) -> dict[str, Any] | None:

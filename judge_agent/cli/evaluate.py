@@ -19,10 +19,12 @@ from judge_agent.cli.common import (
     base_url_option,
     concurrency_option,
     configure_logging,
+    export_options,
     interruptible,
     judge_options,
     judges_from,
     model_options,
+    otlp_progress,
     progress_bar,
     quiet_option,
     say,
@@ -121,6 +123,7 @@ def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     help="Exit 1 when the judge's score is below MIN: its mean, or for bools and categories the pass rate or "
     "the first category's share as a fraction (correctness=0.9); repeatable.",
 )
+@export_options
 @strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @click.option(
@@ -151,6 +154,8 @@ def evaluate(
     strict: bool,
     no_redact: bool,
     as_json: bool,
+    export_otlp: str | None,
+    export_parent: str,
 ) -> None:
     """Judge many traces (files, directories, globs) or dataset rows (CSV/JSONL) with one or more judges.
 
@@ -177,7 +182,7 @@ def evaluate(
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
-    progress = progress_bar(quiet)
+    progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
     evaluation = interruptible(
         lambda: aevaluate(
             list(data),

@@ -19,7 +19,9 @@ from judge_agent.cli.common import (
     base_url_option,
     builtin_choice,
     configure_logging,
+    export_options,
     model_options,
+    otlp_export,
     strict_option,
     timeout_option,
 )
@@ -77,6 +79,7 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
     metavar="'NAME: VALUE'",
     help="HTTP header for the --mcp-url servers, e.g. 'Authorization: Bearer TOKEN' (trace-tools serve --token).",
 )
+@export_options
 @strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Feedback as JSON (stdout only).")
@@ -107,6 +110,8 @@ def judge(
     verbose: bool,
     debug: bool,
     transcript: Path | None,
+    export_otlp: str | None,
+    export_parent: str,
 ) -> None:
     """Judge TRACE with a judge given by --instructions, --judge or --builtin.
 
@@ -140,6 +145,9 @@ def judge(
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
     sink = _TranscriptWriter(transcript) if transcript else None
+    exporter = otlp_export(export_otlp, export_parent, spans=verbose or debug, full=debug)
+    about = (loaded.trace_id, loaded.root.span_id) if loaded else (None, None)
+    investigation = exporter.investigate(judge_.name, judge_.model, *about) if exporter else None
     spinner = _Spinner() if stderr.is_terminal and not (verbose or debug or as_json) else None
     try:
 
@@ -148,6 +156,8 @@ def judge(
                 sink.write(event)
             if spinner:
                 spinner.show(event)
+            if investigation:
+                investigation(event)
 
         feedback = judge_(
             loaded,
@@ -166,6 +176,11 @@ def judge(
         click.echo(feedback.to_json())
     else:
         stdout.print(render_feedback(feedback, loaded))
+    if exporter:  # after the verdict is shown: an unreachable endpoint costs a warning, not the verdict
+        if investigation:
+            investigation.finish(feedback)
+        exporter.verdict(feedback, judge_.definition.value_type, about[1])
+        exporter.close()
     sys.exit(0 if feedback.ok else 1)
 
 
