@@ -1,7 +1,10 @@
-"""The store the tools read: loaded traces, looked up by id, with a lazily built search index.
+"""The stores the tools read: traces looked up by id, each with a lazily built search index.
 
-Redaction happens here, once, so that every tool sees the same (masked) values: GetSpan,
-GetTraceInfo and SearchTraceRegex cannot disagree about what a secret looks like.
+`TraceSource` is what the tools need of a store: a trace by id (`get`) and a filtered listing
+(`list_traces`). `TraceStore` holds traces loaded from files; `trace_tools.live.LiveTraces`
+reads them from the trace store as they arrive. Redaction happens in `TraceIndex`, once, so
+that every tool sees the same (masked) values: GetSpan, GetTraceInfo and SearchTraceRegex
+cannot disagree about what a secret looks like.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from trace_tools.errors import SpanNotFoundError, TraceSelectionError
 from trace_tools.loaders import load_paths
 from trace_tools.model import Span, Trace
 from trace_tools.redaction import hinted, is_secret_key, redact_value
 from trace_tools.selection import SHOWN_IDS, normalize_id, select_id
-from trace_tools.text import as_text, fold
+from trace_tools.text import as_text, fold, iso_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +115,70 @@ def _span_values(span: Span) -> Iterator[tuple[str, str | None, Any]]:
             yield sys.intern(f"events[{i}].attributes.{key}"), key, value
 
 
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """Which traces ListTraces lists: every filter given must hold (None: any)."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+    service: str | None = None
+    root_name: str | None = None
+    status: Literal["OK", "ERROR", "UNSET"] | None = None
+    has_errors: bool | None = None
+    min_duration_ms: float | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    #: a case-insensitive substring of the root name, the service or the trace id
+    text: str | None = None
+    complete_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One trace as a listing shows it, before redaction and cutting (`tools.list_traces` does both).
+    What a source does not know is None: a root that has not arrived, files' completeness."""
+
+    trace_id: str
+    root_name: str | None
+    start_time: str
+    duration_ms: float
+    status: str
+    span_count: int
+    error_count: int
+    service: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    complete: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a listing and how many traces match in all."""
+
+    traces: list[Listed]
+    total: int
+
+
+class TraceSource(Protocol):
+    """What the tools read: traces by id and a listing. `several` says whether ids must be
+    chosen (the server then offers ListTraces); `redact` whether values are masked."""
+
+    redact: bool
+
+    @property
+    def several(self) -> bool: ...
+
+    def get(self, trace_id: str | None = None) -> TraceIndex:
+        """The trace `trace_id` names, or the only one. Raises TraceSelectionError."""
+        ...
+
+    def list_traces(self, filters: TraceFilter, offset: int, limit: int) -> Listing:
+        """Up to `limit` traces matching `filters` from position `offset`."""
+        ...
+
+
 class TraceStore:
-    """The traces a server or CLI was opened on, by id."""
+    """The traces a server or CLI was opened on, by id (a `TraceSource` over loaded files)."""
 
     def __init__(self, traces: Iterable[Trace | TraceIndex], redact: bool = True) -> None:
         """A store over `traces`; an already built `TraceIndex` is kept as it is (its own `redact`
@@ -135,6 +200,15 @@ class TraceStore:
     def __len__(self) -> int:
         return len(self.indexes)
 
+    @property
+    def several(self) -> bool:
+        return len(self.indexes) > 1
+
+    def list_traces(self, filters: TraceFilter, offset: int, limit: int) -> Listing:
+        """The traces matching `filters`, in the order they were loaded (files' order)."""
+        matching = [index.trace for index in self.indexes.values() if _matches(index.trace, filters)]
+        return Listing([_listed(trace) for trace in matching[offset : offset + limit]], len(matching))
+
     def get(self, trace_id: str | None = None) -> TraceIndex:
         """The trace `trace_id` names (hex in any case, 0x, base64 or `tr-`), or the only one.
 
@@ -153,3 +227,46 @@ class TraceStore:
             if len(ids) <= SHOWN_IDS:
                 raise
             raise TraceSelectionError(f"{exc}; ListTraces lists them all") from None
+
+
+def _matches(trace: Trace, filters: TraceFilter) -> bool:
+    """Whether a loaded trace passes `filters` as the trace store would judge it (files' traces are complete)."""
+    root = trace.root
+    service = root.resource.get("service.name")
+    errors = any(span.status_code == "ERROR" for span in trace.spans)
+    checks = (
+        filters.since_ns is None or trace.start_ns >= filters.since_ns,
+        filters.until_ns is None or trace.start_ns < filters.until_ns,
+        filters.service is None or service == filters.service,
+        filters.root_name is None or root.name == filters.root_name,
+        filters.status is None or trace.status_code == filters.status,
+        filters.has_errors is None or errors == filters.has_errors,
+        filters.min_duration_ms is None or trace.duration_ns >= filters.min_duration_ms * 1e6,
+        filters.session_id is None or _carries(trace, "session", filters.session_id),
+        filters.user_id is None or _carries(trace, "user", filters.user_id),
+        not filters.text
+        or any(filters.text.lower() in str(v).lower() for v in (root.name, service, trace.trace_id) if v is not None),
+    )
+    return all(checks)
+
+
+def _carries(trace: Trace, kind: Literal["session", "user"], wanted: str) -> bool:
+    """Whether a span, a root's resource or the trace's metadata names `wanted` as its session or
+    user, under the keys the trace store indexes (imported only now: that module loads SQLAlchemy)."""
+    from trace_tools.store.rows import SESSION_KEYS, USER_KEYS
+
+    keys = SESSION_KEYS if kind == "session" else USER_KEYS
+    sources = [trace.metadata, *(span.attributes for span in trace.spans), *(span.resource for span in trace.roots)]
+    return any(str(source.get(key)) == wanted for source in sources for key in keys if key in source)
+
+
+def _listed(trace: Trace) -> Listed:
+    return Listed(
+        trace_id=trace.trace_id,
+        root_name=trace.root.name,
+        start_time=iso_time(trace.start_ns),
+        duration_ms=trace.duration_ns / 1e6,
+        status=trace.status_code,
+        span_count=len(trace.spans),
+        error_count=sum(1 for s in trace.spans if s.status_code == "ERROR"),
+    )

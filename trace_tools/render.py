@@ -67,7 +67,7 @@ def traces(result: TraceList) -> None:
     for t in result.traces:
         table.add_row(
             t.trace_id,
-            Text(safe(t.root_name, False)),
+            Text(safe(t.root_name or "(root not arrived yet)", False)),
             t.start_time,
             f"{t.duration_ms:,.1f}",
             t.status,

@@ -72,16 +72,22 @@ class TraceInfo(ToolResult):
 
 class TraceSummary(BaseModel):
     trace_id: str
-    root_name: str
+    root_name: str | None = Field(description="left out until the root span has arrived")
     start_time: str
     duration_ms: float
     status: str
     span_count: int
     error_span_count: int
+    service: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    complete: bool | None = Field(
+        default=None, description="live store: the root has ended and no span arrived for 10 s (false: still arriving)"
+    )
 
 
 class TraceList(ToolResult):
-    total_traces: int
+    total_traces: int = Field(description="traces matching the filters, over all pages")
     traces: list[TraceSummary]
     next_page_token: str | None = None
 

@@ -1,4 +1,4 @@
-"""The investigation tools: pure functions over a `TraceStore`, returning bounded pydantic results.
+"""The investigation tools: pure functions over a `TraceSource`, returning bounded pydantic results.
 
 GetTraceInfo orients, ListSpans maps the tree, GetSpan reads one span, SearchTraceRegex finds
 text anywhere; ListTraces exists for stores holding several traces. Every result's JSON text
@@ -9,15 +9,19 @@ saying how to recover; the MCP server turns them into tool errors the calling mo
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import Field
 
 from trace_tools import bounds, paging, search, views
-from trace_tools.index import TraceIndex, TraceStore
+from trace_tools.errors import InvalidArgumentError
+from trace_tools.index import TraceFilter, TraceIndex, TraceSource
 from trace_tools.model import Span, SpanEvent, Trace
+from trace_tools.redaction import redact_value
 from trace_tools.results import (
     PREVIEW_COLUMN,
     SPAN_ROW_COLUMNS,
@@ -50,7 +54,7 @@ MaxResults = Annotated[int, Field(description="rows wanted (clamped to 1..500; p
 PageToken = Annotated[str | None, Field(description="next_page_token from the previous call with the same filters")]
 
 
-def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
+def get_trace_info(store: TraceSource, trace_id: TraceId = None) -> TraceInfo:
     """Overview of a trace: root, timing, status, counts, token usage, errors, slowest spans."""
     index = store.get(trace_id)
     trace = index.trace
@@ -83,38 +87,82 @@ def get_trace_info(store: TraceStore, trace_id: TraceId = None) -> TraceInfo:
     return bounds.fit_trace_info(info)
 
 
-def list_traces(store: TraceStore, page_token: PageToken = None, max_results: MaxResults = 100) -> TraceList:
-    """The traces this server holds, earliest first."""
+def list_traces(
+    store: TraceSource,
+    page_token: PageToken = None,
+    max_results: MaxResults = 100,
+    since: Annotated[
+        str | None, Field(description="traces started at or after this: an age such as 15m, 1h, 2d, or an ISO time")
+    ] = None,
+    until: Annotated[str | None, Field(description="traces started before this: an age or an ISO time")] = None,
+    service: Annotated[str | None, Field(description="the service (service.name) exactly")] = None,
+    root_name: Annotated[str | None, Field(description="the root span's name exactly")] = None,
+    status: Annotated[Literal["OK", "ERROR", "UNSET"] | None, Field(description="the trace's status")] = None,
+    has_errors: Annotated[bool | None, Field(description="true: traces with an ERROR span; false: without")] = None,
+    min_duration_ms: Annotated[float | None, Field(description="traces at least this long")] = None,
+    session_id: Annotated[str | None, Field(description="the session (session.id, gen_ai.conversation.id)")] = None,
+    user_id: Annotated[str | None, Field(description="the user (user.id)")] = None,
+    text: Annotated[str | None, Field(description="text in the root name, service or trace id (any case)")] = None,
+    complete_only: Annotated[
+        bool, Field(description="only complete traces (root ended, nothing arrived for 10 s)")
+    ] = False,
+) -> TraceList:
+    """The traces this server holds that match the filters: newest first from a live store, in
+    file order from files. Pages of a live store are positions: traces arriving between calls
+    shift them (pass until= to hold the list still)."""
     limit = bounds.clamp(max_results, 1, bounds.MAX_RESULTS)
-    indexes = list(store.indexes.values())
-    start = paging.read_token(page_token, "traces")
+    asked = (since, until, service, root_name, status, has_errors, min_duration_ms, session_id, user_id, text)
+    scope = paging.scope_of("traces", *asked, complete_only)
+    start = paging.read_token(page_token, scope)
+    filters = TraceFilter(
+        since_ns=_moment(since, "since"),
+        until_ns=_moment(until, "until"),
+        service=service,
+        root_name=root_name,
+        status=status,
+        has_errors=has_errors,
+        min_duration_ms=min_duration_ms,
+        session_id=session_id,
+        user_id=user_id,
+        text=text,
+        complete_only=complete_only,
+    )
+    listing = store.list_traces(filters, start, limit)
+
+    def show(key: str, value: str | None) -> str | None:
+        """A listed text as the tools show trace content: redacted, cut."""
+        return None if value is None else bounds.cut_name(as_text(redact_value(key, value) if store.redact else value))
+
     summaries: list[TraceSummary] = []
-    size = 0
-    for index in indexes[start : start + limit]:
-        trace = index.trace
+    size = 300
+    for listed in listing.traces:
         summary = TraceSummary(
-            trace_id=trace.trace_id,
-            root_name=bounds.cut_name(index.show("name", trace.root.name)),
-            start_time=iso_time(trace.start_ns),
-            duration_ms=_ms(trace.duration_ns),
-            status=trace.status_code,
-            span_count=len(trace.spans),
-            error_span_count=sum(1 for s in trace.spans if s.status_code == "ERROR"),
+            trace_id=listed.trace_id,
+            root_name=show("name", listed.root_name),
+            start_time=listed.start_time,
+            duration_ms=round(listed.duration_ms, 3),
+            status=listed.status,
+            span_count=listed.span_count,
+            error_span_count=listed.error_count,
+            service=show("service.name", listed.service),
+            session_id=show("session.id", listed.session_id),
+            user_id=show("user.id", listed.user_id),
+            complete=listed.complete,
         )
-        size += len(summary.model_dump_json()) + 1
+        size += len(summary.model_dump_json(exclude_none=True)) + 1
         if summaries and size > bounds.MAX_RESPONSE_CHARS - 1000:
             break
         summaries.append(summary)
     end = start + len(summaries)
     return TraceList(
-        total_traces=len(indexes),
+        total_traces=listing.total,
         traces=summaries,
-        next_page_token=paging.make_token("traces", end) if end < len(indexes) else None,
+        next_page_token=paging.make_token(scope, end) if end < listing.total else None,
     )
 
 
 def list_spans(
-    store: TraceStore,
+    store: TraceSource,
     trace_id: TraceId = None,
     page_token: PageToken = None,
     max_results: MaxResults = 100,
@@ -186,7 +234,7 @@ def list_spans(
 
 
 def get_span(
-    store: TraceStore,
+    store: TraceSource,
     span_id: Annotated[str, _id_field("16-hex span id, from ListSpans or SearchTraceRegex", SPAN_ID_PATTERN)],
     trace_id: TraceId = None,
     attributes: Annotated[
@@ -273,7 +321,7 @@ def get_span(
 
 
 def search_trace_regex(
-    store: TraceStore,
+    store: TraceSource,
     pattern: Annotated[str, Field(description="regular expression (RE2 syntax), e.g. 'refund|30 days'")],
     trace_id: TraceId = None,
     max_matches: Annotated[
@@ -415,6 +463,28 @@ def _preview(index: TraceIndex, key: str | None, value: Any) -> str | None:
     if value is None:
         return None
     return bounds.cut(as_text(index.show(key, value)), bounds.PREVIEW_CHARS)
+
+
+def _moment(text: str | None, name: str) -> int | None:
+    """A time bound in ns since 1970: an age (`15m`, `1h`, `2d`: that long ago) or an ISO 8601
+    time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    from trace_tools.store import parse_age  # loads SQLAlchemy: only when a bound is given
+
+    try:
+        return time.time_ns() - int(parse_age(text) * 1e9)
+    except InvalidArgumentError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidArgumentError(
+            f"{name}={text[:40]!r} is neither an age (such as 15m, 1h, 7d) nor an ISO time (2026-01-31T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0, int(moment.timestamp() * 1e6) * 1000)
 
 
 def _ms(nanoseconds: int) -> float:
