@@ -169,7 +169,7 @@ class OtlpExport:
         parent: the span a verdict event is parented to: the judged trace's root, or the first
             span the rationale cites (the root when it cites none).
         spans: also export investigations (`investigate`).
-        timeout_s: one export's deadline, retries included.
+        timeout_s: one export's deadline, retries included (default: DEFAULT_TIMEOUT_S).
         preview_chars: how much of a tool call's arguments and result an `execute_tool` span shows.
 
     Raises:
@@ -182,25 +182,25 @@ class OtlpExport:
         *,
         parent: Parent = "root",
         spans: bool = False,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        timeout_s: float | None = None,
         preview_chars: int = PREVIEW_CHARS,
     ) -> None:
         self.endpoint = base_endpoint(endpoint)
         self.parent = parent
-        self.timeout_s = timeout_s
+        self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
         self.preview_chars = preview_chars
         self.skipped = 0
         resource = Resource.create({"service.name": "judge-agent"})
         self._events = _Delivery()
         self._logs = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        exporter = OTLPLogExporter(endpoint=self.url("logs"), timeout=timeout_s)
+        exporter = OTLPLogExporter(endpoint=self.url("logs"), timeout=self.timeout_s)
         self._logs.add_log_record_processor(BatchLogRecordProcessor(_Logs(exporter, self._events)))
         self._logger = self._logs.get_logger("judge_agent")
         self._spans = _Delivery()
         self._tracing: TracerProvider | None = None
         if spans:
             self._tracing = TracerProvider(resource=resource, shutdown_on_exit=False)
-            span_exporter = OTLPSpanExporter(endpoint=self.url("traces"), timeout=timeout_s)
+            span_exporter = OTLPSpanExporter(endpoint=self.url("traces"), timeout=self.timeout_s)
             self._tracing.add_span_processor(BatchSpanProcessor(_Spans(span_exporter, self._spans)))
         self._open: list[Investigation] = []
         self._closed = False
