@@ -38,7 +38,16 @@ from judge_agent.records import EvalRecord, ResultsFile, read_records
 from judge_agent.runner import Job, ProgressSink, Runner, warn
 from judge_agent.summary import JudgeSummary, summarize
 
-__all__ = ["Evaluation", "ProgressSink", "aevaluate", "evaluate", "resolve_judges"]
+__all__ = [
+    "Evaluation",
+    "ProgressSink",
+    "aevaluate",
+    "bind_provider",
+    "evaluate",
+    "for_this_run",
+    "open_cache",
+    "resolve_judges",
+]
 
 JudgeSpec = Judge | str | Path
 
@@ -125,7 +134,7 @@ async def aevaluate(
     if not items:
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
     given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
-    resolved = [_for_this_run(judge, model, model_options) for judge in given]
+    resolved = [for_this_run(judge, model, model_options) for judge in given]
     _check_fields(items, resolved, predicting=predict_fn is not None)
     output_path = Path(output) if output is not None else None
     sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
@@ -133,7 +142,7 @@ async def aevaluate(
     providers: dict[tuple[str, str], Provider] = {}
     try:
         previous = {r.key: r for r in read_records(output_path)} if output_path else {}
-        bound = [_bind(judge, providers) for judge in resolved]
+        bound = [bind_provider(judge, providers) for judge in resolved]
         jobs = [Job(item, judge, repeat) for item in items for judge in bound for repeat in range(repeats)]
         resumed = {job.key: previous[job.key] for job in jobs if _finished(previous.get(job.key), retry_failed)}
         pending = [job for job in jobs if job.key not in resumed]
@@ -145,7 +154,7 @@ async def aevaluate(
         local = any(p.name == "local" for p in providers.values())
         runner = Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
-            cache=_open_cache(cache if repeats == 1 else False, warnings),
+            cache=open_cache(cache if repeats == 1 else False, warnings),
             sink=sink,
             progress=progress,
             warnings=warnings,
@@ -201,7 +210,7 @@ def _as_list(judges: JudgeSpec | Sequence[JudgeSpec]) -> list[JudgeSpec]:
     return [judges] if isinstance(judges, (Judge, str, Path)) else list(judges)
 
 
-def _for_this_run(judge: Judge, model: str | None, options: Mapping[str, Any] | None) -> Judge:
+def for_this_run(judge: Judge, model: str | None, options: Mapping[str, Any] | None) -> Judge:
     """A copy with this run's model and provider options (the caller's Judge is left as it was)."""
     judge = judge.with_options(model=model) if model else judge.with_options()
     if options:
@@ -228,8 +237,9 @@ def _check_fields(items: Sequence[Item], judges: Sequence[Judge], predicting: bo
                 )
 
 
-def _bind(judge: Judge, providers: dict[tuple[str, str], Provider]) -> Judge:
-    """The judge with a shared provider: one per (model, options), so connections are pooled."""
+def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> Judge:
+    """The judge with a shared provider: one per (model, options), so connections are pooled
+    (`watch` binds its judges the same way; the caller closes the providers)."""
     if judge.provider is not None:
         return judge
     key = (judge.model, repr(sorted(judge.model_options.items())))
@@ -242,7 +252,8 @@ def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:
     return record is not None and (record.ok or not retry_failed)
 
 
-def _open_cache(cache: bool | str | Path | VerdictCache, warnings: list[str]) -> VerdictCache | None:
+def open_cache(cache: bool | str | Path | VerdictCache, warnings: list[str]) -> VerdictCache | None:
+    """The verdict cache a run uses (True: the default file), or None: off, or set aside with a warning."""
     if isinstance(cache, VerdictCache):
         return cache
     if cache is False:

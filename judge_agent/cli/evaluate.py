@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -31,10 +31,15 @@ from judge_agent.cli.common import (
     strict_option,
     timeout_option,
 )
+from judge_agent.cli.store_options import age_or_time, reject_store_filters, store_filters, store_option
 from judge_agent.dataset import MAPPABLE
 from judge_agent.errors import ConfigError
 from judge_agent.formatting import figure
 from trace_tools.terminal import stderr, stdout
+
+if TYPE_CHECKING:
+    from judge_agent.dataset import Filters, Item
+    from trace_tools.store import TraceQuery
 
 
 def _pairs(what: str, values: Sequence[str]) -> dict[str, str]:
@@ -67,19 +72,10 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     return thresholds
 
 
-def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use an ISO date or time, e.g. 2025-06-01 or 2025-06-01T12:00:00Z"
-        ) from None
-
-
 @click.command()
-@click.argument("data", nargs=-1, required=True)
+@click.argument("data", nargs=-1)
+@store_option
+@store_filters
 @judge_options
 @click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
 @base_url_option
@@ -104,9 +100,12 @@ def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     help="Dataset column of a field: inputs=COLUMN (also key=, outputs=, expectations=); repeatable.",
 )
 @click.option(
-    "--since", callback=_when, metavar="TIME", help="Traces started at or after this time (ISO; UTC if no zone)."
+    "--since",
+    callback=age_or_time,
+    metavar="TIME",
+    help="Traces started at or after this time (ISO, UTC if no zone; or an age such as 1h).",
 )
-@click.option("--until", callback=_when, metavar="TIME", help="Traces started before this time.")
+@click.option("--until", callback=age_or_time, metavar="TIME", help="Traces started before this time (or age).")
 @click.option("--status", type=click.Choice(["ok", "error"]), help="Only traces that succeeded, or failed.")
 @click.option("--name", help="Only traces whose root span name contains this.")
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
@@ -131,6 +130,8 @@ def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 )
 def evaluate(
     data: tuple[str, ...],
+    store: str | None,
+    query: TraceQuery,
     judge_files: tuple[Path, ...],
     builtins: tuple[str, ...],
     model: str | None,
@@ -163,6 +164,10 @@ def evaluate(
     judge-agent evaluate runs/ --builtin performance --builtin task_completion --model openai:/gpt-4o-mini
     judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
         --map expectations=expected --report report.html --fail-under correctness=0.9
+    judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
+
+    With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
+    oldest first), chosen by the filters.
 
     Each result is appended to --out as it finishes; re-running the same command resumes.
     """
@@ -177,6 +182,13 @@ def evaluate(
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")
     filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)
+    if store is not None and data:
+        raise click.UsageError("give DATA or --store, not both")
+    items = _from_store(store, query, filters) if store is not None else None
+    if store is None:
+        reject_store_filters(query)
+        if not data:
+            raise click.UsageError("give DATA (trace files, directories, globs, datasets) or --store PATH_OR_URL")
     if report:  # as --out does: a missing directory must not fail the report after the whole run
         try:
             report.parent.mkdir(parents=True, exist_ok=True)
@@ -185,14 +197,14 @@ def evaluate(
     progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
     evaluation = interruptible(
         lambda: aevaluate(
-            list(data),
+            items if items is not None else list(data),
             judges,
             model=model,
             concurrency=concurrency,
             output=output,
             cache=not no_cache,
             retry_failed=retry_failed,
-            filters=filters,
+            filters=None if items is not None else filters,
             mapping=mapping,
             progress=progress,
             strict=strict,
@@ -220,3 +232,16 @@ def evaluate(
         first = next(r.feedback.error for r in evaluation.records if r.feedback.error is not None)
         say(f"every judgment failed; the first ({first.code}): {first.message[:300]}")
     sys.exit(1 if failed_gates or all_failed else 0)
+
+
+def _from_store(store: str, query: TraceQuery, filters: Filters) -> list[Item]:
+    """The stored traces the filters select, loaded as items (one line when none match)."""
+    from judge_agent.stored import select_stored, stored_items
+    from trace_tools.store import open_store
+
+    with open_store(store, create=False) as database:
+        chosen = select_stored(database, query, filters)
+        if not chosen:
+            kind = "trace" if query.complete is None else "complete trace"
+            raise ConfigError(f"no {kind} in {database.url} matches the filters")
+        return stored_items(database, chosen)

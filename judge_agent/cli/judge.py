@@ -25,6 +25,7 @@ from judge_agent.cli.common import (
     strict_option,
     timeout_option,
 )
+from judge_agent.cli.store_options import reject_store_filters, store_filters, store_option
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from judge_agent.judge import Judge
     from judge_agent.value_types import ValueType
     from trace_tools import Trace
+    from trace_tools.store import TraceQuery
 
 
 def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ValueType | None:
@@ -53,7 +55,10 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 @click.command()
 @click.argument("trace", required=False, type=click.Path(path_type=Path))
-@click.option("--trace-id", help="Which trace, when the file holds several (hex, base64 or tr-…).")
+@click.option("--trace-id", help="Which trace, when the file (or --store) holds several (hex, base64 or tr-…).")
+@store_option
+@click.option("--last", is_flag=True, help="With --store: the newest complete trace (matching the filters).")
+@store_filters
 @click.option("--instructions", help="Judge instructions: use {{ trace }} (agent) or {{ inputs }}/{{ outputs }}.")
 @click.option("--judge", "judge_file", type=click.Path(path_type=Path), help="A judge file (YAML, TOML or JSON).")
 @click.option("--builtin", type=builtin_choice(), help="A built-in judge.")
@@ -89,6 +94,9 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
 def judge(
     trace: Path | None,
     trace_id: str | None,
+    store: str | None,
+    last: bool,
+    query: TraceQuery,
     instructions: str | None,
     judge_file: Path | None,
     builtin: str | None,
@@ -116,7 +124,8 @@ def judge(
     """Judge TRACE with a judge given by --instructions, --judge or --builtin.
 
     Prints a panel with the verdict, rationale and cited spans (or the Feedback as JSON with --json).
-    With several traces in TRACE, --trace-id picks one.
+    With several traces in TRACE, --trace-id picks one. With --store, the trace comes from the
+    trace store: --trace-id ID, or --last for the newest complete one.
     """
     from judge_agent.cli.render import render_feedback
     from judge_agent.toolbox import McpEndpoint
@@ -126,6 +135,14 @@ def judge(
         raise click.UsageError("give exactly one of --instructions, --judge, --builtin")
     if value_type is not None and not instructions:
         raise click.UsageError("--value-type goes with --instructions (judge files carry their own)")
+    if store is not None and trace is not None:
+        raise click.UsageError("give TRACE or --store, not both")
+    if store is not None and (trace_id is None) == (not last):
+        raise click.UsageError("with --store, give --trace-id ID or --last")
+    if last and store is None:
+        raise click.UsageError("--last picks from a trace store: give --store PATH_OR_URL")
+    if store is None:
+        reject_store_filters(query)
     headers = tuple(_header(h) for h in mcp_headers)
     if headers and not mcp_url:
         raise click.UsageError("--mcp-header goes with --mcp-url")
@@ -141,7 +158,12 @@ def judge(
     judge_.log_full_responses = debug
     configure_logging(verbose or debug)
 
-    loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
+    if store is not None:
+        from judge_agent.stored import stored_trace
+
+        loaded: Trace | None = stored_trace(store, trace_id, query=query)
+    else:
+        loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
     sink = _TranscriptWriter(transcript) if transcript else None

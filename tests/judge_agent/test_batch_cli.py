@@ -481,7 +481,7 @@ def test_validate_usage_errors_exit_2(tmp_path: Path, args: list[str], message: 
 @pytest.mark.parametrize(
     ("command", "mentions"),
     [
-        ("evaluate", ["DATA...", "--fail-under JUDGE=MIN", "--map FIELD=COLUMN", "--since TIME", "resumes"]),
+        ("evaluate", ["[DATA]...", "--fail-under JUDGE=MIN", "--map FIELD=COLUMN", "--since TIME", "resumes"]),
         ("compare", ["OLD NEW", "--show", "--json"]),
         ("validate", ["--labels FILE", "--repeats", "Cohen's kappa", "--model"]),
     ],

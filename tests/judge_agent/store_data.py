@@ -1,0 +1,39 @@
+"""Trace stores for the judge_agent tests: the store tests' backends (a SQLite file, a database on
+a throwaway PostgreSQL server) and fixture traces sent into them through the OTel SDK's encoder.
+
+    from tests.judge_agent.store_data import postgres_database, postgres_server, store_target  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.judge_agent.batch import FIXTURES, MULTI
+from tests.trace_tools.store.conftest import postgres_database, postgres_server, store_target
+from tests.trace_tools.store.otlp import sdk_request, spans_of
+from trace_tools import Trace, load_path
+from trace_tools.store import TraceDatabase
+
+__all__ = ["SECOND_AGO", "fill", "postgres_database", "postgres_server", "store_target", "traces_of"]
+
+#: Arrived long enough ago to be complete under the default quiet period.
+SECOND_AGO = 60.0
+S = 10**9
+
+
+def traces_of(*files: str) -> list[Trace]:
+    return [trace for file in files for trace in load_path(file)]
+
+
+def fill(database: TraceDatabase, traces: list[Trace], *, age_s: float = SECOND_AGO) -> list[str]:
+    """Store these traces as if their spans arrived `age_s` seconds ago; their ids, in order."""
+    database.add(sdk_request(spans_of(traces)), received_ns=time.time_ns() - int(age_s * S))
+    return [trace.trace_id for trace in traces]
+
+
+def three(database: TraceDatabase, *, age_s: float = SECOND_AGO) -> list[str]:
+    """multi_trace.jsonl's three supportbot traces, stored."""
+    return fill(database, traces_of(MULTI), age_s=age_s)
+
+
+ERROR_FILE = str(FIXTURES / "error_status.jsonl")
