@@ -19,13 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -55,7 +55,7 @@ from trace_tools.model import Trace
 from trace_tools.selection import normalize_trace_id
 from trace_tools.store import rows
 from trace_tools.store.query import DEFAULT_QUIET_S, TracePage, TraceQuery, TraceSummary
-from trace_tools.store.schema import metadata, scopes, span_logs, spans, traces
+from trace_tools.store.schema import MAX_INDEXED_CHARS, metadata, scopes, span_logs, spans, traces, verdicts
 from trace_tools.text import iso_time
 
 #: How long a write waits for another process's write to finish (SQLite), and a connection
@@ -75,6 +75,34 @@ class AddResult(BaseModel):
     accepted: int
     rejected: int
     reasons: list[str]
+
+
+class StoredVerdict(BaseModel):
+    """A judge's verdict on a stored trace, keyed by trace, judge name and judge definition digest.
+
+    `record` is the judge's own JSON (judge_agent's result record): the store keeps it, never reads it.
+    """
+
+    trace_id: str
+    judge: str = Field(max_length=MAX_INDEXED_CHARS)
+    judge_digest: str = Field(max_length=64)
+    model: str
+    #: None for a verdict; the error code when judging failed
+    error: str | None = Field(default=None, max_length=64)
+    record: str
+    finished_ns: int = Field(ge=0)
+
+
+#: A judge as the verdicts table keys it: (name, definition digest).
+JudgeKey = tuple[str, str]
+
+
+class Unjudged(NamedTuple):
+    """A trace some judges have not judged yet, and where it sits in arrival order (`after=` of the next call)."""
+
+    summary: TraceSummary
+    position: tuple[int, str]
+    missing: list[JudgeKey]
 
 
 def default_path() -> Path:
@@ -339,7 +367,7 @@ class TraceDatabase:
                 ids = list(conn.scalars(chosen))
                 if not ids:
                     return deleted
-                for table in (spans, span_logs, traces):
+                for table in (spans, span_logs, traces, verdicts):
                     conn.execute(delete(table).where(table.c.trace_id.in_(ids)))
             deleted += len(ids)
 
@@ -449,6 +477,91 @@ class TraceDatabase:
 
     def _unknown(self, trace_id: str) -> TraceSelectionError:
         return TraceSelectionError(f"trace {trace_id[:64]!r} is not in {self.url}")
+
+    # -- verdicts ------------------------------------------------------------------------------
+
+    def add_verdicts(self, found: Sequence[StoredVerdict], *, replace: bool = True) -> int:
+        """Keep judges' verdicts in one transaction; a verdict on a trace the store no longer holds
+        (pruned) is dropped, so verdicts never outlive their traces.
+
+        Args:
+            replace: a verdict already stored under the same key is replaced (a failure judged
+                again); False keeps the stored one.
+
+        Returns:
+            How many verdicts were kept.
+
+        Raises:
+            StoreError: the database failed (none of them is kept).
+        """
+        if not found:
+            return 0
+        keys = [c.name for c in verdicts.primary_key]
+        with self._write() as conn:
+            present: set[str] = set()
+            for chunk in _chunks(sorted({v.trace_id for v in found})):
+                present.update(conn.scalars(select(traces.c.trace_id).where(traces.c.trace_id.in_(chunk))))
+            kept = {(v.trace_id, v.judge, v.judge_digest): v.model_dump() for v in found if v.trace_id in present}
+            if kept:
+                self._upsert(conn, verdicts, list(kept.values()), keys, replace=replace)
+        return len(kept)
+
+    def verdicts(self, trace_ids: Sequence[str]) -> list[StoredVerdict]:
+        """Every verdict stored on these traces (ids as stored: lowercase hex), oldest first."""
+        found: list[StoredVerdict] = []
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(trace_ids))):
+                rows_ = conn.execute(select(verdicts).where(verdicts.c.trace_id.in_(chunk)))
+                found.extend(StoredVerdict.model_validate(row._mapping) for row in rows_)
+        return sorted(found, key=lambda v: (v.finished_ns, v.trace_id, v.judge))
+
+    def unjudged(
+        self,
+        query: TraceQuery,
+        judges: Sequence[JudgeKey],
+        *,
+        after: tuple[int, str] = (0, ""),
+        retry_failed: bool = False,
+    ) -> list[Unjudged]:
+        """Traces matching `query` that one of `judges` has no verdict on, in arrival order (the
+        last span's receive time, then id), from just past `after` (a previous answer's last
+        `position`), at most `query.limit` of them.
+
+        A trace that receives a span after being judged moves past `after` again, and is
+        returned again only for the judges still missing.
+
+        Args:
+            retry_failed: a failed judgment counts as missing.
+        """
+        if not judges:
+            return []
+        t, v = traces.c, verdicts.c
+        settled = [v.error.is_(None)] if retry_failed else []
+
+        def judged(judge: str, digest: str) -> Any:
+            return exists().where(v.trace_id == t.trace_id, v.judge == judge, v.judge_digest == digest, *settled)
+
+        arrived, last_id = after
+        later = or_(t.last_arrival_ns > arrived, and_(t.last_arrival_ns == arrived, t.trace_id > last_id))
+        conditions = [*_conditions(query, time.time_ns()), later, or_(*(not_(judged(j, d)) for j, d in judges))]
+        with self._read() as conn:
+            found = conn.execute(
+                select(traces).where(*conditions).order_by(t.last_arrival_ns, t.trace_id).limit(query.limit)
+            ).all()
+            ids = [row.trace_id for row in found]
+            have = set()
+            if ids:
+                stored = select(v.trace_id, v.judge, v.judge_digest).where(v.trace_id.in_(ids), *settled)
+                have = {tuple(row) for row in conn.execute(stored)}
+        now = time.time_ns()
+        return [
+            Unjudged(
+                _summary(row._mapping, now, query.quiet_s),
+                (row.last_arrival_ns, row.trace_id),
+                [key for key in judges if (row.trace_id, *key) not in have],
+            )
+            for row in found
+        ]
 
     # -- transactions ---------------------------------------------------------------------------
 

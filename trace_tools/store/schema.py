@@ -5,7 +5,8 @@ and points at its resource and instrumentation scope, stored once per distinct p
 trace rebuilds the OTLP request and reads it with the file loaders' code. `traces` holds one
 row per trace, recomputed on every write that touches it, so listing never reads spans.
 GenAI content events that arrive as OTLP log records are kept in `span_logs`, joined to their
-span as events on load.
+span as events on load. `verdicts` holds judges' verdicts on stored traces (`judge-agent
+watch`), one per trace, judge and judge definition; pruning a trace drops its verdicts.
 
 Text columns that are indexed or filtered hold at most `MAX_INDEXED_CHARS` characters (a
 PostgreSQL b-tree entry must fit in a third of a page); the span's full name stays in `payload`.
@@ -85,4 +86,20 @@ span_logs = Table(
     # a serialized `Span.Event`, made from the log record when it arrived
     Column("payload", LargeBinary, nullable=False),
     Index("ix_span_logs_received_ns", "received_ns"),
+)
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    # keyed as a results file's records are, less the model (the definition's digest says what decides verdicts)
+    Column("trace_id", String(32), primary_key=True),
+    Column("judge", String(MAX_INDEXED_CHARS), primary_key=True),
+    Column("judge_digest", String(64), primary_key=True),
+    Column("model", Text, nullable=False),
+    # None for a verdict; the error code when judging failed (a later run may retry it)
+    Column("error", String(64)),
+    # the judge's whole record (JSON, made by judge_agent; the store does not read it)
+    Column("record", Text, nullable=False),
+    Column("finished_ns", BigInteger, nullable=False),
+    Index("ix_verdicts_finished_ns", "finished_ns"),
 )
