@@ -1,6 +1,6 @@
 """The `judge-agent` command: judge a trace, run judges over many items, compare runs, check a judge.
 
-One module per command group (`judge`, `evaluate`, `compare`, `validate`), their rich rendering
+One module per command group (`judge`, `evaluate`, `watch`, `compare`, `validate`), their rich rendering
 in `render`, and what they share in `common`. Commands are imported only when one runs: the
 table below gives each one's home and the line `judge-agent --help` lists for it.
 
@@ -18,6 +18,7 @@ from judge_agent.cli.common import LazyGroup
 COMMANDS = {
     "judge": ("judge_agent.cli.judge:judge", "Judge one trace (or inputs/outputs) and show the verdict."),
     "evaluate": ("judge_agent.cli.evaluate:evaluate", "Judge many traces or dataset rows with one or more judges."),
+    "watch": ("judge_agent.cli.watch:watch", "Judge the trace store's complete traces as they arrive."),
     "compare": ("judge_agent.cli.compare:compare", "Compare two results files: score deltas and changed verdicts."),
     "validate": ("judge_agent.cli.validate:validate", "Check a judge against human labels, per model."),
     "builtins": ("judge_agent.cli.judge:builtins", "List the built-in judges, or print one's definition file."),
@@ -35,6 +36,8 @@ def main() -> None:
     judge-agent judge run.jsonl --instructions 'Did the agent answer {{ trace }} correctly?' \\
         --value-type bool --model anthropic:/claude-sonnet-4-5 -v
     judge-agent evaluate runs/ --builtin performance --builtin task_completion --report report.html
+    judge-agent judge --store traces.sqlite --last --builtin task_completion
+    judge-agent watch --store traces.sqlite --builtin task_completion --sample 0.1 --max-per-hour 100
     judge-agent compare before.jsonl after.jsonl
     judge-agent validate --builtin correctness --labels labels.jsonl --model openai:/gpt-4o-mini --repeats 3
     judge-agent builtins
