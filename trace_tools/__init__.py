@@ -4,7 +4,7 @@ The package stands alone (any MCP host can use its server); `judge_agent` builds
 
 Its public names are imported on first use (PEP 562): `import trace_tools` costs almost
 nothing, and only `build_server` brings in mcp, so a command that reads traces never pays for
-the MCP SDK.
+the MCP SDK (nor a store's SQLAlchemy).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from trace_tools.errors import (
         InvalidArgumentError,
         SpanNotFoundError,
+        StoreError,
         TraceLoadError,
         TraceSelectionError,
         TraceToolsError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from trace_tools.results import ToolResult
     from trace_tools.selection import select_trace
     from trace_tools.server import build_server
+    from trace_tools.store import TraceDatabase, open_store
 
 __all__ = [
     "InvalidArgumentError",
@@ -33,8 +35,10 @@ __all__ = [
     "SpanEvent",
     "SpanLink",
     "SpanNotFoundError",
+    "StoreError",
     "ToolResult",
     "Trace",
+    "TraceDatabase",
     "TraceIndex",
     "TraceLoadError",
     "TraceSelectionError",
@@ -43,12 +47,14 @@ __all__ = [
     "build_server",
     "load",
     "load_path",
+    "open_store",
     "select_trace",
 ]
 
 _HOMES = {
     "InvalidArgumentError": "errors",
     "SpanNotFoundError": "errors",
+    "StoreError": "errors",
     "TraceLoadError": "errors",
     "TraceSelectionError": "errors",
     "TraceToolsError": "errors",
@@ -63,6 +69,8 @@ _HOMES = {
     "ToolResult": "results",
     "select_trace": "selection",
     "build_server": "server",
+    "TraceDatabase": "store",
+    "open_store": "store",
 }
 
 
