@@ -81,6 +81,15 @@ def collecting(tmp_path: Path, token: str | None = None) -> Iterator[Collector]:
         yield Collector(url, database, token)
 
 
+@pytest.fixture(autouse=True)
+def sdk_log_level() -> Iterator[None]:
+    """--export-otlp silences the SDK's loggers for the process; other tests get them back."""
+    sdk = logging.getLogger("opentelemetry")
+    level = sdk.level
+    yield
+    sdk.setLevel(level)
+
+
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Collector]:
     with collecting(tmp_path) as running:
@@ -278,7 +287,8 @@ def test_the_explanation_is_redacted_and_bounded() -> None:
 )
 def test_endpoints_are_bases_as_the_sdk_reads_them(given: str, base: str) -> None:
     assert base_endpoint(given) == base
-    assert OtlpExport(given).url("logs") == f"{base}/v1/logs"
+    with OtlpExport(given) as export:
+        assert export.url("logs") == f"{base}/v1/logs"
 
 
 def test_no_url_means_the_environment_or_the_sdk_default(monkeypatch: pytest.MonkeyPatch) -> None:
