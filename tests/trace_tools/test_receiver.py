@@ -141,7 +141,10 @@ def export_spans(url: str, make: Callable[[trace.Tracer], None], **exporter: Any
     provider = TracerProvider(resource=Resource.create({"service.name": "receiver-test", "deployment": "ci"}))
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces", **exporter)))
+    # a queue larger than any test's spans: the default (2,048) drops spans when a busy CI machine
+    # makes spans faster than the exporter thread sends them, and what is tested is the receiver
+    batches = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces", **exporter), max_queue_size=20_000)
+    provider.add_span_processor(batches)
     make(provider.get_tracer("receiver.tests", "1.2.3"))
     assert provider.force_flush(30_000)
     provider.shutdown()
