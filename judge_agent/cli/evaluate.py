@@ -239,7 +239,7 @@ def _from_store(store: str, query: TraceQuery, filters: Filters) -> list[Item]:
     from judge_agent.stored import select_stored, stored_items
     from trace_tools.store import open_store
 
-    with open_store(store, create=False) as database:
+    with open_store(store or None, create=False) as database:
         chosen = select_stored(database, query, filters)
         if not chosen:
             kind = "trace" if query.complete is None else "complete trace"

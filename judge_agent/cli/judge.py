@@ -161,7 +161,7 @@ def judge(
     if store is not None:
         from judge_agent.stored import stored_trace
 
-        loaded: Trace | None = stored_trace(store, trace_id, query=query)
+        loaded: Trace | None = stored_trace(store or None, trace_id, query=query)
     else:
         loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:

@@ -22,9 +22,11 @@ def store_option(command: F) -> F:
     """--store PATH_OR_URL."""
     return click.option(
         "--store",
+        is_flag=False,
+        flag_value="",
         metavar="PATH_OR_URL",
-        help="Read traces from this trace store (a SQLite file or postgresql:// URL) that "
-        "`trace-tools collect --store` fills.",
+        help="Read traces from the trace store `trace-tools collect` fills: a SQLite file or a postgresql:// URL; "
+        "--store alone (last, or before another option) reads the default store.",
     )(command)
 
 

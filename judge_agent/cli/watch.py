@@ -158,7 +158,7 @@ def watch(
         max_tokens_per_hour=max_tokens_per_hour,
         retry_failed=retry_failed,
     )
-    with open_store(store) as database:
+    with open_store(store or None) as database:
         names = ", ".join(j.name for j in judges)
         stderr.print(
             line(

@@ -117,7 +117,7 @@ def test_a_missing_store_is_one_line_and_not_created(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-def test_stored_trace_loads_the_newest_complete_trace_on_both_backends(store_target: str) -> None:
+def test_stored_trace_loads_the_newest_complete_trace_on_both_backends(store_target: str) -> None:  # noqa: F811
     with open_store(store_target) as database:
         three(database)
         newest = database.newest_complete()
@@ -207,3 +207,13 @@ def _light(key: str) -> Any:
     from judge_agent.dataset import Item
 
     return Item(key=key, source="")
+
+
+def test_store_alone_reads_the_default_store(model_server: ScriptedModelServer, tmp_path: Path) -> None:
+    with open_store(tmp_path / "cache" / "traces.sqlite") as database:  # JUDGE_AGENT_CACHE, as `isolated` sets it
+        three(database)
+        newest = database.newest_complete()
+    model_server.enqueue(verdict("acceptable"))
+    result = invoke(model_server, "judge", "--store", "--last", "--builtin", "performance", "--json")
+    assert result.exit_code == 0, result.output
+    assert newest is not None and json.loads(result.stdout)["trace_id"] == newest.trace_id
