@@ -213,6 +213,8 @@ class Watcher:
         self._budget_lock = anyio.Lock()
         errors_only = {"status": "ERROR"} if options.filters.status == "error" else {}
         self._query = options.query.model_copy(update={"complete": True, "limit": PAGE, "offset": 0, **errors_only})
+        #: queued or being judged: a trace a late span brings back meanwhile is not queued twice
+        self._pending: set[str] = set()
         self._failure: JudgeAgentError | StoreError | None = None
         self._scope: anyio.CancelScope | None = None
         runner.progress = _Recorder(self)
@@ -301,7 +303,8 @@ class Watcher:
                 for unjudged in found:
                     if stop.is_set():
                         return
-                    if self._chosen(unjudged):
+                    if unjudged.summary.trace_id not in self._pending and self._chosen(unjudged):
+                        self._pending.add(unjudged.summary.trace_id)
                         await send.send(unjudged)  # waits while the queue is full: the rest wait in the store
                     cursor = unjudged.position
                     self.status.queued = send.statistics().current_buffer_used
@@ -362,6 +365,7 @@ class Watcher:
             await self.runner.run([Job(item, self.judges[key]) for key in unjudged.missing], len(unjudged.missing))
         finally:
             self.status.in_flight -= 1
+            self._pending.discard(trace_id)
 
     def _show_budget(self) -> None:
         self.status.judgments_this_hour, self.status.tokens_this_hour = self.budget.used(time.monotonic())
