@@ -328,3 +328,20 @@ def test_watch_is_listed_and_documents_its_budgets() -> None:
     shown = CliRunner().invoke(main, ["watch", "--help"], terminal_width=120).stdout
     for option in ("--max-per-hour", "--max-tokens-per-hour", "--sample", "--out", "--export-otlp", "--backlog"):
         assert option in shown
+
+
+def test_export_otlp_sends_each_verdict_next_to_its_trace(tmp_path: Path) -> None:
+    from tests.judge_agent.test_telemetry import collecting
+
+    out = tmp_path / "verdicts.jsonl"
+    with collecting(tmp_path) as collector, ScriptedModelServer([verdict("acceptable")] * 5) as server:
+        collector.post(TRACE_FILES[1])
+        (trace,) = traces_of(TRACE_FILES[1])
+        command = [*watch_command(server, tmp_path / "traces.sqlite", out), "--export-otlp", collector.url]
+        watching = Watching(command)
+        wait_until(lambda: bool(collector.evaluation_events(trace.trace_id)))
+        err = watching.stop(signal.SIGINT)
+        events = collector.evaluation_events(trace.trace_id)
+    assert watching.process.returncode == 0, err
+    assert [e["gen_ai.evaluation.score.label"] for e in events[trace.root.span_id]] == ["acceptable"]
+    assert len(server.requests) == 1  # the event's arrival does not make the judged trace new again
