@@ -12,7 +12,7 @@ debug session can be looked at in any trace viewer.
 
 Both go through the SDK's batch processors and OTLP/HTTP exporters, so emitting never waits on
 the network. Export is best effort and bounded: an export has a deadline (`timeout_s`, retries
-included), the first failure makes the later exports fail at once, and `close` returns after about
+included), a failure makes the exports of the next minute fail at once, and `close` returns after about
 one deadline at most; what could not be delivered is one warning, never the verdict or the run.
 Whatever comes from the trace or the model is redacted and cut, whether or not the judge redacted.
 """
@@ -68,6 +68,8 @@ logger = logging.getLogger("judge_agent.telemetry")
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 #: The SDK's default endpoint when neither a URL nor OTEL_EXPORTER_OTLP_ENDPOINT is given.
 DEFAULT_ENDPOINT = "http://localhost:4318"
+#: How long an endpoint that failed an export is left alone before the next batch tries it again.
+PAUSE_AFTER_FAILURE_S = 60.0
 #: One export's deadline, retries included (an unreachable endpoint costs about this once).
 DEFAULT_TIMEOUT_S = 5.0
 #: How much of a rationale an event carries, and of a tool call's arguments or result a span shows.
@@ -109,22 +111,25 @@ def base_endpoint(url: str | None) -> str:
 
 
 class _Delivery:
-    """What one signal's exporter delivered. After the first failed export the endpoint is given
-    up on: later batches fail at once, so a dead endpoint costs one deadline, not one per batch."""
+    """What one signal's exporter delivered. After a failed export the endpoint is rested for
+    `PAUSE_AFTER_FAILURE_S`: batches in that time fail at once, so a dead endpoint costs a batch run
+    about one deadline, not one per batch, and a long `watch` resumes exporting after an outage."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.emitted = 0
         self.delivered = 0
-        self.gave_up = False
+        self.clock = clock
+        self.resting_until: float | None = None
 
     def attempt(self, count: int, send: Callable[[], bool]) -> bool:
-        if self.gave_up:
+        if self.resting_until is not None and self.clock() < self.resting_until:
             return False
         ok = send()
         if ok:
             self.delivered += count
+            self.resting_until = None
         else:
-            self.gave_up = True
+            self.resting_until = self.clock() + PAUSE_AFTER_FAILURE_S
         return ok
 
     @property

@@ -322,3 +322,22 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_failed_endpoint_is_rested_for_a_while_then_tried_again() -> None:
+    """A dead endpoint costs a batch run about one deadline (the next batches fail at once), and a
+    long-running `watch` exports again once the endpoint is back."""
+    now = [0.0]
+    delivery = telemetry._Delivery(clock=lambda: now[0])
+    sends: list[bool] = []
+
+    def send(ok: bool) -> bool:
+        sends.append(ok)
+        return ok
+
+    assert not delivery.attempt(3, lambda: send(False))
+    now[0] = telemetry.PAUSE_AFTER_FAILURE_S / 2
+    assert not delivery.attempt(2, lambda: send(True)) and sends == [False], "rested: not even tried"
+    now[0] = telemetry.PAUSE_AFTER_FAILURE_S + 1
+    assert delivery.attempt(4, lambda: send(True)) and sends == [False, True]
+    assert delivery.attempt(1, lambda: send(True)) and delivery.delivered == 5
