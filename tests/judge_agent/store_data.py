@@ -1,20 +1,14 @@
-"""Trace stores for the judge_agent tests: the store tests' backends (a SQLite file, a database on
-a throwaway PostgreSQL server) and fixture traces sent into them through the OTel SDK's encoder.
-
-    from tests.judge_agent.store_data import postgres_database, postgres_server, store_target  # noqa: F401
-"""
+"""Fixture traces sent into a trace store through the OTel SDK's encoder, for the judge_agent tests
+(the stores themselves: `store_target` and friends in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import time
 
 from tests.judge_agent.batch import FIXTURES, MULTI
-from tests.trace_tools.store.conftest import postgres_database, postgres_server, store_target
 from tests.trace_tools.store.otlp import sdk_request, spans_of
 from trace_tools import Trace, load_path
 from trace_tools.store import TraceDatabase
-
-__all__ = ["SECOND_AGO", "fill", "postgres_database", "postgres_server", "store_target", "traces_of"]
 
 #: Arrived long enough ago to be complete under the default quiet period.
 SECOND_AGO = 60.0

@@ -15,12 +15,9 @@ from judge_agent.records import read_records
 from judge_agent.stored import select_stored, stored_trace
 from judge_agent.testing.model_server import ScriptedModelServer
 from tests.judge_agent.batch import ERROR_TRACE, TRACE_FILES, isolated, responder, verdict  # noqa: F401
-from tests.judge_agent.store_data import (  # noqa: F401
+from tests.judge_agent.store_data import (
     ERROR_FILE,
     fill,
-    postgres_database,
-    postgres_server,
-    store_target,
     three,
     traces_of,
 )
@@ -117,7 +114,7 @@ def test_a_missing_store_is_one_line_and_not_created(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-def test_stored_trace_loads_the_newest_complete_trace_on_both_backends(store_target: str) -> None:  # noqa: F811
+def test_stored_trace_loads_the_newest_complete_trace_on_both_backends(store_target: str) -> None:
     with open_store(store_target) as database:
         three(database)
         newest = database.newest_complete()

@@ -27,11 +27,8 @@ from judge_agent.stored import sampled
 from judge_agent.testing.model_server import ScriptedModelServer, error
 from judge_agent.watch import HourlyBudget, WatchOptions, WatchStatus, awatch
 from tests.judge_agent.batch import ROOT, TRACE_FILES, hang_after, isolated, verdict  # noqa: F401
-from tests.judge_agent.store_data import (  # noqa: F401
+from tests.judge_agent.store_data import (
     fill,
-    postgres_database,
-    postgres_server,
-    store_target,
     three,
     traces_of,
 )
@@ -87,7 +84,7 @@ def judged_ids(database: TraceDatabase, ids: list[str]) -> list[str]:
 
 
 async def test_each_complete_trace_is_judged_once_into_the_store_and_the_file(
-    store_target: str,  # noqa: F811
+    store_target: str,
     tmp_path: Path,
     model_server: ScriptedModelServer,
 ) -> None:

@@ -11,7 +11,6 @@ import anyio
 import pytest
 from mcp import Client
 
-from tests.trace_tools.store.conftest import postgres_database, postgres_server, store_target  # noqa: F401
 from tests.trace_tools.store.otlp import T0, proto_span, request, trace_id
 from trace_tools import tools
 from trace_tools.errors import InvalidArgumentError, TraceSelectionError
@@ -24,7 +23,7 @@ MINUTE_AGO = time.time_ns() - 60 * 10**9
 
 
 @pytest.fixture
-def database(store_target: str) -> Iterator[TraceDatabase]:  # noqa: F811
+def database(store_target: str) -> Iterator[TraceDatabase]:
     with open_store(store_target) as opened:
         yield opened
 
