@@ -103,6 +103,11 @@ class TokenBudgetExceeded(AgentError):
     code: ClassVar[ErrorCode] = "token_budget_exceeded"
 
 
+class ContextWindowFull(AgentError):
+    """The conversation nears the model's context window even with old tool results stubbed: the
+    verdict is asked for while a request still fits (code `agent_error` when none comes)."""
+
+
 class VerdictError(AgentError):
     code: ClassVar[ErrorCode] = "invalid_verdict"
 

@@ -20,6 +20,7 @@ from judge_agent.messages import Message, ToolCall, ToolOutcome, ToolSpec, Usage
 
 PRUNE_AT = 0.8  # of the context window
 PRUNE_TO = 0.6
+FULL_AT = 0.9  # past this, stubs cannot make room: the verdict is asked for while a request fits
 REPEAT_CHARS = 1500  # of a remembered result shown again: the full text is already in the history
 #: The most characters of one tool result, whatever the window (trace_tools stays under 20k on its own).
 MAX_RESULT_CHARS = 20_000
@@ -133,6 +134,11 @@ class ContextPruner:
             tokens, chars_then = self._calibration
             return int(characters * tokens / chars_then)
         return characters // CHARS_PER_TOKEN
+
+    def full(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> bool:
+        """Whether the next request leaves too little room to go on investigating (a pasted trace
+        and the last turn's results cannot be stubbed, and the answer needs room too)."""
+        return self.estimate(messages, tools) >= FULL_AT * self.window
 
     def prune(self, messages: list[Message], tools: Sequence[ToolSpec]) -> int:
         """Stub tool results older than the last model turn, oldest first, until under 60% of the

@@ -27,7 +27,14 @@ from typing import Any, Protocol
 
 import anyio
 
-from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
+from judge_agent.errors import (
+    AgentError,
+    ContextWindowFull,
+    MaxTurnsExceeded,
+    ProviderError,
+    TokenBudgetExceeded,
+    VerdictError,
+)
 from judge_agent.events import EventSink, LoopEvent, MessageEvent, UsageEvent
 from judge_agent.feedback import ToolCallRecord
 from judge_agent.guards import (
@@ -222,6 +229,10 @@ class _Run:
             if await self.handle(completion):
                 return self.result
             self.prune()
+            investigated = any(call.name != VERDICT_TOOL for call in completion.tool_calls)  # results fill it
+            if investigated and self.pruner.full(self.messages, [*self.specs, self.verdict_spec]):
+                window = self.pruner.window
+                return await self.final_turn(ContextWindowFull(f"the context window ({window} tokens) is nearly full"))
         return await self.final_turn(MaxTurnsExceeded(f"no verdict after {self.limits.max_turns} turns"))
 
     async def handle(self, completion: Completion) -> bool:

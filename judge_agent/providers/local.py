@@ -43,6 +43,9 @@ logger = logging.getLogger("judge_agent")
 MAX_STRING_CHARS = 300  # a string whose schema gives no maxLength
 MAX_DECODED_CHARS = 500  # the most any string may have, whatever its schema says
 MAX_ARRAY_ITEMS = 8
+#: Tokens kept free beyond the prompt's count (BOS handling), and the least room worth asking for.
+ROOM_MARGIN = 8
+MIN_ANSWER_TOKENS = 64
 MAX_NEW_TOKENS = 1024  # above the longest call the grammar allows (a 500-char string, 8 ids), so none is cut
 _STRING_CHAR = 'char ::= [^"\\\\]'
 _STRICT_STRING_CHAR = 'char ::= [^"\\\\<\\x00-\\x1F]'
@@ -145,12 +148,19 @@ class LocalProvider(Provider):
         grammar = llama_cpp.llama_grammar.LlamaGrammar.from_string(grammar_text, verbose=False)
         with lock:
             started = time.perf_counter()
+            # llama.cpp refuses a prompt whose length plus max_tokens passes the window, even when
+            # the answer would fit: ask for no more than the room left (the grammar bounds a call)
+            room = self.context_window - len(llm.tokenize(prompt.encode("utf-8"), special=True)) - ROOM_MARGIN
+            if room < MIN_ANSWER_TOKENS:
+                raise ProviderError(
+                    self.name, f"the conversation fills the context window ({self.context_window} tokens)"
+                )
             try:
                 response: Any = llm.create_completion(
                     prompt,
                     grammar=grammar,
                     stopping_criteria=self._deadline(started),
-                    max_tokens=int(params.get("max_tokens", self.max_new_tokens)),
+                    max_tokens=min(int(params.get("max_tokens", self.max_new_tokens)), room),
                     temperature=float(params.get("temperature", 0.0)),
                     seed=int(params.get("seed", 0)),
                     # No stop strings: the grammar ends the call, and a stop string inside a JSON string

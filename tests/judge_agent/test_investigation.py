@@ -367,3 +367,20 @@ def test_small_windows_offer_no_filters_a_small_model_would_misuse() -> None:
     offered = {spec.name: set(spec.input_schema["properties"]) for spec in roomy.history[0].tools}
     assert {"name", "page_token"} <= offered["ListSpans"] and "attributes" in offered["GetSpan"]
     assert "span_id" in offered["SearchTraceRegex"]
+
+
+def test_a_nearly_full_window_asks_for_the_verdict_while_a_request_still_fits() -> None:
+    """A pasted trace cannot be stubbed, nor the last turn's results: once they leave no room to
+    go on, the next turn offers only submit_verdict (the local model had overflowed its window,
+    a provider error instead of a verdict, on a pasted 13k-character log)."""
+    provider = ScriptedProvider(
+        [
+            call("GetSpan", span_id=CALL_API_IDS[0], max_content_chars=4000, usage=(0, 10)),
+            verdict("needs_improvement", "slow fetch_data"),
+        ],
+        context_window=18_000,  # the 41k-character outline is ~77% of it
+    )
+    feedback = performance(provider, inline="always")(SEED)
+    assert feedback.metadata.inlined_trace and feedback.ok and feedback.value == "needs_improvement"
+    assert len(provider.history) == 2 and provider.history[-1].tool_names == ["submit_verdict"]
+    assert any("nearly full" in note for note in feedback.metadata.notes)

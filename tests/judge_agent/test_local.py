@@ -225,3 +225,18 @@ def test_a_local_timeout_must_be_positive() -> None:
         pytest.skip("llama-cpp-python is not installed")
     with pytest.raises(ConfigError, match="timeout must be a positive number of seconds"):
         LocalProvider("smollm2-135m", timeout=0)
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
+async def test_a_local_turn_asks_for_no_more_tokens_than_the_window_has_left() -> None:
+    """llama.cpp refuses prompt + max_tokens past the window even when the answer would fit: a
+    prompt leaving room gets an answer; one that leaves none is a clear provider error."""
+    provider = LocalProvider("smollm2-135m", context_window=2048)
+    filler = " ".join(f"span{i}" for i in range(250))  # with the tools, ~1,300 of 2,048 tokens: < MAX_NEW_TOKENS left
+    messages = [Message("system", "Judge the trace."), Message("user", f"Spans: {filler}. Read span a1b2c3d4e5f60718.")]
+    completion = await provider.complete(messages, [GET_SPAN, VERDICT])
+    assert completion.tool_calls
+    full = [Message("system", "Judge the trace."), Message("user", " ".join(f"span{i}" for i in range(2000)))]
+    with pytest.raises(ProviderError, match=r"the conversation fills the context window \(2048 tokens\)"):
+        await provider.complete(full, [GET_SPAN, VERDICT])
