@@ -202,7 +202,8 @@ def watch_command(server: ScriptedModelServer, store: Path, out: Path) -> list[s
 
 
 class Watching:
-    """`judge-agent watch` in its own process, its stderr lines read as they come."""
+    """`judge-agent watch` in its own process, its stderr lines read as they come; killed on leaving
+    the `with` block if still running (a failed test must not leave a watcher behind forever)."""
 
     def __init__(self, command: list[str]) -> None:
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -210,6 +211,14 @@ class Watching:
         self.seen: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+
+    def __enter__(self) -> Watching:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(DEADLINE_S)
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -246,8 +255,10 @@ def test_killed_mid_judgment_and_restarted_it_judges_nothing_twice_and_skips_not
     with open_store(store) as database:
         ids = three(database)
         arrived, release = threading.Event(), threading.Event()
-        with ScriptedModelServer([hang_after(1, arrived, release)] * 10) as hanging:
-            first = Watching(watch_command(hanging, store, out))
+        with (
+            ScriptedModelServer([hang_after(1, arrived, release)] * 10) as hanging,
+            Watching(watch_command(hanging, store, out)) as first,
+        ):
             try:
                 assert arrived.wait(DEADLINE_S)  # one judged, the second in flight
                 first.process.send_signal(signal.SIGKILL)
@@ -256,9 +267,9 @@ def test_killed_mid_judgment_and_restarted_it_judges_nothing_twice_and_skips_not
                 release.set()
         (done,) = judged_ids(database, ids)
         with ScriptedModelServer([verdict("acceptable")] * 10) as again:
-            second = Watching(watch_command(again, store, out))
-            wait_until(lambda: len(judged_ids(database, ids)) == 3)
-            err = second.stop(signal.SIGINT)
+            with Watching(watch_command(again, store, out)) as second:
+                wait_until(lambda: len(judged_ids(database, ids)) == 3)
+                err = second.stop(signal.SIGINT)
             assert second.process.returncode == 0, err
             assert len(again.requests) == 2
             assert done not in "".join(str(r.json) for r in again.requests)
@@ -273,8 +284,10 @@ def test_ctrl_c_lets_the_judgment_in_flight_finish(tmp_path: Path) -> None:
     with open_store(store) as database:
         ids = three(database)
         arrived, release = threading.Event(), threading.Event()
-        with ScriptedModelServer([hang_after(0, arrived, release)] * 10) as hanging:
-            watching = Watching(watch_command(hanging, store, out))
+        with (
+            ScriptedModelServer([hang_after(0, arrived, release)] * 10) as hanging,
+            Watching(watch_command(hanging, store, out)) as watching,
+        ):
             try:
                 assert arrived.wait(DEADLINE_S)
                 watching.process.send_signal(signal.SIGINT)
@@ -293,8 +306,10 @@ def test_a_second_ctrl_c_abandons_the_judgment_without_a_record(tmp_path: Path) 
     with open_store(store) as database:
         ids = three(database)
         arrived, release = threading.Event(), threading.Event()
-        with ScriptedModelServer([hang_after(0, arrived, release)] * 10) as hanging:
-            watching = Watching(watch_command(hanging, store, out))
+        with (
+            ScriptedModelServer([hang_after(0, arrived, release)] * 10) as hanging,
+            Watching(watch_command(hanging, store, out)) as watching,
+        ):
             try:
                 assert arrived.wait(DEADLINE_S)
                 err = watching.stop(signal.SIGINT, signal.SIGINT)
@@ -335,9 +350,9 @@ def test_export_otlp_sends_each_verdict_next_to_its_trace(tmp_path: Path) -> Non
         collector.post(TRACE_FILES[1])
         (trace,) = traces_of(TRACE_FILES[1])
         command = [*watch_command(server, tmp_path / "traces.sqlite", out), "--export-otlp", collector.url]
-        watching = Watching(command)
-        wait_until(lambda: bool(collector.evaluation_events(trace.trace_id)))
-        err = watching.stop(signal.SIGINT)
+        with Watching(command) as watching:
+            wait_until(lambda: bool(collector.evaluation_events(trace.trace_id)))
+            err = watching.stop(signal.SIGINT)
         events = collector.evaluation_events(trace.trace_id)
     assert watching.process.returncode == 0, err
     assert [e["gen_ai.evaluation.score.label"] for e in events[trace.root.span_id]] == ["acceptable"]
