@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -331,13 +332,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def http_server(trace_file: Path) -> Iterator[str]:
-    """`trace-tools serve --http --token secret` in a subprocess; yields its MCP URL once it listens."""
+@contextlib.contextmanager
+def serving_http(*serve_args: str | Path) -> Iterator[str]:
+    """`trace-tools serve ARGS --http --token secret` in a subprocess; yields its MCP URL once it listens."""
     port = free_port()
-    command = ["-m", "trace_tools.cli", "serve", str(trace_file), "--http", "--port", str(port), "--token", "secret"]
+    command = ["-m", "trace_tools.cli", "serve", *map(str, serve_args), "--http", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, *command],
+        [sys.executable, *command, "--token", "secret"],
         cwd=REPO,
         env={**os.environ, **subprocess_env()},
         stdout=subprocess.DEVNULL,
@@ -355,6 +356,12 @@ def http_server(trace_file: Path) -> Iterator[str]:
             process.wait(timeout=10)
         if process.stderr:
             process.stderr.close()
+
+
+@pytest.fixture
+def http_server(trace_file: Path) -> Iterator[str]:
+    with serving_http(trace_file) as url:
+        yield url
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -4,8 +4,6 @@ server started is listed and readable without a restart."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +22,9 @@ from tests.trace_tools.test_server import (
     REPO,
     TOOLS,
     assert_compact_json_equals_structured,
-    free_port,
+    serving_http,
     subprocess_env,
     text_of,
-    wait_for_port,
 )
 from trace_tools.store import TraceQuery, open_store
 
@@ -97,27 +94,8 @@ async def test_stdio_serves_the_store_and_traces_arriving_later(store_file: Path
 @pytest.fixture
 def http_store_server(store_file: Path) -> Iterator[str]:
     """`trace-tools serve --store FILE --http --token secret` in a subprocess; its MCP URL."""
-    port = free_port()
-    command = ["serve", "--store", str(store_file), "--http", "--port", str(port), "--token", "secret"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trace_tools.cli", *command],
-        cwd=REPO,
-        env={**os.environ, **subprocess_env()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
+    with serving_http("--store", store_file) as url:
+        yield url
 
 
 @pytest.mark.anyio
