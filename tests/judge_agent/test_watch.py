@@ -3,6 +3,7 @@ table and the results file; sampling by trace id, hourly budgets, restarts after
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import subprocess
@@ -279,7 +280,10 @@ def test_killed_mid_judgment_and_restarted_it_judges_nothing_twice_and_skips_not
         assert "stopped: 2 judged" in err
 
 
-def test_ctrl_c_lets_the_judgment_in_flight_finish(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def watching_a_hung_judgment(tmp_path: Path) -> Iterator[tuple[TraceDatabase, list[str], Watching, threading.Event]]:
+    """`watch` over three stored traces, its first judgment hung in the model until `release` is set
+    (at the latest on leaving the block); yields the store, the trace ids, the watcher and `release`."""
     store, out = tmp_path / "traces.sqlite", tmp_path / "verdicts.jsonl"
     with open_store(store) as database:
         ids = three(database)
@@ -290,35 +294,30 @@ def test_ctrl_c_lets_the_judgment_in_flight_finish(tmp_path: Path) -> None:
         ):
             try:
                 assert arrived.wait(DEADLINE_S)
-                watching.process.send_signal(signal.SIGINT)
-                watching.wait_for("stopping: 1 judgments in flight finish")
+                yield database, ids, watching, release
             finally:
                 release.set()
-            err = watching.stop()
+
+
+def test_ctrl_c_lets_the_judgment_in_flight_finish(tmp_path: Path) -> None:
+    with watching_a_hung_judgment(tmp_path) as (database, ids, watching, release):
+        watching.process.send_signal(signal.SIGINT)
+        watching.wait_for("stopping: 1 judgments in flight finish")
+        release.set()
+        err = watching.stop()
         assert watching.process.returncode == 0, err
         assert len(judged_ids(database, ids)) == 1
-        assert len(read_records(out)) == 1
-        assert "stopped: 1 judged" in err
+    assert len(read_records(tmp_path / "verdicts.jsonl")) == 1
+    assert "stopped: 1 judged" in err
 
 
 def test_a_second_ctrl_c_abandons_the_judgment_without_a_record(tmp_path: Path) -> None:
-    store, out = tmp_path / "traces.sqlite", tmp_path / "verdicts.jsonl"
-    with open_store(store) as database:
-        ids = three(database)
-        arrived, release = threading.Event(), threading.Event()
-        with (
-            ScriptedModelServer([hang_after(0, arrived, release)] * 10) as hanging,
-            Watching(watch_command(hanging, store, out)) as watching,
-        ):
-            try:
-                assert arrived.wait(DEADLINE_S)
-                err = watching.stop(signal.SIGINT, signal.SIGINT)
-            finally:
-                release.set()
+    with watching_a_hung_judgment(tmp_path) as (database, ids, watching, _release):
+        err = watching.stop(signal.SIGINT, signal.SIGINT)
         assert watching.process.returncode == 0, err
         assert "1 judgments in flight abandoned without a record" in err
         assert judged_ids(database, ids) == []
-        assert read_records(out) == []
+    assert read_records(tmp_path / "verdicts.jsonl") == []
 
 
 @pytest.mark.parametrize(
