@@ -152,6 +152,7 @@ def policies(cases: Sequence[Case], records: Sequence[dict[str, Any]], budgets: 
     0 is `never`; one above every outline is `always`. Cases missing either record are left out.
     """
     by_mode = {(r["case"], r["mode"]): r for r in records}
+    sizes = {case.id: outline_chars(case) for case in cases}  # each trace loaded once, not once per budget
     rows = []
     for budget in budgets:
         derived = []
@@ -159,7 +160,7 @@ def policies(cases: Sequence[Case], records: Sequence[dict[str, Any]], budgets: 
             pasted, investigated = by_mode.get((case.id, "always")), by_mode.get((case.id, "never"))
             if pasted is None or investigated is None:
                 continue
-            chosen = pasted if outline_chars(case) / 3 <= budget else investigated
+            chosen = pasted if sizes[case.id] / 3 <= budget else investigated
             derived.append({**chosen, "mode": f"auto@{budget}"})
         rows.extend(row for row in summarize(derived) if row["kind"] == "all")
     return rows
