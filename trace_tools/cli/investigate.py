@@ -1,0 +1,272 @@
+"""The investigation tools from a shell: `traces`, `info`, `spans`, `span` and `search` print
+what GetTraceInfo, ListSpans, GetSpan, SearchTraceRegex and ListTraces return to a judge."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from trace_tools import render, tools
+from trace_tools.cli.options import (
+    emit,
+    json_option,
+    last_option,
+    live_store,
+    one_trace,
+    open_files,
+    path_argument,
+    paths_argument,
+    paths_or_store,
+    redact_option,
+    shift,
+    store_option,
+    strict_option,
+    trace_option,
+)
+from trace_tools.errors import TraceSelectionError
+from trace_tools.index import TraceSource
+from trace_tools.terminal import stderr
+
+
+@click.command()
+@paths_argument
+@store_option
+@click.option("--since", help="Only traces started since then: an age (15m, 1h, 7d) or an ISO time.")
+@click.option("--until", help="Only traces started before then: an age or an ISO time.")
+@click.option("--service", help="Only this service (service.name).")
+@click.option("--root-name", help="Only traces whose root span has this name.")
+@click.option("--status", type=click.Choice(["OK", "ERROR", "UNSET"], case_sensitive=False), help="Only this status.")
+@click.option("--errors/--no-errors", "has_errors", default=None, help="Only traces with (without) an ERROR span.")
+@click.option("--min-duration-ms", type=float, help="Only traces at least this long.")
+@click.option("--session", "session_id", help="Only this session (session.id, gen_ai.conversation.id).")
+@click.option("--user", "user_id", help="Only this user (user.id).")
+@click.option("--text", help="Only traces whose root name, service or id contains this (any case).")
+@click.option("--complete", "complete_only", is_flag=True, help="Only complete traces (the store's notion).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
+@click.option("--page-token", help="Continue from a previous page.")
+@json_option
+@redact_option
+@strict_option
+def traces(
+    paths: tuple[Path, ...],
+    target: str | None,
+    since: str | None,
+    until: str | None,
+    service: str | None,
+    root_name: str | None,
+    status: str | None,
+    has_errors: bool | None,
+    min_duration_ms: float | None,
+    session_id: str | None,
+    user_id: str | None,
+    text: str | None,
+    complete_only: bool,
+    limit: int,
+    page_token: str | None,
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """List the traces in PATHS, or in the trace store with --store (newest first), with filters (ListTraces)."""
+    paths_or_store(paths, target)
+    with contextlib.ExitStack() as stack:
+        source: TraceSource
+        if target is None:
+            source, where = open_files(paths, no_redact, strict), ", ".join(map(str, paths))
+        else:
+            live = stack.enter_context(live_store(target, no_redact))
+            source, where = live, live.database.url
+        listing = tools.list_traces(
+            source,
+            page_token=page_token,
+            max_results=limit,
+            since=since,
+            until=until,
+            service=service,
+            root_name=root_name,
+            status=status.upper() if status else None,  # type: ignore[arg-type]
+            has_errors=has_errors,
+            min_duration_ms=min_duration_ms,
+            session_id=session_id,
+            user_id=user_id,
+            text=text,
+            complete_only=complete_only,
+        )
+    if not listing.traces and not page_token:
+        asked = (since, until, service, root_name, status, has_errors, min_duration_ms, session_id, user_id, text)
+        filtered = complete_only or any(value is not None for value in asked)
+        raise TraceSelectionError(f"no trace in {where} matches the filters" if filtered else f"no traces in {where}")
+    emit(listing, as_json, render.traces)
+    if listing.next_page_token and not as_json:
+        stderr.print(
+            f"{len(listing.traces)} of {listing.total_traces} traces; more with --page-token {listing.next_page_token}"
+        )
+
+
+@click.command()
+@path_argument
+@store_option
+@trace_option
+@last_option
+@json_option
+@redact_option
+@strict_option
+def info(
+    path: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """Overview of a trace (GetTraceInfo)."""
+    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+        emit(tools.get_trace_info(source, chosen), as_json, render.info)
+
+
+@click.command()
+@path_argument
+@store_option
+@trace_option
+@last_option
+@click.option("--name", help="Only spans whose name contains this.")
+@click.option("--type", "span_type", help="Only spans of this type (LLM, TOOL, RETRIEVER, AGENT, CHAIN, …).")
+@click.option("--status", type=click.Choice(["OK", "ERROR", "UNSET"], case_sensitive=False), help="Only this status.")
+@click.option("--parent", "parent_id", help="Only the direct children of this span.")
+@click.option("--min-duration-ms", type=float, help="Only spans at least this long.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
+@click.option("--page-token", help="Continue from a previous page.")
+@click.option(
+    "--preview",
+    "preview_chars",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 200),
+    help="Characters of each span's output shown in a preview column.",
+)
+@json_option
+@redact_option
+@strict_option
+def spans(
+    path: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    name: str | None,
+    span_type: str | None,
+    status: str | None,
+    parent_id: str | None,
+    min_duration_ms: float | None,
+    limit: int,
+    page_token: str | None,
+    preview_chars: int,
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """Spans of a trace in tree order (ListSpans)."""
+    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+        page = tools.list_spans(
+            source,
+            chosen,
+            page_token=page_token,
+            max_results=limit,
+            name=name,
+            span_type=span_type,
+            status=status.upper() if status else None,  # type: ignore[arg-type]
+            parent_id=parent_id,
+            min_duration_ms=min_duration_ms,
+            preview_chars=preview_chars,
+        )
+    emit(page, as_json, render.spans)
+
+
+@click.command()
+@path_argument
+@click.argument("span_id", required=False)
+@store_option
+@trace_option
+@last_option
+@click.option(
+    "--attribute",
+    "-a",
+    "attributes",
+    multiple=True,
+    help="Only this attribute (repeatable); inputs and outputs always shown.",
+)
+@click.option("--max-chars", default=2000, show_default=True, type=int, help="Characters shown of each long value.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="Read long values from here.")
+@json_option
+@redact_option
+@strict_option
+def span(
+    path: str | None,
+    span_id: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    attributes: tuple[str, ...],
+    max_chars: int,
+    offset: int,
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """One span in full (GetSpan): `span PATH SPAN_ID`, or `span SPAN_ID --store ...`."""
+    path, span_id = shift(path, span_id, target, "SPAN_ID")
+    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+        detail = tools.get_span(
+            source,
+            span_id,
+            chosen,
+            attributes=list(attributes) or None,
+            max_content_chars=max_chars,
+            offset=offset,
+        )
+    emit(detail, as_json, render.span)
+
+
+@click.command(name="search")
+@path_argument
+@click.argument("pattern", required=False)
+@store_option
+@trace_option
+@last_option
+@click.option("--max-matches", default=50, show_default=True, type=click.IntRange(1, 500), help="Matches shown.")
+@click.option("--context", "context_chars", default=60, show_default=True, type=click.IntRange(0, 500))
+@click.option("--span", "span_id", help="Search only this span and its descendants.")
+@click.option("--case-sensitive", is_flag=True, help="Match case exactly.")
+@json_option
+@redact_option
+@strict_option
+def search_command(
+    path: str | None,
+    pattern: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    max_matches: int,
+    context_chars: int,
+    span_id: str | None,
+    case_sensitive: bool,
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """Regex search over span names, attributes and events (SearchTraceRegex): `search PATH PATTERN`,
+    or `search PATTERN --store ...`."""
+    path, pattern = shift(path, pattern, target, "PATTERN")
+    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+        result = tools.search_trace_regex(
+            source,
+            pattern,
+            chosen,
+            max_matches=max_matches,
+            context_chars=context_chars,
+            span_id=span_id,
+            case_sensitive=case_sensitive,
+        )
+    emit(result, as_json, render.search)
