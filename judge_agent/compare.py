@@ -1,31 +1,41 @@
 """Comparing two batch runs: how each judge's headline score moved, and which items changed verdict.
 
 Pure functions over `EvalRecord`s (`judge-agent compare OLD NEW`). Items are matched by item key
-and judge, so runs with different judge models compare.
+and judge, so runs with different judge models compare. The delta is paired: each item scored by
+both runs contributes its own difference, and the bootstrap resamples those differences, so the
+interval measures how the verdicts moved rather than how the two samples happen to spread (a run
+compared with itself has delta 0 and interval [0, 0]). Items only one run scored are listed, never
+resampled into the delta.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from judge_agent.numeric import Interval, bootstrap
+from judge_agent.numeric import Interval, mean_ci
 from judge_agent.records import EvalRecord, by_judge
-from judge_agent.summary import score_values, summarize, verdicts
+from judge_agent.summary import JudgeSummary, SummaryKind, score_values, summarize, verdicts
 
 
 class JudgeDelta(BaseModel):
     """How one judge's headline score moved between two runs (new minus old)."""
 
     judge: str
+    kind: SummaryKind = Field(description="how the score aggregates verdicts: 'number' is a mean, the rest shares")
     metric: str = Field(description="score_label of the judge's summary")
-    old: float | None
-    new: float | None
-    delta: float | None
-    delta_ci: Interval | None = Field(description="bootstrap interval of new - old; excludes 0 when significant")
+    old: float | None = Field(description="the old run's score over all its verdicts")
+    new: float | None = Field(description="the new run's score over all its verdicts")
+    delta: float | None = Field(
+        description="mean over the paired items of (new - old): new - old when both runs scored the same items"
+    )
+    delta_ci: Interval | None = Field(
+        description="paired bootstrap 95% interval of delta; excludes 0 when the change is significant"
+    )
+    paired: int = Field(default=0, description="items both runs scored: what delta and delta_ci are over")
     old_count: int = Field(description="values the old score is over (the summary's `scored`)")
     new_count: int = Field(description="values the new score is over (the summary's `scored`)")
     old_distribution: dict[str, int] = Field(default_factory=dict, description="count of each value (not numbers)")
@@ -43,6 +53,14 @@ class ChangedItem(BaseModel):
     new_rationale: str = ""
 
 
+class UnmatchedItem(BaseModel):
+    """An (item, judge) pair only one run has: reported, and left out of the delta."""
+
+    key: str
+    judge: str
+    only_in: Literal["old", "new"]
+
+
 class Comparison(BaseModel):
     """What `compare` found: a delta per judge, the changed items, and the pairs only one run has."""
 
@@ -50,15 +68,17 @@ class Comparison(BaseModel):
     changed: list[ChangedItem]
     only_old: int = Field(description="(item, judge) pairs in the old run only")
     only_new: int = Field(description="(item, judge) pairs in the new run only")
+    unmatched: list[UnmatchedItem] = Field(default_factory=list, description="those pairs, old run's first")
 
 
 def compare(
     old: Sequence[EvalRecord], new: Sequence[EvalRecord], *, resamples: int = 1000, seed: int = 0
 ) -> Comparison:
-    """Per-judge deltas with CIs, and the items whose verdict changed (errors count as a value change).
+    """Per-judge deltas with paired CIs, and the items whose verdict changed (errors count as a value change).
 
-    Items are matched by item key and judge only, so runs with different judge models compare. When a run
-    has several records for a pair (repeats, or several models) the first one stands for it.
+    Items are matched by item key and judge only, so runs with different judge models compare. An item
+    judged several times in a run (repeats, several models) is paired by the mean of its scores there;
+    the changed-items list takes its first record.
     """
     old_groups, new_groups = dict(by_judge(old)), dict(by_judge(new))
     old_summaries = {s.judge: s for s in summarize(old, resamples=0)}
@@ -66,25 +86,21 @@ def compare(
     deltas = []
     for judge in dict.fromkeys([*old_groups, *new_groups]):
         before, after = old_summaries.get(judge), new_summaries.get(judge)
-        old_score = before.score if before else None
-        new_score = after.score if after else None
-        delta = delta_ci = None
-        if old_score is not None and new_score is not None and before and after and before.kind == after.kind:
-            delta = new_score - old_score
-            old_values = score_values(before.value_type, verdicts(old_groups[judge]))
-            new_values = score_values(after.value_type, verdicts(new_groups[judge]))
-            intervals = bootstrap(
-                [old_values, new_values], lambda s: [statistics.fmean(s[1]) - statistics.fmean(s[0])], resamples, seed
-            )
-            delta_ci = intervals[0] if intervals else None
+        differences = []
+        if before and after and before.kind == after.kind:  # a changed value type has no delta
+            old_scores, new_scores = _item_scores(before, old_groups[judge]), _item_scores(after, new_groups[judge])
+            differences = [new_scores[key] - old_scores[key] for key in old_scores if key in new_scores]
+        either = after or old_summaries[judge]
         deltas.append(
             JudgeDelta(
                 judge=judge,
-                metric=(after or old_summaries[judge]).score_label,
-                old=old_score,
-                new=new_score,
-                delta=delta,
-                delta_ci=delta_ci,
+                kind=either.kind,
+                metric=either.score_label,
+                old=before.score if before else None,
+                new=after.score if after else None,
+                delta=statistics.fmean(differences) if differences else None,
+                delta_ci=mean_ci(differences, resamples, seed),
+                paired=len(differences),
                 old_count=before.scored if before else 0,
                 new_count=after.scored if after else 0,
                 old_distribution=before.distribution if before else {},
@@ -104,12 +120,34 @@ def compare(
         for pair, before_record in old_pairs.items()
         if pair in new_pairs and _verdict_changed(before_record, new_pairs[pair])
     ]
+    unmatched = [UnmatchedItem(key=k, judge=j, only_in="old") for k, j in old_pairs if (k, j) not in new_pairs]
+    unmatched += [UnmatchedItem(key=k, judge=j, only_in="new") for k, j in new_pairs if (k, j) not in old_pairs]
     return Comparison(
         deltas=deltas,
         changed=changed,
-        only_old=sum(1 for pair in old_pairs if pair not in new_pairs),
-        only_new=sum(1 for pair in new_pairs if pair not in old_pairs),
+        only_old=sum(1 for u in unmatched if u.only_in == "old"),
+        only_new=sum(1 for u in unmatched if u.only_in == "new"),
+        unmatched=unmatched,
     )
+
+
+def regressions(comparison: Comparison, tolerance: float = 0.0) -> list[tuple[JudgeDelta, Interval]]:
+    """The judges whose score fell significantly by more than `tolerance` (the whole interval below
+    -tolerance), each with that interval.
+
+    `tolerance` is in the score's own units (a fraction for pass rates and shares: 0.05 is five points).
+    A judge without a delta (not scored by both runs, or free text) is never a regression.
+    """
+    return [(d, d.delta_ci) for d in comparison.deltas if d.delta_ci is not None and d.delta_ci.high < -tolerance]
+
+
+def _item_scores(summary: JudgeSummary, records: list[EvalRecord]) -> dict[str, float]:
+    """Each scored item's contribution to the headline score (the mean of its records' when it has several)."""
+    by_item: dict[str, list[EvalRecord]] = {}
+    for record in records:
+        by_item.setdefault(record.item.key, []).append(record)
+    scores = {key: score_values(summary.value_type, verdicts(group)) for key, group in by_item.items()}
+    return {key: statistics.fmean(values) for key, values in scores.items() if values}
 
 
 def _pairs(records: Sequence[EvalRecord]) -> dict[tuple[str, str], EvalRecord]:

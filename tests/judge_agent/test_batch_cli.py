@@ -262,15 +262,15 @@ def test_compare_shows_the_delta_per_judge_and_the_items_that_changed(tmp_path: 
 
     as_json = json.loads(cli(None, "compare", str(old), str(new), "--json").stdout)
     assert as_json["deltas"][0] | {"delta_ci": None} == {
-        "judge": "performance", "metric": "share 'optimal'", "old": 0.0, "new": 0.5, "delta": 0.5, "delta_ci": None,
-        "old_count": 6, "new_count": 6,
+        "judge": "performance", "kind": "category", "metric": "share 'optimal'", "old": 0.0, "new": 0.5,
+        "delta": 0.5, "delta_ci": None, "paired": 6, "old_count": 6, "new_count": 6,
         "old_distribution": {"optimal": 0, "acceptable": 5, "needs_improvement": 1},
         "new_distribution": {"optimal": 3, "acceptable": 2, "needs_improvement": 1},
     }  # fmt: skip
     assert as_json["deltas"][0]["delta_ci"]["low"] > 0
     assert {c["key"] for c in as_json["changed"]} == supportbot
     assert {(c["old_value"], c["new_value"]) for c in as_json["changed"]} == {("acceptable", "optimal")}
-    assert (as_json["only_old"], as_json["only_new"]) == (0, 0)
+    assert (as_json["only_old"], as_json["only_new"], as_json["unmatched"]) == (0, 0, [])
 
     one = cli(None, "compare", str(old), str(new), "--show", "1")
     assert "… 2 more (--show N, or --json)" in one.stdout
