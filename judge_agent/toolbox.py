@@ -14,17 +14,21 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, Tool
 
 from judge_agent.errors import ConfigError
 from judge_agent.messages import ToolOutcome, ToolSpec
+
+#: The mcp SDK's own HTTP timeouts: a server may hold a response stream open for minutes.
+HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +41,25 @@ class McpEndpoint:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Client]:
-        """An open session to this server (and, for a URL with headers, the HTTP client it owns, closed after)."""
+        """An open session to this server (for a URL, over an HTTP client it owns, closed after).
+
+        Raises:
+            ConfigError: the server cannot be reached or refused the session; the message says why
+                in one line (a 401 and how to pass the token, connection refused, a wrong path).
+        """
         if self.stdio:
             command, *args = shlex.split(self.stdio)
-            async with Client(StdioServerParameters(command=command, args=args)) as client:
-                yield client
-        elif self.url and not self.headers:
-            async with Client(self.url) as client:
+            async with _entered(Client(StdioServerParameters(command=command, args=args)), self, None) as client:
                 yield client
         elif self.url:
-            import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
+            refusal = _Refusal()
             async with (
-                httpx2.AsyncClient(headers=dict(self.headers)) as http,
-                Client(streamable_http_client(self.url, http_client=http)) as client,
+                httpx2.AsyncClient(
+                    headers=dict(self.headers), timeout=HTTP_TIMEOUT, event_hooks={"response": [refusal.record]}
+                ) as http,
+                _entered(Client(streamable_http_client(self.url, http_client=http)), self, refusal) as client,
             ):
                 yield client
         else:
@@ -59,6 +67,83 @@ class McpEndpoint:
 
     def __str__(self) -> str:
         return self.stdio or self.url or "?"
+
+
+class _Refusal:
+    """The first HTTP error status an endpoint answered: the mcp client turns it into a JSON-RPC
+    error without the status ("Server returned an error response"), which cannot tell a missing
+    token from a wrong path."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.reason = ""
+
+    async def record(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400 and self.status is None:
+            self.status, self.reason = response.status_code, response.reason_phrase
+
+    def explain(self, endpoint: McpEndpoint) -> str | None:
+        """What the status means for someone connecting to a `trace-tools serve --http`."""
+        if self.status is None:
+            return None
+        answered = f"it answered {self.status} {self.reason}".rstrip()
+        if self.status == 401:
+            if any(name.lower() == "authorization" for name, _ in endpoint.headers):
+                return f"{answered} to the token sent: check it against the server's --token (or TRACE_TOOLS_TOKEN)"
+            return (
+                f"{answered}: pass the token with --mcp-header 'Authorization: Bearer TOKEN'"
+                " (or JUDGE_AGENT_MCP_HEADER)"
+            )
+        if self.status == 404:
+            return f"{answered}: no MCP endpoint at this path (trace-tools serve --http answers at /mcp)"
+        if self.status == 403:
+            return f"{answered}: the server refused the request's Origin (trace-tools serve --allow-origin ORIGIN)"
+        if self.status == 421:
+            return f"{answered}: the server does not accept this host name (trace-tools serve --allowed-host NAME)"
+        return answered
+
+
+@asynccontextmanager
+async def _entered(client: Client, endpoint: McpEndpoint, refusal: _Refusal | None) -> AsyncIterator[Client]:
+    """`client` opened, failures to open it translated into one ConfigError naming the endpoint
+    (the SDK raises nested ExceptionGroups whose text says nothing about the cause)."""
+    async with AsyncExitStack() as stack:
+        try:
+            opened = await stack.enter_async_context(client)
+        except Exception as exc:
+            reason = (refusal.explain(endpoint) if refusal else None) or _connection_failure(exc)
+            raise ConfigError(f"cannot connect to MCP server {endpoint}: {reason}") from exc
+        yield opened
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """One line for why a connection failed: refused, or the innermost error's own words."""
+    leaf = _leaf(exc)
+    if any(isinstance(e, ConnectionRefusedError) for e in _chain(leaf)):
+        return "connection refused: is `trace-tools serve --http` running at this address?"
+    return _describe(leaf)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what caused it (bounded: a chain may loop)."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class _LazySession:
@@ -111,7 +196,7 @@ class Toolbox:
         try:
             result = await owner.call_tool(name, arguments)
         except Exception as exc:  # a broken MCP server must not end the judgment; the model is told
-            return ToolOutcome(f"tool {name} failed: {type(exc).__name__}: {exc}", True, _ms(started))
+            return ToolOutcome(f"tool {name} failed: {_describe(_leaf(exc))}", True, _ms(started))
         return ToolOutcome(_text(result), bool(result.is_error), _ms(started))
 
 
@@ -125,10 +210,7 @@ async def open_toolbox(
         if server is not None:
             toolbox._add(await server.list_tools(), _LazySession(server, stack), "trace-tools")
         for endpoint in endpoints:
-            try:
-                client = await stack.enter_async_context(endpoint.connect())
-            except Exception as exc:  # connection failures are the user's setup: say which endpoint
-                raise ConfigError(f"cannot connect to MCP server {endpoint}: {type(exc).__name__}: {exc}") from exc
+            client = await stack.enter_async_context(endpoint.connect())
             toolbox._add((await client.list_tools()).tools, client, str(endpoint))
         yield toolbox
 

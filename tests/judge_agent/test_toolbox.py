@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import sys
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -18,6 +20,8 @@ from judge_agent.testing import call as model_call
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VerdictContract
+from tests.trace_tools.helpers import sample_lines
+from tests.trace_tools.test_server import serving_http
 
 
 def server() -> MCPServer:
@@ -111,3 +115,73 @@ async def test_an_mcp_tool_that_never_answers_times_out_and_the_session_keeps_wo
     hung, echoed, _ = [m for m in result.messages if m.role == "tool"]
     assert hung.is_error and hung.content.startswith("Hang gave no answer within 0.5 s")
     assert (echoed.is_error, echoed.content) == (False, "still here")
+
+
+# --- a remote trace-tools server: each refusal in one line (never "ExceptionGroup") --------------
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`trace-tools serve --http --token secret` in a subprocess; its MCP URL."""
+    trace = tmp_path_factory.mktemp("remote") / "run.jsonl"
+    trace.write_text(sample_lines(), encoding="utf-8")
+    with serving_http(trace) as url:
+        yield url
+
+
+async def connect_error(url: str, *headers: tuple[str, str]) -> str:
+    with anyio.fail_after(30), pytest.raises(ConfigError) as raised:
+        async with open_toolbox(None, [McpEndpoint(url=url, headers=headers)]):
+            pass
+    message = str(raised.value)
+    assert "ExceptionGroup" not in message and "TaskGroup" not in message and "\n" not in message
+    assert message.startswith(f"cannot connect to MCP server {url}: ")
+    return message
+
+
+@pytest.mark.anyio
+async def test_a_url_without_the_token_says_401_and_how_to_pass_it(remote: str) -> None:
+    message = await connect_error(remote)
+    assert message.endswith(
+        "it answered 401 Unauthorized: pass the token with --mcp-header 'Authorization: Bearer TOKEN'"
+        " (or JUDGE_AGENT_MCP_HEADER)"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_wrong_token_says_401_and_to_check_it(remote: str) -> None:
+    message = await connect_error(remote, ("Authorization", "Bearer wrong"))
+    assert "401 Unauthorized to the token sent: check it against the server's --token" in message
+
+
+@pytest.mark.anyio
+async def test_a_wrong_path_says_404_and_where_the_endpoint_is(remote: str) -> None:
+    wrong = remote.removesuffix("/mcp") + "/sse"
+    message = await connect_error(wrong, ("Authorization", "Bearer secret"))
+    assert (
+        "it answered 404 Not Found: no MCP endpoint at this path (trace-tools serve --http answers at /mcp)" in message
+    )
+
+
+@pytest.mark.anyio
+async def test_a_host_name_the_server_does_not_accept_says_421_and_the_option(remote: str) -> None:
+    message = await connect_error(remote, ("Authorization", "Bearer secret"), ("Host", "traces.example"))
+    assert "421 Misdirected Request: the server does not accept this host name" in message
+    assert "--allowed-host NAME" in message
+
+
+@pytest.mark.anyio
+async def test_nothing_listening_says_connection_refused() -> None:
+    with socket.socket() as probe:  # a port just freed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    message = await connect_error(f"http://127.0.0.1:{port}/mcp")
+    assert message.endswith("connection refused: is `trace-tools serve --http` running at this address?")
+
+
+@pytest.mark.anyio
+async def test_the_right_token_opens_the_remote_tools(remote: str) -> None:
+    with anyio.fail_after(30):
+        async with open_toolbox(None, [McpEndpoint(url=remote, headers=(("Authorization", "bearer secret"),))]) as tb:
+            outcome = await tb.call("GetTraceInfo", {})
+    assert not outcome.is_error and '"root_name":"agent.run"' in outcome.text
