@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from trace_tools.cli import main
+from trace_tools.cli import investigate, main
+from trace_tools.loaders import reading
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HOSTILE = str(FIXTURES / "hostile.jsonl")
@@ -139,7 +146,7 @@ def test_span_finds_a_span_of_the_chosen_trace() -> None:
         (["span", SEED, "nothex"], 1, "16 hex characters"),
         (["span", SEED, "00000000000000ff"], 1, "not found"),
         (["search", SEED, "(unclosed"], 1, "invalid pattern"),
-        (["spans", SEED, "--page-token", "bogus"], 1, "page_token"),
+        (["spans", SEED, "--page-token", "bogus"], 1, "--page-token"),
         (["info", SEED, "--trace-id", "123"], 1, "is not a trace id"),
         (["info", SEED, "--trace-id", "ab" * 16], 1, "is not in"),
         (["info", SEED, "--bogus-flag"], 2, "No such option"),
@@ -178,3 +185,145 @@ def test_help_documents_every_command() -> None:
     assert code == 0
     for command in ("serve", "info", "traces", "spans", "span", "search"):
         assert command in out
+
+
+# issue 12: what a new user tripped on
+
+
+def many_traces(tmp_path: Path, count: int) -> str:
+    """A file of `count` one-span traces (OTLP/JSON Lines, one trace a line)."""
+    lines = []
+    for n in range(count):
+        span = {
+            "traceId": f"{n + 1:032x}",
+            "spanId": f"{n + 1:016x}",
+            "name": f"request {n}",
+            "startTimeUnixNano": str(1_748_779_200_000_000_000 + n * 1_000_000_000),
+            "endTimeUnixNano": str(1_748_779_200_500_000_000 + n * 1_000_000_000),
+        }
+        lines.append(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}))
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_traces_says_how_many_more_and_how_to_page() -> None:
+    code, out, err = run("traces", MULTI, "--limit", "1")
+    assert code == 0 and out.count("inv") == 1
+    assert "1 of 3 traces; 2 more" in err and "--all" in err
+    token = re.search(r"--page-token (\S+),", err)
+    assert token
+    code, out, err = run("traces", MULTI, "--limit", "1", "--page-token", token.group(1), "--json")
+    assert code == 0 and json.loads(out)["traces"][0]["trace_id"] == multi_trace_ids()[1]
+    code, _, err = run("traces", MULTI)  # everything on one page: no word of more
+    assert code == 0 and "more" not in err
+
+
+def test_traces_all_pages_through_every_trace(tmp_path: Path) -> None:
+    path = many_traces(tmp_path, 1200)  # more than a page of 500 rows, more than one response's 20k characters
+    code, out, err = run("traces", path, "--json")
+    assert code == 0 and len(json.loads(out)["traces"]) < 1200
+    code, out, err = run("traces", path, "--all", "--json")
+    assert code == 0, err
+    listing = json.loads(out)
+    ids = [t["trace_id"] for t in listing["traces"]]
+    assert len(ids) == len(set(ids)) == listing["total_traces"] == 1200
+    assert "next_page_token" not in listing
+    code, out, err = run("traces", path, "--all")
+    assert code == 0 and f"{1200:032x}" in out and "more" not in err
+
+
+def test_traces_all_is_bounded_and_says_how_to_read_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(investigate, "ALL_MAX", 250)
+    code, out, err = run("traces", many_traces(tmp_path, 400), "--all")
+    assert code == 0 and len(re.findall(r"^│ 0{20}", out, re.MULTILINE)) == 250
+    assert "250 of 400 traces; 150 more: --all stops at 250" in err and "--page-token" in err
+
+
+def test_tool_messages_on_the_cli_name_commands_and_options() -> None:
+    code, _, err = run("span", SEED, "00000000000000ff")
+    assert code == 1 and "`trace-tools spans` or `trace-tools search`" in err and "ListSpans" not in err
+    code, _, err = run("spans", SEED, "--page-token", "bogus")
+    assert code == 1 and "--page-token is not one trace-tools issued" in err and "page_token" not in err
+    code, _, err = run("traces", MULTI, "--since", "someday")
+    assert code == 1 and "--since 'someday' is neither an age" in err
+
+
+def test_a_cut_value_says_which_options_read_on() -> None:
+    span_id = "f1d5effedcda26fb"  # the first LLM span: its inputs are long
+    code, out, _ = run("span", SEED, span_id, "--max-chars", "30")
+    assert code == 0
+    unfolded = re.sub(r"\s+", "", out)  # the table folds long values at the console's width
+    hint = re.search(r"readonwith-a'inputs'--offset(\d+)\]", unfolded)
+    assert hint and "GetSpan(" not in unfolded
+    code, out, _ = run("span", SEED, span_id, "-a", "inputs", "--offset", hint.group(1), "--max-chars", "30", "--json")
+    assert code == 0 and json.loads(out)["inputs"]  # the hint is a command that reads on
+    _, out, _ = run("span", SEED, span_id, "--max-chars", "30", "--json")
+    assert f"GetSpan(span_id='{span_id}', attributes=['inputs']" in out  # --json stays the tool's own result
+
+
+def test_a_path_named_like_a_tool_argument_is_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "ListSpans" / "trace_id.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(Path(MULTI).read_bytes())
+    code, _, err = run("info", str(path))
+    assert code == 1 and f"{path} holds 3 traces: choose one with --trace-id" in err.replace("\n", "")
+
+
+def test_spans_of_a_type_the_trace_lacks_name_the_types_it_has() -> None:
+    code, out, err = run("spans", SEED, "--type", "TOOLS")
+    assert code == 0 and "0 of 0 spans" in out
+    assert "no span of type 'TOOLS'; this trace has LLM (5), TOOL (4)" in err
+    code, _, err = run("spans", SEED, "--type", "tool", "--name", "no such name")
+    assert code == 0 and "this trace has" not in err  # the type is there: the name filter left nothing
+    code, out, err = run("spans", SEED, "--type", "TOOLS", "--json")
+    assert code == 0 and json.loads(out)["total_matching"] == 0 and "this trace has" not in err
+
+
+def run_with_stdin(data: bytes, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=data)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["info", "-"], ["spans", "-"], ["span", "-", "f1d5effedcda26fb"], ["search", "-", "customers"], ["traces", "-"]],
+    ids=["info", "spans", "span", "search", "traces"],
+)
+def test_dash_reads_the_trace_from_stdin(command: list[str]) -> None:
+    seed = Path(SEED).read_bytes()
+    code, out, err = run_with_stdin(seed, *command, "--json")
+    assert code == 0, err
+    assert "c2b9546e0f0220f3edb7f1d5cbf15150" in out
+    code, out, err = run_with_stdin(gzip.compress(seed), *command, "--json")
+    assert code == 0 and "c2b9546e0f0220f3edb7f1d5cbf15150" in out
+
+
+def test_stdin_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_with_stdin(b"", "info", "-")
+    assert code == 1 and "<stdin>: is empty" in err
+    code, _, err = run_with_stdin(Path(MULTI).read_bytes(), "info", "-")
+    assert code == 1 and "<stdin> holds 3 traces: choose one with --trace-id" in err
+    code, _, err = run_with_stdin(b"{}", "traces", "-", SEED)
+    assert code == 2 and "goes alone" in err
+    monkeypatch.setattr(reading, "DEFAULT_MAX_BYTES", 1000)
+    code, _, err = run_with_stdin(Path(SEED).read_bytes(), "info", "-")
+    assert code == 1 and "<stdin>: holds more than 1000 bytes" in err and "TRACE_TOOLS_MAX_BYTES" in err
+
+
+def test_dash_on_a_terminal_says_to_pipe_a_trace_in() -> None:
+    """Reading a terminal would wait for typing: refused at once (a real terminal: a pty)."""
+    main_side, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "trace_tools.cli", "info", "-"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(main_side)
+        os.close(terminal)
+    assert done.returncode == 1
+    assert "<stdin>: is a terminal: pipe a trace in" in done.stderr

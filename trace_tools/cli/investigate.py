@@ -1,16 +1,22 @@
 """The investigation tools from a shell: `traces`, `info`, `spans`, `span` and `search` print
-what GetTraceInfo, ListSpans, GetSpan, SearchTraceRegex and ListTraces return to a judge."""
+what ListTraces, GetTraceInfo, ListSpans, GetSpan and SearchTraceRegex return to a judge.
+
+A trace path may be `-` (the trace on stdin); a directory's files may be left out with --exclude.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.text import Text
 
-from trace_tools import render, tools
+from trace_tools import bounds, render, tools
 from trace_tools.cli.options import (
     emit,
+    exclude_option,
     json_option,
     last_option,
     live_store,
@@ -21,13 +27,19 @@ from trace_tools.cli.options import (
     paths_or_store,
     redact_option,
     shift,
+    source_name,
     store_option,
     strict_option,
     trace_option,
 )
 from trace_tools.errors import TraceSelectionError
 from trace_tools.index import TraceSource
+from trace_tools.results import TraceList
 from trace_tools.terminal import stderr
+from trace_tools.text import safe
+
+#: Traces `traces --all` lists at most: a table (or JSON document) anyone can still read and hold.
+ALL_MAX = 10_000
 
 
 @click.command()
@@ -45,7 +57,9 @@ from trace_tools.terminal import stderr
 @click.option("--text", help="Only traces whose root name, service or id contains this (any case).")
 @click.option("--complete", "complete_only", is_flag=True, help="Only complete traces (the store's notion).")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
-@click.option("--page-token", help="Continue from a previous page.")
+@click.option("--page-token", help="Continue from a previous page (the token the last page ended with).")
+@click.option("--all", "every", is_flag=True, help=f"Every matching trace, all pages (at most {ALL_MAX:,}).")
+@exclude_option
 @json_option
 @redact_option
 @strict_option
@@ -65,44 +79,79 @@ def traces(
     complete_only: bool,
     limit: int,
     page_token: str | None,
+    every: bool,
+    exclude: tuple[str, ...],
     as_json: bool,
     no_redact: bool,
     strict: bool,
 ) -> None:
-    """List the traces in PATHS, or in the trace store with --store (newest first), with filters (ListTraces)."""
+    """List the traces in PATHS (`-`: stdin), or in the trace store with --store (newest first),
+    with filters (ListTraces). A page holds --limit rows; the last line says how to see the rest."""
     paths_or_store(paths, target)
+    asked = (since, until, service, root_name, status, has_errors, min_duration_ms, session_id, user_id, text)
     with contextlib.ExitStack() as stack:
         source: TraceSource
         if target is None:
-            source, where = open_files(paths, no_redact, strict), ", ".join(map(str, paths))
+            source = open_files(paths, no_redact, strict, exclude, stdin=True)
+            where = ", ".join(source_name(path) for path in paths)
         else:
             live = stack.enter_context(live_store(target, no_redact))
             source, where = live, live.database.url
-        listing = tools.list_traces(
-            source,
-            page_token=page_token,
-            max_results=limit,
-            since=since,
-            until=until,
-            service=service,
-            root_name=root_name,
-            status=status.upper() if status else None,  # type: ignore[arg-type]
-            has_errors=has_errors,
-            min_duration_ms=min_duration_ms,
-            session_id=session_id,
-            user_id=user_id,
-            text=text,
-            complete_only=complete_only,
-        )
+
+        def page(token: str | None, rows: int) -> TraceList:
+            return tools.list_traces(
+                source,
+                page_token=token,
+                max_results=rows,
+                since=since,
+                until=until,
+                service=service,
+                root_name=root_name,
+                status=status.upper() if status else None,  # type: ignore[arg-type]
+                has_errors=has_errors,
+                min_duration_ms=min_duration_ms,
+                session_id=session_id,
+                user_id=user_id,
+                text=text,
+                complete_only=complete_only,
+            )
+
+        listing = _every_page(page, page_token) if every else page(page_token, limit)
     if not listing.traces and not page_token:
-        asked = (since, until, service, root_name, status, has_errors, min_duration_ms, session_id, user_id, text)
         filtered = complete_only or any(value is not None for value in asked)
         raise TraceSelectionError(f"no trace in {where} matches the filters" if filtered else f"no traces in {where}")
     emit(listing, as_json, render.traces)
     if listing.next_page_token and not as_json:
-        stderr.print(
-            f"{len(listing.traces)} of {listing.total_traces} traces; more with --page-token {listing.next_page_token}"
+        stderr.print(_more(listing, first=page_token is None, every=every))
+
+
+def _every_page(page: Callable[[str | None, int], TraceList], token: str | None) -> TraceList:
+    """Every page from `token` on, as one listing: at most `ALL_MAX` traces (then the listing
+    keeps the token to read on), each trace once though a live store shifts pages meanwhile."""
+    listing = page(token, bounds.MAX_RESULTS)
+    seen = {t.trace_id for t in listing.traces}
+    found = list(listing.traces)
+    token = listing.next_page_token
+    while token and len(found) < ALL_MAX:
+        more = page(token, min(bounds.MAX_RESULTS, ALL_MAX - len(found)))
+        found += [t for t in more.traces if t.trace_id not in seen]
+        seen.update(t.trace_id for t in more.traces)
+        token = more.next_page_token if more.traces else None
+    return listing.model_copy(update={"traces": found, "next_page_token": token})
+
+
+def _more(listing: TraceList, first: bool, every: bool) -> str:
+    """The last line of a listing that has more: how many more (known when it starts at the first
+    trace) and how to see them."""
+    shown = f"{len(listing.traces):,} of {listing.total_traces:,} traces"
+    if first:
+        shown += f"; {listing.total_traces - len(listing.traces):,} more"
+    if every:
+        return (
+            f"{shown}: --all stops at {ALL_MAX:,}; narrow the filters, or read on with "
+            f"--page-token {listing.next_page_token}"
         )
+    return f"{shown}: the next page with --page-token {listing.next_page_token}, or every one with --all"
 
 
 @click.command()
@@ -110,6 +159,7 @@ def traces(
 @store_option
 @trace_option
 @last_option
+@exclude_option
 @json_option
 @redact_option
 @strict_option
@@ -118,12 +168,14 @@ def info(
     target: str | None,
     trace_id: str | None,
     last: bool,
+    exclude: tuple[str, ...],
     as_json: bool,
     no_redact: bool,
     strict: bool,
 ) -> None:
-    """Overview of a trace (GetTraceInfo)."""
-    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+    """Overview of a trace (GetTraceInfo): `info PATH` (a file, a directory, `-` for stdin), or
+    `info --store ...`."""
+    with one_trace(path, target, trace_id, last, no_redact, strict, exclude) as (source, chosen):
         emit(tools.get_trace_info(source, chosen), as_json, render.info)
 
 
@@ -147,6 +199,7 @@ def info(
     type=click.IntRange(0, 200),
     help="Characters of each span's output shown in a preview column.",
 )
+@exclude_option
 @json_option
 @redact_option
 @strict_option
@@ -163,12 +216,13 @@ def spans(
     limit: int,
     page_token: str | None,
     preview_chars: int,
+    exclude: tuple[str, ...],
     as_json: bool,
     no_redact: bool,
     strict: bool,
 ) -> None:
-    """Spans of a trace in tree order (ListSpans)."""
-    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+    """Spans of a trace in tree order (ListSpans): `spans PATH` (`-` for stdin), or `spans --store ...`."""
+    with one_trace(path, target, trace_id, last, no_redact, strict, exclude) as (source, chosen):
         page = tools.list_spans(
             source,
             chosen,
@@ -181,7 +235,20 @@ def spans(
             min_duration_ms=min_duration_ms,
             preview_chars=preview_chars,
         )
+        hint = _types_present(source, chosen, span_type) if span_type and not page.total_matching else None
     emit(page, as_json, render.spans)
+    if hint and not as_json:
+        stderr.print(Text(safe(hint, keep_newlines=False)))
+
+
+def _types_present(source: TraceSource, trace_id: str | None, span_type: str) -> str | None:
+    """When no span matched and no span has that --type, the types the trace has (GetTraceInfo's
+    counts): the user who typed `TOOLS` sees `TOOL`."""
+    types = tools.get_trace_info(source, trace_id).span_types
+    if span_type.upper() in (name.upper() for name in types):
+        return None  # the type is there: other filters left nothing
+    present = ", ".join(f"{name} ({count})" for name, count in types.items())
+    return f"no span of type {span_type!r}; this trace has {present}"
 
 
 @click.command()
@@ -199,6 +266,7 @@ def spans(
 )
 @click.option("--max-chars", default=2000, show_default=True, type=int, help="Characters shown of each long value.")
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="Read long values from here.")
+@exclude_option
 @json_option
 @redact_option
 @strict_option
@@ -211,13 +279,16 @@ def span(
     attributes: tuple[str, ...],
     max_chars: int,
     offset: int,
+    exclude: tuple[str, ...],
     as_json: bool,
     no_redact: bool,
     strict: bool,
 ) -> None:
-    """One span in full (GetSpan): `span PATH SPAN_ID`, or `span SPAN_ID --store ...`."""
+    """One span in full (GetSpan): `span PATH SPAN_ID` (PATH `-` for stdin), or `span SPAN_ID --store ...`.
+
+    Long values are cut at --max-chars with a marker saying how to read on (-a KEY --offset N)."""
     path, span_id = shift(path, span_id, target, "SPAN_ID")
-    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+    with one_trace(path, target, trace_id, last, no_redact, strict, exclude) as (source, chosen):
         detail = tools.get_span(
             source,
             span_id,
@@ -239,6 +310,7 @@ def span(
 @click.option("--context", "context_chars", default=60, show_default=True, type=click.IntRange(0, 500))
 @click.option("--span", "span_id", help="Search only this span and its descendants.")
 @click.option("--case-sensitive", is_flag=True, help="Match case exactly.")
+@exclude_option
 @json_option
 @redact_option
 @strict_option
@@ -252,14 +324,15 @@ def search_command(
     context_chars: int,
     span_id: str | None,
     case_sensitive: bool,
+    exclude: tuple[str, ...],
     as_json: bool,
     no_redact: bool,
     strict: bool,
 ) -> None:
-    """Regex search over span names, attributes and events (SearchTraceRegex): `search PATH PATTERN`,
-    or `search PATTERN --store ...`."""
+    """Regex search over span names, attributes and events (SearchTraceRegex): `search PATH PATTERN`
+    (PATH `-` for stdin), or `search PATTERN --store ...`."""
     path, pattern = shift(path, pattern, target, "PATTERN")
-    with one_trace(path, target, trace_id, last, no_redact, strict) as (source, chosen):
+    with one_trace(path, target, trace_id, last, no_redact, strict, exclude) as (source, chosen):
         result = tools.search_trace_regex(
             source,
             pattern,

@@ -1,5 +1,6 @@
-"""What the `trace-tools` commands share: their common options, and how they open traces
-(files, one trace of a file, or the trace store)."""
+"""What the `trace-tools` commands share: their common options, how they open traces (files,
+stdin as `-`, one trace of a file, or the trace store), and how a result is put in the words of
+the command line before it is shown."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from trace_tools.bounds import CUT_MARKER
 from trace_tools.errors import TraceSelectionError
 from trace_tools.index import TraceSource, TraceStore
-from trace_tools.loaders import load_paths
+from trace_tools.loaders import load, load_paths
 from trace_tools.model import Trace
-from trace_tools.results import ToolResult
+from trace_tools.results import SearchResult, SpanDetail, ToolResult, TraceInfo
 from trace_tools.selection import select_trace
-from trace_tools.terminal import stderr
+from trace_tools.terminal import STDIN, STDIN_SOURCE, cli_words, read_stdin, stderr
 
 if TYPE_CHECKING:
     from trace_tools.live import LiveTraces
@@ -27,6 +29,13 @@ R = TypeVar("R", bound=ToolResult)
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 #: A file, or with --store nothing: a plain string, since with --store it may be the next argument (`shift`).
 path_argument = click.argument("path", required=False, type=click.Path())
+exclude_option = click.option(
+    "--exclude",
+    metavar="GLOB",
+    multiple=True,
+    help="In a directory, skip files matching this glob (path inside the directory or file name; repeatable), "
+    "e.g. --exclude 'results*.jsonl'.",
+)
 trace_option = click.option(
     "--trace-id", help="The trace to use when the file holds several (hex, base64 or tr- id; `traces` lists them)."
 )
@@ -51,22 +60,38 @@ strict_option = click.option(
 )
 
 
-def load_traces(paths: tuple[Path, ...] | list[Path], strict: bool) -> list[Trace]:
+def load_traces(
+    paths: tuple[Path, ...] | list[Path], strict: bool, exclude: tuple[str, ...] = (), stdin: bool = True
+) -> list[Trace]:
+    """The traces of the files and directories in `paths`, or with `stdin` of standard input when
+    the one path is `-` (not for `serve`, whose stdio transport is stdin)."""
+    if stdin and any(str(path) == STDIN for path in paths):
+        if len(paths) > 1:
+            raise click.UsageError(f"{STDIN} (a trace on stdin) goes alone, not with other paths")
+        return load(read_stdin(), STDIN_SOURCE, strict)
     status: AbstractContextManager[object] = nullcontext()
     if stderr.is_terminal:
         status = stderr.status(f"Loading {', '.join(map(str, paths))[:80]}…")
     with status:
-        return load_paths(list(paths), strict)
+        return load_paths(list(paths), strict, exclude=exclude) if exclude else load_paths(list(paths), strict)
 
 
-def open_files(paths: tuple[Path, ...] | list[Path], no_redact: bool, strict: bool) -> TraceStore:
-    return TraceStore(load_traces(paths, strict), redact=not no_redact)
+def source_name(path: Path | str) -> str:
+    """How messages name a trace path (`-` is stdin)."""
+    return STDIN_SOURCE if str(path) == STDIN else str(path)
 
 
-def open_one(path: Path, trace_id: str | None, no_redact: bool, strict: bool) -> TraceStore:
+def open_files(
+    paths: tuple[Path, ...], no_redact: bool, strict: bool, exclude: tuple[str, ...] = (), stdin: bool = False
+) -> TraceStore:
+    return TraceStore(load_traces(paths, strict, exclude, stdin), redact=not no_redact)
+
+
+def open_one(path: Path, trace_id: str | None, no_redact: bool, strict: bool, exclude: tuple[str, ...]) -> TraceStore:
     """A store of the one trace `--trace-id` names in PATH (without it, the only one): the rule
     `judge-agent judge` follows too, so the same ids work, and several traces and no id is an error."""
-    trace = select_trace(load_traces([path], strict), trace_id, source=str(path), option="--trace-id")
+    traces = load_traces([path], strict, exclude)
+    trace = select_trace(traces, trace_id, source=source_name(path), option="--trace-id")
     return TraceStore([trace], redact=not no_redact)
 
 
@@ -100,7 +125,13 @@ def shift(path: str | None, value: str | None, target: str | None, name: str) ->
 
 @contextlib.contextmanager
 def one_trace(
-    path: str | None, target: str | None, trace_id: str | None, last: bool, no_redact: bool, strict: bool
+    path: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    no_redact: bool,
+    strict: bool,
+    exclude: tuple[str, ...] = (),
 ) -> Iterator[tuple[TraceSource, str | None]]:
     """The source a one-trace command reads and the id to ask it for: PATH's one trace (as
     `open_one` chooses it), or a trace of the store named by --trace-id or --last."""
@@ -109,7 +140,7 @@ def one_trace(
             raise click.UsageError("give a trace file (PATH), or --store to read the trace store")
         if last:
             raise click.UsageError("--last reads the trace store: add --store")
-        yield open_one(Path(path), trace_id, no_redact, strict), None
+        yield open_one(Path(path), trace_id, no_redact, strict, exclude), None
         return
     if path is not None:
         raise click.UsageError("give a trace file (PATH) or --store, not both")
@@ -126,7 +157,33 @@ def one_trace(
 
 
 def emit(result: R, as_json: bool, show: Callable[[R], None]) -> None:
+    """The tool's own JSON with --json (what a model reads, unchanged), else `show` in command-line words."""
     if as_json:
         click.echo(result.to_json())
     else:
-        show(result)
+        show(in_cli_words(result))
+
+
+def in_cli_words(result: R) -> R:
+    """`result` with the tools' own messages (notes, warnings, the marker ending a cut value) in
+    command-line words (`terminal.cli_words`); trace content is left as it is."""
+    changes: dict[str, object] = {}
+    if isinstance(result, (SpanDetail, SearchResult)) and result.notes:
+        changes["notes"] = [cli_words(note) for note in result.notes]
+    if isinstance(result, TraceInfo) and result.warnings:
+        changes["warnings"] = [cli_words(warning) for warning in result.warnings]
+    if isinstance(result, SpanDetail):
+        changes["inputs"] = _cut_marker_in_cli_words(result.inputs)
+        changes["outputs"] = _cut_marker_in_cli_words(result.outputs)
+        if result.attributes:
+            changes["attributes"] = {k: _cut_marker_in_cli_words(v) for k, v in result.attributes.items()}
+    return result.model_copy(update=changes) if changes else result
+
+
+def _cut_marker_in_cli_words(value: object) -> object:
+    """A value GetSpan cut ends in a marker naming the call that reads on: only that marker is
+    reworded (`-a KEY --offset N`), the content before it is the trace's."""
+    if not isinstance(value, str) or CUT_MARKER not in value:
+        return value
+    content, marker, tail = value.rpartition(CUT_MARKER)
+    return content + marker + cli_words(tail)
