@@ -9,11 +9,18 @@ from typing import Any
 
 from trace_tools import conventions
 from trace_tools.errors import TraceLoadError
-from trace_tools.model import SPAN_KINDS, STATUS_CODES, Span, Trace
+from trace_tools.model import SPAN_KINDS, STATUS_CODES, Span, SpanEvent, Trace
 from trace_tools.selection import normalize_id
 
 #: How every loader's "this is some other kind of file" error begins (directories skip such files).
 NOT_A_TRACE = "is not a trace"
+#: Every format the loaders read, and how to make one: the end of the "not a trace" error.
+FORMATS = (
+    "expected OTLP/JSON or JSON Lines ('resourceSpans', 'resourceLogs'), OTLP protobuf, Zipkin v2 JSON, "
+    "Jaeger JSON, ConsoleSpanExporter output or MLflow trace JSON "
+    "(e.g. export with OpenTelemetry's OTLP file/HTTP exporters, `trace-tools collect`, or "
+    "trace_tools.exporter.JsonLinesSpanExporter)"
+)
 #: Attribute values nested deeper than this are replaced by `TOO_DEEP` (and the trace says so):
 #: every reader of a value (redaction, rendering, JSON) may then recurse without a RecursionError.
 MAX_DEPTH = 64
@@ -32,6 +39,13 @@ class Collected:
     skipped: list[str] = field(default_factory=list)
     # what was passed over inside a file (a bad JSON Lines line): every trace of the load says it
     warnings: list[str] = field(default_factory=list)
+    # OTLP log records of a span, as its events: (trace id, span id, digest) -> event; a record
+    # sent twice is kept once, as the trace store keeps it
+    logs: dict[tuple[str, str, str], SpanEvent] = field(default_factory=dict)
+    # log records that name no span (no or malformed ids): counted, not shown
+    unattached_logs: int = 0
+    # per trace id: the one file its spans came from, or None when they came from several
+    origins: dict[str, str | None] = field(default_factory=dict)
 
     def add_scope(self, spans: Iterable[Span], resource: dict[str, Any], scope_name: str, scope_version: str) -> None:
         """Spans of one OTLP scope, stamped with the resource and instrumentation scope they came under."""
@@ -47,6 +61,17 @@ class Collected:
         self.warnings.extend(other.warnings)
         for trace_id, meta in other.metadata.items():
             self.metadata.setdefault(trace_id, {}).update(meta)
+        self.logs.update(other.logs)
+        self.unattached_logs += other.unattached_logs
+        for trace_id, origin in other.origins.items():
+            self.origins[trace_id] = origin if self.origins.get(trace_id, origin) == origin else None
+
+    def came_from(self, path: str) -> Collected:
+        """Mark every trace of these spans as read from the file `path` (its source, unless another
+        file holds spans of it too)."""
+        for trace_id in {span.trace_id for span in self.spans}:
+            self.origins[trace_id] = path
+        return self
 
 
 def hex_id(value: Any, nbytes: int, source: str, what: str) -> str:
@@ -181,13 +206,17 @@ def _flatten_deep_values(span: Span) -> int:
 
 def assemble(collected: Collected, source: str, strict: bool = False) -> list[Trace]:
     """Group spans by trace id and build each trace, earliest first (see `Trace.build` for what
-    is repaired with a warning, or refused with `strict`).
+    is repaired with a warning, or refused with `strict`). Log records become events of their
+    span; a trace read from one file has that file as its source, others `source`.
 
     Raises:
         TraceLoadError: when there are no spans at all, or (strict) a trace is malformed.
     """
     if not collected.spans:
+        if collected.logs or collected.unattached_logs:
+            raise TraceLoadError(source, "contains log records but no spans: give the trace files beside them")
         raise TraceLoadError(source, "contains no spans")
+    unmatched = _attach_logs(collected)
     groups: dict[str, list[Span]] = {}
     deep: dict[str, int] = {}
     for span in collected.spans:
@@ -201,18 +230,43 @@ def assemble(collected: Collected, source: str, strict: bool = False) -> list[Tr
         if _flatten(metadata):
             deep[trace_id] = deep.get(trace_id, 0) + 1
     traces = [
-        Trace.build(trace_id, spans, source, collected.metadata.get(trace_id), strict)
+        Trace.build(
+            trace_id, spans, collected.origins.get(trace_id) or source, collected.metadata.get(trace_id), strict
+        )
         for trace_id, spans in groups.items()
     ]
+    notes = []  # what the load passed over, said in every trace
+    if unmatched:
+        notes.append(f"{unmatched} log record(s) belong to spans that are not loaded: not shown")
+    if collected.unattached_logs:
+        notes.append(f"{collected.unattached_logs} log record(s) name no span (no trace and span id): not shown")
+    if collected.skipped:
+        shown = ", ".join(collected.skipped[:5]) + (" …" if len(collected.skipped) > 5 else "")
+        notes.append(f"{len(collected.skipped)} file(s) in the directory are not traces: {shown}")
     for trace in traces:
         trace.warnings.extend(collected.warnings)
         if trace.trace_id in deep:
             trace.warnings.append(
                 f"values of {deep[trace.trace_id]} span(s) nested more than {MAX_DEPTH} deep were replaced by a marker"
             )
+        trace.warnings.extend(notes)
     traces.sort(key=lambda t: (t.start_ns, t.trace_id))
-    if collected.skipped:
-        shown = ", ".join(collected.skipped[:5]) + (" …" if len(collected.skipped) > 5 else "")
-        for trace in traces:
-            trace.warnings.append(f"{len(collected.skipped)} file(s) in the directory are not traces: {shown}")
     return traces
+
+
+def _attach_logs(collected: Collected) -> int:
+    """Append each log record to its span's events (every copy of a span sent twice, so the copies
+    stay equal), in time order as the trace store orders them; how many name no loaded span."""
+    by_key: dict[tuple[str, str], list[Span]] = {}
+    for span in collected.spans:
+        by_key.setdefault((span.trace_id, span.span_id), []).append(span)
+    unmatched = 0
+    for (trace_id, span_id, _digest), event in sorted(
+        collected.logs.items(), key=lambda item: (item[1].time_ns, item[0][2])
+    ):
+        copies = by_key.get((trace_id, span_id))
+        if copies is None:
+            unmatched += 1
+        for span in copies or ():
+            span.events.append(event)
+    return unmatched

@@ -1,4 +1,4 @@
-"""OTLP/JSON (`ExportTraceServiceRequest`) and OTLP/JSON Lines, parsed directly.
+"""OTLP/JSON (`ExportTraceServiceRequest`), parsed directly (JSON Lines of them: `sniff.parse_lines`).
 
 Not through protobuf's `json_format`: it reads the hex ids OTLP/JSON mandates as base64 and
 silently corrupts them. Field names are accepted in the spec's lowerCamelCase and in
@@ -8,8 +8,6 @@ protobuf's snake_case, enums as names or integers, int64 values as strings or nu
 from __future__ import annotations
 
 from typing import Any
-
-import orjson
 
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders.common import (
@@ -55,34 +53,6 @@ def _request_spans(document: dict[str, Any], source: str) -> Collected:
             scope = _get(scope_spans, "scope", "instrumentationLibrary") or {}
             spans = (_span(raw, source) for raw in scope_spans.get("spans") or ())
             collected.add_scope(spans, resource, text_field(scope.get("name")), text_field(scope.get("version")))
-    return collected
-
-
-def parse_lines(data: bytes, source: str, strict: bool = False) -> Collected:
-    """OTLP/JSON Lines: one request per line (the Collector's `file` exporter).
-
-    A line that is not a request (cut by a crash, garbled) is skipped and said in the traces'
-    warnings, as a log reader would; `strict` refuses the file instead.
-    """
-    collected = Collected()
-    bad: list[str] = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            document = orjson.loads(line)
-            problem = "" if is_otlp_request(document) else "is not an OTLP ExportTraceServiceRequest"
-        except orjson.JSONDecodeError as exc:
-            problem = f"is not valid JSON ({exc})"
-        if not problem:
-            collected.extend(parse_request(document, f"{source}:{number}"))
-        elif strict:
-            raise TraceLoadError(source, f"line {number} {problem}")
-        else:
-            bad.append(str(number))
-    if bad:
-        shown = ", ".join(bad[:10]) + (" …" if len(bad) > 10 else "")
-        collected.warnings.append(f"{source}: {len(bad)} line(s) that are not OTLP requests were skipped: {shown}")
     return collected
 
 

@@ -1,4 +1,5 @@
-"""OTLP protobuf: one `ExportTraceServiceRequest`, or the Collector `file` exporter's record stream.
+"""OTLP protobuf: one `ExportTraceServiceRequest` or `ExportLogsServiceRequest`, or the Collector
+`file` exporter's record stream of them.
 
 The `file` exporter, with `format: proto` or with compression, writes each request after its
 length as a 4-byte big-endian integer; versions before whole-file compression zstd-compressed
@@ -7,23 +8,25 @@ such a stream only when the prefixes chain exactly to its end and every record p
 single message almost never does (its first byte, a field tag, makes an absurd length).
 
 Spans become exactly what `otlp_json` makes of the same trace: hex ids, enum names, bytes
-values as base64 text.
+values as base64 text. Log records become events of their spans (`logs`).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders import otlp_json
+from trace_tools.loaders import logs, otlp_json
 from trace_tools.loaders.common import NOT_A_TRACE, Collected, hex_id, optional_parent_id, span_kind, status_code
 from trace_tools.loaders.reading import ZSTD_MAGIC, decompress
 from trace_tools.model import Span, SpanEvent, SpanLink
@@ -39,17 +42,33 @@ def parse_binary(data: bytes, source: str) -> Collected:
     """
     records = _split_records(data)
     if records is None:
-        return convert(_parse_message(data, source), source)
+        return _parse_one(data, source)
     collected = Collected()
     try:
         for number, record in enumerate(records, start=1):
             collected.extend(_parse_record(record, f"{source} (record {number})"))
     except TraceLoadError as stream_error:
         try:
-            return convert(_parse_message(data, source), source)
+            return _parse_one(data, source)
         except TraceLoadError:
             raise stream_error from None
     return collected
+
+
+def _parse_one(data: bytes, source: str) -> Collected:
+    """One message: a trace request, else a logs request (their first fields share a number, so
+    each is tried; protobuf refuses the other's records)."""
+    try:
+        return convert(_parse_message(data, source), source)
+    except TraceLoadError as trace_error:
+        request = ExportLogsServiceRequest()
+        try:
+            request.ParseFromString(data)
+        except DecodeError:
+            raise trace_error from None
+        if not any(scope.log_records for resource in request.resource_logs for scope in resource.scope_logs):
+            raise
+        return convert_logs(request, source)
 
 
 def _split_records(data: bytes) -> list[bytes] | None:
@@ -78,10 +97,12 @@ def _parse_record(record: bytes, source: str) -> Collected:
             document = orjson.loads(record)
         except orjson.JSONDecodeError as exc:
             raise TraceLoadError(source, f"is not valid JSON ({exc})") from exc
+        if logs.is_logs_request(document):
+            return convert_logs(logs.request_from_json(document, source), source)
         if not otlp_json.is_otlp_request(document):
-            raise TraceLoadError(source, "is JSON but not an OTLP ExportTraceServiceRequest")
+            raise TraceLoadError(source, "is JSON but not an OTLP export request")
         return otlp_json.parse_request(document, source)
-    return convert(_parse_message(record, source), source)
+    return _parse_one(record, source)
 
 
 def _parse_message(data: bytes, source: str) -> ExportTraceServiceRequest:
@@ -130,10 +151,7 @@ def _span(raw: ProtoSpan, source: str) -> Span:
         status_code=status_code(raw.status.code),
         status_message=raw.status.message,
         attributes=_attributes(raw.attributes, where),
-        events=[
-            SpanEvent(name=e.name, time_ns=e.time_unix_nano, attributes=_attributes(e.attributes, where))
-            for e in raw.events
-        ],
+        events=[span_event(e, where) for e in raw.events],
         links=[
             SpanLink(
                 trace_id=hex_id(link.trace_id, 16, where, "link trace id"),
@@ -143,6 +161,27 @@ def _span(raw: ProtoSpan, source: str) -> Span:
             for link in raw.links
         ],
     )
+
+
+def convert_logs(request: ExportLogsServiceRequest, source: str) -> Collected:
+    """The log records of a parsed logs request as events of the spans they name (`logs`); the
+    rest counted. A record sent twice is kept once, keyed as the trace store keys it."""
+    collected = Collected()
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                if not logs.names_a_span(record):
+                    collected.unattached_logs += 1
+                    continue
+                event = logs.log_event(record)
+                digest = hashlib.sha256(event.SerializeToString()).hexdigest()
+                key = (record.trace_id.hex(), record.span_id.hex(), digest)
+                collected.logs[key] = span_event(event, f"{source} (span {key[1]})")
+    return collected
+
+
+def span_event(event: ProtoSpan.Event, source: str) -> SpanEvent:
+    return SpanEvent(name=event.name, time_ns=event.time_unix_nano, attributes=_attributes(event.attributes, source))
 
 
 def _attributes(pairs: Iterable[KeyValue], source: str) -> dict[str, Any]:

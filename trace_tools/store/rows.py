@@ -17,10 +17,10 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.loaders.common import status_code
+from trace_tools.loaders.logs import log_event
 from trace_tools.store.schema import MAX_INDEXED_CHARS
 
 #: Distinct reasons one answer gives for refused spans or records (the counts are exact).
@@ -30,7 +30,6 @@ INT64_MAX = 2**63 - 1
 SESSION_KEYS = frozenset({"session.id", "gen_ai.conversation.id", "mlflow.trace.session"})
 USER_KEYS = frozenset({"user.id", "mlflow.trace.user"})
 _SERVICE_KEYS = frozenset({"service.name"})
-_EVENT_NAME_KEYS = frozenset({"event.name"})
 _ZERO_SPAN_ID = bytes(8)
 
 
@@ -167,7 +166,7 @@ def log_batch(request: ExportLogsServiceRequest, received_ns: int) -> LogBatch:
                     batch.refused.add(f"log record refused: {problem} (only records of a span are kept)")
                     continue
                 batch.accepted += 1
-                event = _event(record)
+                event = log_event(record)
                 payload = event.SerializeToString()
                 key = (record.trace_id.hex(), record.span_id.hex(), hashlib.sha256(payload).hexdigest())
                 batch.events[key] = {
@@ -179,18 +178,6 @@ def log_batch(request: ExportLogsServiceRequest, received_ns: int) -> LogBatch:
                     "payload": payload,
                 }
     return batch
-
-
-def _event(record: LogRecord) -> ProtoSpan.Event:
-    """A log record as the span event it stands for: named by `event_name` (or the older
-    `event.name` attribute), its attributes, and its body under `body`."""
-    name = record.event_name or _first_text(record.attributes, _EVENT_NAME_KEYS) or "log"
-    event = ProtoSpan.Event(
-        name=name, time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano, attributes=record.attributes
-    )
-    if record.HasField("body"):
-        event.attributes.append(KeyValue(key="body", value=record.body))
-    return event
 
 
 def _first_text(attributes: Iterable[KeyValue], keys: frozenset[str]) -> str | None:

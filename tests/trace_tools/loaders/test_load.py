@@ -84,14 +84,14 @@ VALID = orjson.dumps(request(*three_span_trace()), option=orjson.OPT_INDENT_2)
 BAD_FILES = [
     ("malformed.json", b'{"resourceSpans": [}', r"is not valid JSON \(.* at line 1, column 20\)"),
     ("truncated.json", VALID[: len(VALID) // 2], r"is not valid JSON \(truncated"),
-    ("unknown.json", b'{"hello": "world"}', r"is JSON but not a trace"),
-    ("empty-list.json", b"[]", r"is JSON but not a trace"),
+    ("unknown.json", b'{"hello": "world"}', r"is not a trace: JSON in none of the formats understood; expected "),
+    ("empty-list.json", b"[]", r"is not a trace: JSON in none"),
     ("empty.json", b"", r"is empty"),
     ("blank.json", b"  \n\n ", r"is empty"),
-    ("notes.txt", b"Dear diary, today I traced nothing.\n", r"is not a trace: expected OTLP JSON"),
+    ("notes.txt", b"Dear diary, today I traced nothing.\n", r"is not a trace: text in none of the formats understood; expected OTLP/JSON"),
     ("garbage.bin", random.Random(7).randbytes(4096), r"is not a trace: binary data that is not OTLP protobuf"),
     ("latin1.json", b'{"resourceSpans": [{"name": "caf\xe9"}]}', r"contains bytes that are not valid UTF-8"),
-    ("list-of-junk.json", b"[1, 2]", r"is JSON but not a trace"),
+    ("list-of-junk.json", b"[1, 2]", r"is not a trace: JSON in none"),
     ("mlflow-ish.json", b'{"info": {}, "data": {"spans": [7]}}', r"span #0 is not a JSON object"),
     ("shape.json", b'{"resourceSpans": [1]}', r"is not a well-formed OTLP request"),
 ]

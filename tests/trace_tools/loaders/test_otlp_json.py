@@ -161,7 +161,7 @@ def test_otlp_json_lines_bad_line_is_skipped_and_named(tmp_path: Path) -> None:
     path = write(tmp_path / "traces.jsonl", good + b"\n" + good[:-5] + b"\n[1]\n")
     (trace,) = load_path(path)
     assert len(trace.spans) == 1
-    assert trace.warnings == [f"{path}: 2 line(s) that are not OTLP requests were skipped: 2, 3"]
+    assert trace.warnings == [f"{path}: 2 line(s) that are not trace data were skipped: 2, 3"]
     with pytest.raises(TraceLoadError, match=r"line 2 is not valid JSON"):
         load_path(path, strict=True)
 
@@ -170,4 +170,4 @@ def test_otlp_json_lines_with_a_bad_first_line_loads_the_rest(tmp_path: Path) ->
     good = orjson.dumps(request(json_span(ROOT)))
     path = write(tmp_path / "traces.jsonl", good[:-5] + b"\n" + good + b"\n")
     (trace,) = load_path(path)
-    assert trace.warnings == [f"{path}: 1 line(s) that are not OTLP requests were skipped: 1"]
+    assert trace.warnings == [f"{path}: 1 line(s) that are not trace data were skipped: 1"]
