@@ -327,3 +327,19 @@ def test_dash_on_a_terminal_says_to_pipe_a_trace_in() -> None:
         os.close(terminal)
     assert done.returncode == 1
     assert "<stdin>: is a terminal: pipe a trace in" in done.stderr
+
+
+def test_exclude_passes_over_files_of_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "seed.jsonl").write_bytes(Path(SEED).read_bytes())
+    (tmp_path / "runs" / "broken.jsonl").write_text('{"resourceSpans": [')  # a broken trace file fails a load
+    for command in (["info"], ["spans"], ["span", "f1d5effedcda26fb"], ["search", "customers"], ["traces"]):
+        code, _, err = run(command[0], str(tmp_path), *command[1:])
+        assert code == 1 and "broken.jsonl" in err
+        code, out, err = run(command[0], str(tmp_path), *command[1:], "--exclude", "runs/*", "--json")
+        assert code == 0, err
+        assert "c2b9546e0f0220f3edb7f1d5cbf15150" in out
+    code, out, _ = run("info", str(tmp_path), "--exclude", "broken.jsonl", "--exclude", "other*")
+    assert code == 0 and "exclude" in out  # the overview's warnings say what was passed over
+    code, _, err = run("info", str(tmp_path), "--exclude", "*.jsonl")
+    assert code == 1 and "contains no spans" in err

@@ -33,8 +33,8 @@ exclude_option = click.option(
     "--exclude",
     metavar="GLOB",
     multiple=True,
-    help="In a directory, skip files matching this glob (path inside the directory or file name; repeatable), "
-    "e.g. --exclude 'results*.jsonl'.",
+    help="In a directory, skip the files matching this glob (their path inside the directory or their name; "
+    "repeatable), e.g. --exclude 'results*.jsonl'. A file named as PATH is always read.",
 )
 trace_option = click.option(
     "--trace-id", help="The trace to use when the file holds several (hex, base64 or tr- id; `traces` lists them)."
@@ -73,7 +73,7 @@ def load_traces(
     if stderr.is_terminal:
         status = stderr.status(f"Loading {', '.join(map(str, paths))[:80]}…")
     with status:
-        return load_paths(list(paths), strict, exclude=exclude) if exclude else load_paths(list(paths), strict)
+        return load_paths(list(paths), strict, exclude=exclude)
 
 
 def source_name(path: Path | str) -> str:
