@@ -56,7 +56,10 @@ class MissingAPIKeyError(ConfigError):
     def __init__(self, provider: str, env_var: str) -> None:
         self.provider = provider
         self.env_var = env_var
-        super().__init__(f"No API key for {provider}: set {env_var}, or pass api_key=... in the model options")
+        super().__init__(
+            f"No API key for {provider}: set {env_var}; for a server that needs none (a local one), give its URL "
+            "with --base-url (from Python: model_options={'api_key': ...} or {'base_url': ...})"
+        )
 
 
 class JudgeFileError(ConfigError):

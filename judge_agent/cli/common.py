@@ -18,7 +18,7 @@ from rich.text import Text
 
 from judge_agent.errors import JudgeAgentError
 from trace_tools.errors import TraceToolsError
-from trace_tools.terminal import ErrorGroup, stderr
+from trace_tools.terminal import ErrorGroup, log_handler, stderr
 from trace_tools.text import safe
 
 if TYPE_CHECKING:
@@ -59,6 +59,30 @@ class LazyGroup(ErrorGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_) for name, (_, help_) in self.lazy.items()])
+
+
+def model_option(help_: str, *, multiple: bool = False) -> Callable[[F], F]:
+    """--model provider:/model, checked while the command line is parsed: a bare name is a usage
+    error (exit 2) suggesting its URI (`gpt-4o-mini` → `openai:/gpt-4o-mini`)."""
+    return click.option(
+        "--model",
+        "models" if multiple else "model",
+        multiple=multiple,
+        metavar="PROVIDER:/MODEL",
+        callback=_model_uri,
+        help=help_,
+    )
+
+
+def _model_uri(_ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...] | None) -> Any:
+    from judge_agent.providers import parse_model_uri
+
+    for uri in (value,) if isinstance(value, str) else value or ():
+        try:
+            parse_model_uri(uri)
+        except JudgeAgentError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def base_url_option(command: F) -> F:
@@ -218,15 +242,7 @@ def interruptible(start: Callable[[], Awaitable[T]], output: Path | None) -> T:
 
 
 def configure_logging(verbose: bool) -> None:
-    """Rich log lines on a terminal; plain unwrapped lines when stderr goes to a file or pipe."""
-    handler: logging.Handler
-    if stderr.is_terminal:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=stderr, show_path=False, markup=False, show_time=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)-7s %(message)s"))
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler], force=True)
+    """Log lines on stderr (`terminal.log_handler`: never folded at 80 columns into a file or pipe)."""
+    logging.basicConfig(level=logging.WARNING, handlers=[log_handler(show_time=False)], force=True)
     logging.getLogger("judge_agent").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("trace_tools").setLevel(logging.WARNING)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from judge_agent.cli.common import (
     base_url_option,
     builtin_choice,
     configure_logging,
     export_options,
+    model_option,
     model_options,
     otlp_export,
     strict_option,
@@ -53,6 +55,23 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{exc}; use bool, int, float, str, int:MIN:MAX or categories a,b,c") from exc
 
 
+class _HeaderType(click.ParamType[tuple[str, str]]):
+    """'NAME: VALUE' → (name, value); from JUDGE_AGENT_MCP_HEADER, one header per line (a
+    header's value holds spaces: `Bearer TOKEN`, so the usual whitespace split would cut it)."""
+
+    name = "header"
+    envvar_list_splitter = "\n"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value  # already converted (a default)
+        name, sep, content = str(value).partition(":")
+        if not sep or not name.strip() or not content.strip():
+            # the value is not echoed: it is often a token
+            self.fail("use 'NAME: VALUE', e.g. 'Authorization: Bearer TOKEN'", param, ctx)
+        return name.strip(), content.strip()
+
+
 @click.command()
 @click.argument("trace", required=False, type=click.Path(path_type=Path))
 @click.option("--trace-id", help="Which trace, when the file (or --store) holds several (hex, base64 or tr-…).")
@@ -62,8 +81,9 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--instructions", help="Judge instructions: use {{ trace }} (agent) or {{ inputs }}/{{ outputs }}.")
 @click.option("--judge", "judge_file", type=click.Path(path_type=Path), help="A judge file (YAML, TOML or JSON).")
 @click.option("--builtin", type=builtin_choice(), help="A built-in judge.")
-@click.option(
-    "--model", help="provider:/model, e.g. openai:/gpt-4o-mini, anthropic:/claude-sonnet-4-5, ollama:/qwen2.5."
+@model_option(
+    "e.g. openai:/gpt-4o-mini, anthropic:/claude-sonnet-4-5, ollama:/qwen2.5, local:/qwen2.5-1.5b "
+    "(default: the judge file's, or JUDGE_AGENT_MODEL)."
 )
 @base_url_option
 @timeout_option
@@ -81,8 +101,12 @@ def _value_type(_ctx: click.Context, _param: click.Parameter, value: str | None)
     "--mcp-header",
     "mcp_headers",
     multiple=True,
+    type=_HeaderType(),
+    envvar="JUDGE_AGENT_MCP_HEADER",
+    show_envvar=True,
     metavar="'NAME: VALUE'",
-    help="HTTP header for the --mcp-url servers, e.g. 'Authorization: Bearer TOKEN' (trace-tools serve --token).",
+    help="HTTP header for the --mcp-url servers, e.g. 'Authorization: Bearer TOKEN' (trace-tools serve --token); "
+    "the environment variable keeps a token out of `ps` (one header per line).",
 )
 @export_options
 @strict_option
@@ -111,7 +135,7 @@ def judge(
     max_turns: int | None,
     mcp_stdio: tuple[str, ...],
     mcp_url: tuple[str, ...],
-    mcp_headers: tuple[str, ...],
+    mcp_headers: tuple[tuple[str, str], ...],
     strict: bool,
     no_redact: bool,
     as_json: bool,
@@ -143,10 +167,10 @@ def judge(
         raise click.UsageError("--last picks from a trace store: give --store PATH_OR_URL")
     if store is None:
         reject_store_filters(query)
-    headers = tuple(_header(h) for h in mcp_headers)
-    if headers and not mcp_url:
+    given = click.get_current_context().get_parameter_source("mcp_headers") == ParameterSource.COMMANDLINE
+    if mcp_headers and given and not mcp_url:  # from the environment, a header waits for an --mcp-url
         raise click.UsageError("--mcp-header goes with --mcp-url")
-    endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u, headers=headers) for u in mcp_url]
+    endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u, headers=mcp_headers) for u in mcp_url]
     options: dict[str, Any] = {
         "model_options": model_options(base_url, timeout),
         "mcp_endpoints": endpoints,
@@ -244,19 +268,18 @@ def _build_judge(
     return make_judge("judgment", instructions, feedback_value_type=value_type or str, **options)
 
 
-def _header(value: str) -> tuple[str, str]:
-    name, sep, content = value.partition(":")
-    if not sep or not name.strip() or not content.strip():
-        raise click.BadParameter(f"{value!r}: use 'NAME: VALUE'", param_hint="--mcp-header")
-    return name.strip(), content.strip()
-
-
 def _load_trace(path: Path, trace_id: str | None, strict: bool) -> Trace:
-    """The one trace to judge: `select_trace`'s rule, as in `trace-tools` and the Python API."""
-    from trace_tools import load_path
+    """The one trace to judge (TRACE `-`: from stdin): `select_trace`'s rule, as in `trace-tools`
+    and the Python API."""
+    from trace_tools import load, load_path
     from trace_tools.selection import select_trace
+    from trace_tools.terminal import STDIN, STDIN_SOURCE, read_stdin
 
-    return select_trace(load_path(path, strict=strict), trace_id, source=str(path), option="--trace-id")
+    if str(path) == STDIN:
+        traces, source = load(read_stdin(), STDIN_SOURCE, strict=strict), STDIN_SOURCE
+    else:
+        traces, source = load_path(path, strict=strict), str(path)
+    return select_trace(traces, trace_id, source=source, option="--trace-id")
 
 
 class _Spinner:

@@ -19,6 +19,7 @@ from judge_agent.cli.common import (
     interruptible,
     judge_options,
     judges_from,
+    model_option,
     model_options,
     progress_bar,
     quiet_option,
@@ -36,7 +37,7 @@ from trace_tools.terminal import stdout
     help="Human labels (JSON Lines; see the README).",
 )
 @judge_options
-@click.option("--model", "models", multiple=True, help="A judge model to check (repeat to compare models).")
+@model_option("A judge model to check, e.g. openai:/gpt-4o-mini (repeat to compare models).", multiple=True)
 @base_url_option
 @timeout_option
 @click.option(

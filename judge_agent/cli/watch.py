@@ -24,6 +24,7 @@ from judge_agent.cli.common import (
     judge_options,
     judges_from,
     line,
+    model_option,
     model_options,
     otlp_export,
     quiet_option,
@@ -60,7 +61,7 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
 @click.command()
 @store_option
 @judge_options
-@click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
+@model_option("The model of every judge, e.g. openai:/gpt-4o-mini (default: the judge's, or JUDGE_AGENT_MODEL).")
 @base_url_option
 @timeout_option
 @concurrency_option

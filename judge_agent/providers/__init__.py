@@ -17,7 +17,7 @@ from typing import Any
 from judge_agent.errors import ConfigError
 from judge_agent.providers.base import Prices, Provider, ToolChoice
 
-__all__ = ["Prices", "Provider", "ToolChoice", "get_provider", "parse_model_uri"]
+__all__ = ["Prices", "Provider", "ToolChoice", "get_provider", "parse_model_uri", "suggest_model_uri"]
 
 _REGISTRY = {
     "openai": "judge_agent.providers.openai:OpenAIProvider",
@@ -29,14 +29,40 @@ _URI = re.compile(r"^(?P<provider>[a-z][a-z0-9_-]*):/?(?P<model>\S.*)$")
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
-    """`openai:/gpt-4o` → ("openai", "gpt-4o"). Raises ConfigError naming the known providers."""
+    """`openai:/gpt-4o` → ("openai", "gpt-4o").
+
+    Raises:
+        ConfigError: not a URI, or an unknown provider; the message suggests the URI a bare
+            model name most likely meant (`gpt-4o-mini` → `openai:/gpt-4o-mini`).
+    """
     match = _URI.match(uri.strip())
     if not match:
-        raise ConfigError(f"model {uri!r} is not a provider:/model URI, e.g. openai:/gpt-4o-mini")
+        raise ConfigError(f"model {uri!r} is not a provider:/model URI: did you mean {suggest_model_uri(uri)}?")
     provider = match.group("provider")
     if provider not in _REGISTRY:
-        raise ConfigError(f"unknown model provider {provider!r} in {uri!r}; known: {', '.join(sorted(_REGISTRY))}")
+        known = f"unknown model provider {provider!r} in {uri!r}; known: {', '.join(sorted(_REGISTRY))}"
+        raise ConfigError(known if ":/" in uri else f"{known}: did you mean {suggest_model_uri(uri)}?")
     return provider, match.group("model").lstrip("/")
+
+
+def suggest_model_uri(name: str) -> str:
+    """The URI a model name given without its provider most likely means: `openai/gpt-4o` (the
+    LiteLLM way) is `openai:/gpt-4o`, claude names are Anthropic's, `name:tag` (`qwen2.5:7b`) is
+    Ollama's way, a known offline model or a .gguf file is local, anything else is taken for
+    OpenAI (or an OpenAI-compatible server)."""
+    from judge_agent.providers.local_models import KNOWN_MODELS
+
+    name = name.strip()
+    provider, slash, model = name.partition("/")
+    if slash and provider in _REGISTRY and model:
+        return f"{provider}:/{model}"
+    if "claude" in name.lower():
+        return f"anthropic:/{name}"
+    if name in KNOWN_MODELS or name.lower().endswith(".gguf"):
+        return f"local:/{name}"
+    if ":" in name:
+        return f"ollama:/{name}"
+    return f"openai:/{name}"
 
 
 def get_provider(uri: str, **options: Any) -> Provider:

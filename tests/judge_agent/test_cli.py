@@ -160,12 +160,17 @@ def test_a_text_answer_is_reminded_then_accepted() -> None:
     assert code == 0 and json.loads(out)["value"] == "optimal"
 
 
-def test_missing_api_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_api_key_is_one_line_naming_what_the_cli_has(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     result = CliRunner().invoke(main, ["judge", SEED, "--builtin", "performance", "--model", "openai:/gpt-4o-mini"])
     assert result.exit_code == 1
     assert "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert "--base-url" in result.stderr and "in the model options" not in result.stderr
+    with ScriptedModelServer(investigation()) as server:  # the option it names works without a key
+        code, out, err = run(server, "openai", SEED, "--builtin", "performance", "--inline", "never", "--json")
+    assert code == 0, err
+    assert json.loads(out)["value"] == "needs_improvement"
 
 
 @pytest.mark.parametrize(
@@ -176,6 +181,7 @@ def test_missing_api_key_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
         ([SEED, "--builtin", "nope"], "Invalid value for '--builtin'"),
         ([SEED, "--instructions", "{{ trace }}", "--value-type", "list"], "unsupported feedback_value_type"),
         (["--builtin", "performance", "--model", "openai:/m"], "give TRACE"),
+        ([SEED, "--builtin", "performance", "--model", "acme:/x"], "unknown model provider 'acme'"),
     ],
 )
 def test_usage_errors_exit_2(args: list[str], message: str) -> None:
@@ -189,8 +195,6 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     [
         (["missing.jsonl", "--builtin", "performance", "--model", "openai:/m"], "no such file"),
         ([MULTI, "--trace-id", "ffff", "--builtin", "performance", "--model", "openai:/m"], "'ffff' is not a trace id"),
-        ([SEED, "--builtin", "performance", "--model", "gpt4"], "provider:/model"),
-        ([SEED, "--builtin", "performance", "--model", "acme:/x"], "unknown model provider 'acme'"),
         ([SEED, "--instructions", "{{ trace_id }}", "--model", "openai:/m"], "unknown template variable"),
         ([SEED, "--judge", "absent.yaml", "--model", "openai:/m"], "absent.yaml"),
     ],
@@ -286,9 +290,74 @@ def test_a_remote_trace_tools_server_is_judged_through_mcp_url_with_its_token(se
 
     with ScriptedModelServer([]) as server:
         code, _, err = run(server, "openai", "--builtin", "performance", "--mcp-url", served_trace)
-    assert code == 1 and "cannot connect to MCP server" in err  # no token: the server refuses
+    assert code == 1 and "401" in err  # no token: the server refuses
     result = CliRunner().invoke(main, ["judge", "--builtin", "performance", "--mcp-header", "Authorization: x"])
     assert result.exit_code == 2 and "--mcp-header goes with --mcp-url" in result.stderr
+
+
+def test_the_mcp_header_comes_from_the_environment_too(served_trace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JUDGE_AGENT_MCP_HEADER keeps the token out of `ps`: one header a line, spaces kept."""
+    monkeypatch.setenv("JUDGE_AGENT_MCP_HEADER", "X-Other: a b\nAuthorization: Bearer secret")
+    script = [
+        tool_calls(("GetTraceInfo", {})),
+        tool_calls(("submit_verdict", {"value": "optimal", "rationale": "fine", "cited_span_ids": []})),
+    ]
+    with ScriptedModelServer(script) as server:
+        code, out, err = run(server, "openai", "--builtin", "performance", "--mcp-url", served_trace, "--json")
+        assert code == 0, err
+        assert json.loads(out)["value"] == "optimal"
+    script = [tool_calls(("submit_verdict", {"value": "optimal", "rationale": "fine", "cited_span_ids": []}))]
+    with ScriptedModelServer(script) as server:  # set for another command, it does not stop a judgment of a file
+        code, _, err = run(server, "openai", SEED, "--builtin", "performance", "--json")
+    assert code == 0, err
+    help_text = CliRunner().invoke(main, ["judge", "--help"], terminal_width=200).stdout
+    assert "env var: JUDGE_AGENT_MCP_HEADER" in help_text
+
+
+def test_a_malformed_mcp_header_is_a_usage_error_that_does_not_echo_it() -> None:
+    result = CliRunner().invoke(main, ["judge", "--builtin", "performance", "--mcp-header", "Bearer s3cr3t"])
+    assert result.exit_code == 2 and "use 'NAME: VALUE'" in result.stderr and "s3cr3t" not in result.stderr
+
+
+def test_dash_judges_the_trace_on_stdin() -> None:
+    with ScriptedModelServer(investigation()) as server:
+        model = ["--model", "openai:/test-model", "--base-url", server.openai_base_url]
+        result = CliRunner().invoke(
+            main,
+            ["judge", "-", "--builtin", "performance", "--inline", "never", "--json", *model],
+            input=Path(SEED).read_bytes(),
+        )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["trace_id"] == "c2b9546e0f0220f3edb7f1d5cbf15150"
+    result = CliRunner().invoke(main, ["judge", "-", "--builtin", "performance", "--model", "openai:/m"], input=b"")
+    assert result.exit_code == 1 and "<stdin>: is empty" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "model", "suggestion"),
+    [
+        (["judge", SEED, "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
+        (["judge", SEED, "--builtin", "performance"], "claude-sonnet-4-5", "anthropic:/claude-sonnet-4-5"),
+        (["judge", SEED, "--builtin", "performance"], "qwen2.5:7b", "ollama:/qwen2.5:7b"),
+        (["judge", SEED, "--builtin", "performance"], "openai/gpt-4o", "openai:/gpt-4o"),
+        (["watch", "--store", "x.sqlite", "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
+        (["validate", "--labels", SEED, "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
+    ],
+)
+def test_a_model_without_its_provider_is_a_usage_error_suggesting_the_uri(
+    command: list[str], model: str, suggestion: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(main, [*command, "--model", model])
+    assert result.exit_code == 2
+    assert f"did you mean {suggestion}?" in result.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_model_without_its_provider_from_the_environment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUDGE_AGENT_MODEL", "gpt-4o-mini")
+    result = CliRunner().invoke(main, ["judge", SEED, "--builtin", "performance"])
+    assert result.exit_code == 1 and result.stderr.strip().count("\n") == 0
+    assert "did you mean openai:/gpt-4o-mini?" in result.stderr
 
 
 def loaded_modules(*args: str) -> set[str]:
