@@ -16,10 +16,10 @@ from typing import Any
 from trace_tools.errors import TraceLoadError
 from trace_tools.text import to_json
 
-#: Span types we normalise every convention to (OpenInference's and MLflow's vocabulary).
+#: The common span types every convention is mapped onto (OpenInference's vocabulary; a
+#: producer's own word, such as MLflow's CHAT_MODEL, stays visible: `conventions.original_type`).
 SPAN_TYPES = (
     "LLM",
-    "CHAT_MODEL",
     "TOOL",
     "RETRIEVER",
     "AGENT",
@@ -28,7 +28,6 @@ SPAN_TYPES = (
     "RERANKER",
     "GUARDRAIL",
     "EVALUATOR",
-    "PARSER",
     "UNKNOWN",
 )
 STATUS_CODES = ("UNSET", "OK", "ERROR")

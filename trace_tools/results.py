@@ -68,6 +68,7 @@ class TraceInfo(ToolResult):
     resource_attributes: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     warnings: list[str] | None = None
+    notes: list[str] | None = Field(default=None, description="what the trace lacks, and how to record it")
 
 
 class TraceSummary(BaseModel):
@@ -119,6 +120,7 @@ class SpanPage(ToolResult):
         description="distinct attribute-name lists; a row's attribute_set indexes this list"
     )
     next_page_token: str | None = None
+    notes: list[str] | None = Field(default=None, description="why nothing matched, and what the trace has")
 
 
 class SpanEventView(BaseModel):
@@ -139,6 +141,9 @@ class SpanDetail(ToolResult):
     parent_id: str | None = None
     name: str
     type: str
+    original_type: str | None = Field(
+        default=None, description="the producer's own word for the type, when not the common one"
+    )
     kind: str
     status: str
     status_message: str | None = None
