@@ -55,8 +55,9 @@ def info(overview: TraceInfo) -> None:
                     "\n".join(f"{s.span_id} {s.name} {s.duration_ms:,.1f} ms" for s in overview.slowest_spans or []),
                 ),
                 ("resource", ", ".join(f"{k}={v}" for k, v in (overview.resource_attributes or {}).items())),
-                ("metadata", overview.metadata),
+                ("metadata", "\n".join(f"{k}: {v}" for k, v in (overview.metadata or {}).items())),
                 ("warnings", "\n".join(overview.warnings or [])),
+                ("notes", "\n".join(overview.notes or [])),
             ]
         )
     )
@@ -96,13 +97,15 @@ def spans(page: SpanPage) -> None:
     stdout.print(table)
     more = f"; next page: --page-token {page.next_page_token}" if page.next_page_token else ""
     stdout.print(f"{len(page.rows)} of {page.total_matching} spans{more}")
+    for note in page.notes or []:
+        stdout.print(Text(safe(note, False)))
 
 
 def span(detail: SpanDetail) -> None:
     rows: list[tuple[str, Any]] = [
         ("span", detail.span_id),
         ("name", detail.name),
-        ("type", f"{detail.type} ({detail.kind})"),
+        ("type", f"{detail.type}{f' ({detail.original_type})' if detail.original_type else ''}, kind {detail.kind}"),
         ("parent", detail.parent_id),
         ("status", detail.status + (f": {detail.status_message}" if detail.status_message else "")),
         ("timing", f"starts {detail.start_ms:,.1f} ms, lasts {detail.duration_ms:,.1f} ms"),

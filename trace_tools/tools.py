@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from trace_tools import bounds, paging, search, views
+from trace_tools import bounds, conventions, paging, search, views
 from trace_tools.errors import InvalidArgumentError
 from trace_tools.index import TraceFilter, TraceIndex, TraceSource
 from trace_tools.model import Span, SpanEvent, Trace
@@ -50,6 +50,14 @@ def _id_field(description: str, pattern: str) -> Any:
 TraceId = Annotated[
     str | None, _id_field("32-hex trace id; omit when the server holds a single trace", TRACE_ID_PATTERN)
 ]
+
+
+def _upper(value: Any) -> Any:
+    """Statuses in any case, as span types are read: `error` is what people type."""
+    return value.upper() if isinstance(value, str) else value
+
+
+Status = Annotated[Literal["OK", "ERROR", "UNSET"] | None, BeforeValidator(_upper)]
 MaxResults = Annotated[int, Field(description="rows wanted (clamped to 1..500; pages also stop near 20k characters)")]
 PageToken = Annotated[str | None, Field(description="next_page_token from the previous call with the same filters")]
 
@@ -83,6 +91,7 @@ def get_trace_info(store: TraceSource, trace_id: TraceId = None) -> TraceInfo:
         resource_attributes=bounds.bounded_dict(index.show, trace.resource_attributes, 30, 200) or None,
         metadata=bounds.bounded_dict(index.show, trace.metadata, 30, 300) or None,
         warnings=trace.warnings or None,
+        notes=_content_notes(trace) or None,
     )
     return bounds.fit_trace_info(info)
 
@@ -97,7 +106,7 @@ def list_traces(
     until: Annotated[str | None, Field(description="traces started before this: an age or an ISO time")] = None,
     service: Annotated[str | None, Field(description="the service (service.name) exactly")] = None,
     root_name: Annotated[str | None, Field(description="the root span's name exactly")] = None,
-    status: Annotated[Literal["OK", "ERROR", "UNSET"] | None, Field(description="the trace's status")] = None,
+    status: Annotated[Status, Field(description="the trace's status (any case)")] = None,
     has_errors: Annotated[bool | None, Field(description="true: traces with an ERROR span; false: without")] = None,
     min_duration_ms: Annotated[float | None, Field(description="traces at least this long")] = None,
     session_id: Annotated[str | None, Field(description="the session (session.id, gen_ai.conversation.id)")] = None,
@@ -169,8 +178,13 @@ def list_spans(
     name: Annotated[
         str | None, Field(description="keep spans whose name contains this text (any case); omit to list all")
     ] = None,
-    span_type: Annotated[str | None, Field(description="keep one type: LLM, TOOL, RETRIEVER, AGENT, CHAIN, …")] = None,
-    status: Annotated[Literal["OK", "ERROR", "UNSET"] | None, Field(description="keep one status")] = None,
+    span_type: Annotated[
+        str | None,
+        Field(
+            description="keep one type: LLM, TOOL, RETRIEVER, AGENT, CHAIN, … (or the producer's word, e.g. CHAT_MODEL)"
+        ),
+    ] = None,
+    status: Annotated[Status, Field(description="keep one status (any case)")] = None,
     parent_id: Annotated[str | None, _id_field("keep the direct children of this span", SPAN_ID_PATTERN)] = None,
     min_duration_ms: Annotated[float | None, Field(description="keep spans at least this long")] = None,
     preview_chars: Annotated[
@@ -230,6 +244,7 @@ def list_spans(
         rows=rows,
         attribute_sets=[list(keys) for keys in list(key_sets)[:used]],
         next_page_token=paging.make_token(scope, end) if end < len(matching) else None,
+        notes=[_types_hint(trace, span_type)] if span_type and not matching and _no_span_of(trace, span_type) else None,
     )
 
 
@@ -299,6 +314,7 @@ def get_span(
         parent_id=span.parent_id,
         name=bounds.cut(index.show("name", span.name), bounds.MAX_NAME_CHARS * 5),
         type=span.span_type,
+        original_type=conventions.original_type(span),
         kind=span.kind,
         status=span.status_code,
         status_message=cutter.cut("status_message", index.show(None, span.status_message)) or None,
@@ -409,13 +425,39 @@ def _keep(
 ) -> bool:
     if name and name.lower() not in span.name.lower():
         return False
-    if span_type and span.span_type != span_type.upper():
+    if span_type and span.span_type != span_type.upper() and span_type.upper() not in conventions.type_names(span):
         return False
     if status and span.status_code != status:
         return False
     if parent is not None and span.parent_id != parent:
         return False
     return not (min_duration_ms is not None and span.duration_ns < min_duration_ms * 1e6)
+
+
+def _no_span_of(trace: Trace, span_type: str) -> bool:
+    wanted = span_type.upper()
+    return not any(wanted in conventions.type_names(s) for s in trace.spans)
+
+
+def _types_hint(trace: Trace, span_type: str) -> str:
+    """What a type filter that matched nothing could have asked for: the types the trace has."""
+    counts = Counter(s.span_type for s in trace.spans).most_common()
+    shown = ", ".join(f"{name} ({count})" for name, count in counts)
+    return f"no span of type {bounds.cut_name(span_type)!r}; this trace has {shown}"
+
+
+def _content_notes(trace: Trace) -> list[str]:
+    """Say so when a trace's GenAI spans hold no prompt or completion at all: the judge would
+    otherwise read an empty trace as an agent that said nothing."""
+    genai = [s for s in trace.spans if conventions.is_genai(s)]
+    if not genai or any(s.inputs is not None or s.outputs is not None for s in genai):
+        return []
+    return [
+        f"the {len(genai)} GenAI span(s) (gen_ai.*) carry no prompts or completions: the instrumentation "
+        f"recorded no message content. Set {conventions.CAPTURE_CONTENT_SETTING}=true where the app runs; "
+        "the OpenTelemetry instrumentations then write the messages as log records (events), so export "
+        "and load the logs too"
+    ]
 
 
 def _key_set(span: Span) -> tuple[str, ...]:

@@ -150,11 +150,8 @@ def test_genai_message_events_are_inputs_and_outputs() -> None:
     ]
     span = derived({"gen_ai.operation.name": "chat"}, events)
 
-    assert span.inputs == [
-        {"event": "gen_ai.system.message", "content": "be brief"},
-        {"event": "gen_ai.user.message", "content": "hi"},
-    ]
-    assert span.outputs == [{"event": "gen_ai.choice", "index": 0, "message": {"role": "assistant", "content": "yo"}}]
+    assert span.inputs == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert span.outputs == [{"index": 0, "message": {"role": "assistant", "content": "yo"}}]
     assert (span.inputs_key, span.outputs_key) == ("events", "events")
 
 
@@ -183,7 +180,7 @@ def test_mlflow_attributes_as_the_mlflow_loader_leaves_them() -> None:
         }
     )
 
-    assert span.span_type == "CHAT_MODEL"
+    assert (span.span_type, conventions.original_type(span)) == ("LLM", "MLflow: CHAT_MODEL")
     assert (span.inputs, span.inputs_key) == ({"messages": [{"role": "user", "content": "hi"}]}, "mlflow.spanInputs")
     assert (span.outputs, span.outputs_key) == ("hello", "mlflow.spanOutputs")
     assert span.usage == TokenUsage(input_tokens=3, output_tokens=1, total_tokens=4)
@@ -208,7 +205,8 @@ def test_mlflow_vocabulary_wins_over_openinference_and_genai() -> None:
 
 
 def test_unknown_mlflow_type_falls_through_to_the_next_vocabulary() -> None:
-    assert derived({"mlflow.spanType": "MEMORY", "openinference.span.kind": "TOOL"}).span_type == "TOOL"
+    assert derived({"mlflow.spanType": "UNKNOWN", "openinference.span.kind": "TOOL"}).span_type == "TOOL"
+    assert derived({"mlflow.spanType": "NOT_A_TYPE", "openinference.span.kind": "TOOL"}).span_type == "TOOL"
 
 
 # --- everything else ------------------------------------------------------------------------

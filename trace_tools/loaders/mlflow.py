@@ -19,10 +19,14 @@ from typing import Any
 
 import orjson
 
+from trace_tools.conventions import maybe_json
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, status_code, text_field
 from trace_tools.model import Span, SpanEvent, SpanLink
 
+#: Trace metadata that repeats what GetTraceInfo already shows (the trace's inputs, outputs and
+#: token usage, from the spans).
+_REPEATED_METADATA = frozenset({"mlflow.traceInputs", "mlflow.traceOutputs", "mlflow.trace.tokenUsage"})
 _TRACE_ID_V4_PREFIX = "trace:/"  # trace:/<location>/<hex trace id>
 _REQUEST_ID_PREFIX = "tr-"
 
@@ -142,9 +146,14 @@ def _objects(value: Any, source: str, what: str) -> list[dict[str, Any]]:
 
 
 def _metadata(info: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """What the judge may use from `info` (MLflow 3 names, else MLflow 2's).
+    """What the judge may use from `info` (MLflow 3 names, else MLflow 2's), one level deep.
 
-    Assessments are left out on purpose: they are earlier verdicts on this very trace.
+    `trace_metadata` and `tags` are spread into it under their own keys (MLflow's are
+    `mlflow.*`; the fields above win over a user's key of the same name), their JSON text
+    decoded: nested as MLflow stores them, each value came out escaped three times over.
+    `mlflow.traceInputs`/`mlflow.traceOutputs`/`mlflow.trace.tokenUsage` are left out: they
+    repeat the previews and the spans' inputs, outputs and usage. Assessments are left out on
+    purpose: they are earlier verdicts on this very trace.
     """
     location = info.get("trace_location")
     experiment = location.get("mlflow_experiment") if isinstance(location, dict) else None
@@ -158,7 +167,11 @@ def _metadata(info: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "execution_duration_ms": info.get("execution_duration_ms") or info.get("execution_time_ms"),
         "request_preview": info.get("request_preview") or data.get("request"),
         "response_preview": info.get("response_preview") or data.get("response"),
-        "trace_metadata": info.get("trace_metadata") or info.get("request_metadata"),
-        "tags": info.get("tags"),
     }
+    for group in ("trace_metadata", "request_metadata", "tags"):  # MLflow 3's names, then MLflow 2's
+        entries = info.get(group)
+        if isinstance(entries, dict):
+            for key, value in entries.items():
+                if key not in _REPEATED_METADATA:
+                    metadata.setdefault(str(key), maybe_json(value))
     return {key: value for key, value in metadata.items() if value not in (None, "", {})}

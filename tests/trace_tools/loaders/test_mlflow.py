@@ -36,15 +36,19 @@ def test_mlflow3_trace_json() -> None:
     assert agent.attributes["mlflow.traceRequestId"] == f"tr-{TRACE_B}"
     assert agent.inputs == {"question": "capital of France?"} and agent.outputs == "Paris"
     assert chat.attributes["temperature"] == 0.0
-    assert chat.span_type == "CHAT_MODEL"
+    assert chat.span_type == "LLM"  # MLflow's CHAT_MODEL, mapped onto the common types
     assert chat.usage is not None and (chat.usage.input_tokens, chat.usage.output_tokens) == (12, 3)
     assert (chat.status_code, chat.kind) == ("OK", "UNSPECIFIED")
     assert [(e.name, e.time_ns, e.attributes) for e in chat.events] == [("retry", BASE_NS + 20 * MS, {"attempt": 2})]
     assert [(x.trace_id, x.span_id, x.attributes) for x in chat.links] == [(TRACE_A, ROOT, {"why": "caller"})]
 
 
-def test_mlflow_trace_info_becomes_metadata_without_assessments() -> None:
-    metadata = only(load(mlflow3_trace())).metadata
+def test_mlflow_trace_info_becomes_flat_metadata_without_assessments() -> None:
+    document = mlflow3_trace()
+    document["info"]["trace_metadata"]["mlflow.traceInputs"] = '{"question": "capital of France?"}'
+    document["info"]["trace_metadata"]["mlflow.trace.sizeStats"] = '{"num_spans": 2}'
+    document["info"]["tags"]["state"] = "a user's tag named like a field"
+    metadata = only(load(document)).metadata
 
     assert metadata == {
         "mlflow_trace_id": f"tr-{TRACE_B}",
@@ -54,8 +58,10 @@ def test_mlflow_trace_info_becomes_metadata_without_assessments() -> None:
         "execution_duration_ms": 150,
         "request_preview": '{"question": "capital of France?"}',
         "response_preview": '"Paris"',
-        "trace_metadata": {"mlflow.trace_schema.version": "3", "mlflow.user": "ana"},
-        "tags": {"mlflow.traceName": "agent"},
+        "mlflow.trace_schema.version": "3",
+        "mlflow.user": "ana",
+        "mlflow.trace.sizeStats": {"num_spans": 2},  # JSON text decoded: shown escaped once, not three times
+        "mlflow.traceName": "agent",
     }
 
 
