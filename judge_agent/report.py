@@ -3,7 +3,11 @@
 The page is opened from disk, attached to CI runs and mailed around, so it loads nothing: inline
 CSS and SVG, no script, and a Content-Security-Policy that forbids any load or script should a
 value ever slip past escaping. Everything from traces and models is untrusted: the template
-autoescapes every value, and only numbers computed here go into SVG geometry and style attributes.
+autoescapes every value, and only numbers computed here go into SVG geometry, style attributes,
+ids and links (anchors are numbered, never made from a span id a model wrote).
+
+A reader follows links, not a search: a judge's gauge leads to its items, an item's cited spans
+to the tool calls that read them, and each call back to the spans it touched.
 """
 
 from __future__ import annotations
@@ -17,17 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 
 from judge_agent import formatting
 from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
-from judge_agent.feedback import FeedbackValue
+from judge_agent.feedback import FeedbackValue, ToolCallRecord
 from judge_agent.formatting import TO, number, percent
 from judge_agent.records import EvalRecord, by_judge
 from judge_agent.summary import JudgeSummary
+from judge_agent.value_types import ValueType
+from trace_tools.redaction import redact_value
 
 MAX_ROWS = 5000
 """Rows of the per-item table; a bigger run's page stays quick to open (the results file has every record)."""
@@ -37,6 +43,11 @@ _MAX_INT_BARS = 20  # an int judge with at most this many possible values gets o
 _RADIUS = 80.0  # the gauge's arc, centred on (100, 100) in a 200 x 120 view box
 _CI_RADIUS = 64.0
 _FIELD_CHARS = 300  # of a row's inputs/outputs/expectations in the item table
+_ARGUMENT_CHARS = 300  # of a tool call's arguments in an item's transcript
+_MAX_CALLS = 60  # tool calls listed per item (a judge's turn limit keeps most runs far below)
+
+Tone = Literal["pass", "mid", "fail", "neutral"]
+"""How a value reads at a glance, and its colour on the page."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Bar:
     """Of the judge's scored records."""
     width: float
     """Percent of the longest bar."""
+    tone: Tone
     other: bool = False
     """The free-text values outside the commonest ones."""
 
@@ -65,21 +77,49 @@ class Gauge:
 
 
 @dataclass(frozen=True)
-class JudgeView:
-    summary: JudgeSummary
-    gauge: Gauge
-    bars: list[Bar]
-    bars_title: str
+class CitedSpan:
+    text: str
+    """'name (span id)', or the id alone when the trace has no such span."""
+    unknown: bool
+    calls: list[int]
+    """Numbers of the tool calls whose arguments name this span."""
+
+
+@dataclass(frozen=True)
+class Call:
+    number: int
+    """1-based, in the order the judge made them: the anchor of the call."""
+    record: ToolCallRecord
+    arguments: str
+    """Redacted and cut short."""
+    spans: list[int]
+    """Indexes (in `Row.cited`) of the cited spans the arguments name."""
 
 
 @dataclass(frozen=True)
 class Row:
+    number: int
+    """Position on the page: the anchor of the item, its spans and its calls."""
     record: EvalRecord
     value: str
-    cited: list[tuple[str, bool]]
-    """'name (span id)' of each cited span, and whether the id is unknown to the trace."""
+    tone: Tone
+    cited: list[CitedSpan]
+    calls: list[Call]
+    hidden_calls: int
     fields: list[tuple[str, str]]
     """A dataset row's inputs, outputs and expectations, cut short: what the verdict is about."""
+
+
+@dataclass(frozen=True)
+class JudgeView:
+    number: int
+    """The anchor of the judge's items."""
+    summary: JudgeSummary
+    gauge: Gauge
+    bars: list[Bar]
+    bars_title: str
+    rows: list[Row]
+    """The judge's items on this page (the page's cap may leave some out)."""
 
 
 def render_report(
@@ -91,19 +131,27 @@ def render_report(
 ) -> str:
     """The report page of a run.
 
-    `summaries` (from `stats.summarize`) drive the gauges and the summary table; `records` the
-    distributions of bools and numbers, and the per-item table, which shows its first `max_rows` rows.
+    `summaries` (from `summary.summarize`) drive the gauges and the summary table; `records` the
+    distributions of bools and numbers, and the items under each judge (with their cited spans and tool
+    calls), which show the first `max_rows` records in judge order.
     """
     groups = dict(by_judge(records))
-    judges = [_judge_view(summary, groups.get(summary.judge, [])) for summary in summaries]
-    rows = [_row(record) for group in groups.values() for record in group]
+    listed = [record for summary in summaries for record in groups.get(summary.judge, [])]  # a card's items
+    shown = listed[:max_rows]
+    rows: dict[str, list[Row]] = {}
+    for position, record in enumerate(shown, 1):
+        rows.setdefault(record.judge, []).append(_row(position, record))
+    judges = [
+        _judge_view(position, summary, groups.get(summary.judge, []), rows.get(summary.judge, []))
+        for position, summary in enumerate(summaries, 1)
+    ]
     finished = sorted(record.finished_at for record in records)
     costs = [s.cost for s in summaries if s.cost is not None]
     return _template().render(
         title=title,
         judges=judges,
-        rows=rows[:max_rows],
-        hidden_rows=max(0, len(rows) - max_rows),
+        shown_rows=len(shown),
+        hidden_rows=len(listed) - len(shown),
         record_count=len(records),
         item_count=len({record.item.key for record in records}),
         models=sorted({record.model for record in records}),
@@ -158,34 +206,57 @@ def _template() -> jinja2.Template:
     return environment.get_template("report.html.j2")
 
 
-def _judge_view(summary: JudgeSummary, records: list[EvalRecord]) -> JudgeView:
+def tone(value: FeedbackValue | None, value_type: ValueType) -> Tone:
+    """Pass, fail, a level between, or neutral where the value type gives no order.
+
+    Categories are listed best first (the headline score is the first one's share): the first is a pass,
+    the last a fail, those between are levels. Numbers are placed within their type's bounds, higher
+    being better as `--fail-under` reads them: the top third passes, the bottom third fails. Free text,
+    unbounded numbers and values outside their type are neutral.
+    """
+    if isinstance(value, bool):
+        return ("pass" if value else "fail") if value_type.kind == "bool" else "neutral"
+    categories = value_type.categories or ()
+    if value_type.kind == "categorical" and value in categories:
+        position = categories.index(str(value))
+        return "pass" if position == 0 else "fail" if position == len(categories) - 1 else "mid"
+    low, high = value_type.min, value_type.max
+    if isinstance(value, (int, float)) and low is not None and high is not None and low <= value <= high and low < high:
+        fraction = (value - low) / (high - low)
+        return "pass" if fraction >= 2 / 3 else "fail" if fraction <= 1 / 3 else "mid"
+    return "neutral"
+
+
+def _judge_view(anchor: int, summary: JudgeSummary, records: list[EvalRecord], rows: list[Row]) -> JudgeView:
     values = [r.feedback.value for r in records if r.ok and r.feedback.value is not None]
+    value_type = summary.value_type
     if summary.kind == "number":
         numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         counts = _histogram(summary, numbers)
         title = "histogram of values"
     elif summary.kind == "bool":
         tally = Counter(v for v in values if isinstance(v, bool))
-        counts = [("true", tally[True], False), ("false", tally[False], False)]
+        counts = [(str(v).lower(), tally[v], tone(v, value_type), False) for v in (True, False)]
         title = "verdicts"
     else:
-        order = [*(summary.value_type.categories or ()), *summary.distribution]
-        counts = [(label, summary.distribution.get(label, 0), False) for label in dict.fromkeys(order)]
+        order = [*(value_type.categories or ()), *summary.distribution]
+        counts = [(k, summary.distribution.get(k, 0), tone(k, value_type), False) for k in dict.fromkeys(order)]
         rest = summary.scored - sum(summary.distribution.values())
         if rest > 0:
-            counts.append(("other values", rest, True))
+            counts.append(("other values", rest, "neutral", True))
         title = "verdicts" if summary.kind == "category" else "commonest values"
-    longest = max((count for _, count, _ in counts), default=0)
-    total = sum(count for _, count, _ in counts)
+    longest = max((count for _, count, _, _ in counts), default=0)
+    total = sum(count for _, count, _, _ in counts)
     bars = [
-        Bar(label, count, count / total if total else 0.0, 100.0 * count / longest if longest else 0.0, other)
-        for label, count, other in counts
+        Bar(label, count, count / total if total else 0.0, 100.0 * count / longest if longest else 0.0, shade, other)
+        for label, count, shade, other in counts
     ]
-    return JudgeView(summary, _gauge(summary), bars, title)
+    return JudgeView(anchor, summary, _gauge(summary), bars, title, rows)
 
 
-def _histogram(summary: JudgeSummary, values: list[float]) -> list[tuple[str, int, bool]]:
-    """Equal-width bins over the judge's scale: one per integer for a small int range, else about ten."""
+def _histogram(summary: JudgeSummary, values: list[float]) -> list[tuple[str, int, Tone, bool]]:
+    """Equal-width bins over the judge's scale: one per integer for a small int range, else about ten; each
+    bin toned as the value at its centre."""
     if not values:
         return []
     low, high = summary.scale
@@ -196,12 +267,15 @@ def _histogram(summary: JudgeSummary, values: list[float]) -> list[tuple[str, in
         width = 1.0 if span <= _MAX_INT_BARS else float(math.ceil(span / _BINS))
         edges = [low + i * width for i in range(math.ceil(span / width))]
         labels = [number(a) if width == 1 else f"{number(a)}{TO}{number(min(a + width - 1, high))}" for a in edges]
+        centres = [a + (min(a + width - 1, high) - a) / 2 for a in edges]
     else:
         width = (high - low) / _BINS
         edges = [low + i * width for i in range(_BINS)]
         labels = [f"{number(a)}{TO}{number(a + width)}" for a in edges]
+        centres = [a + width / 2 for a in edges]
     tally = Counter(min(int((v - low) // width), len(edges) - 1) for v in values)
-    return [(label, tally[i], False) for i, label in enumerate(labels)]
+    shades = [tone(centre, summary.value_type) for centre in centres]
+    return [(label, tally[i], shades[i], False) for i, label in enumerate(labels)]
 
 
 def _gauge(summary: JudgeSummary) -> Gauge:
@@ -238,20 +312,51 @@ def _point(fraction: float, radius: float) -> tuple[float, float]:
     return 100.0 + radius * math.cos(angle), 100.0 - radius * math.sin(angle)
 
 
-def _row(record: EvalRecord) -> Row:
+def _row(anchor: int, record: EvalRecord) -> Row:
+    """An item as the page shows it, with its investigation: the cited spans and the tool calls, cross-linked."""
     feedback = record.feedback
     unknown = set(feedback.metadata.unknown_cited_span_ids)
+    cited_ids = [span.lower() for span in feedback.cited_span_ids]
+    calls = []
+    for position, call in enumerate(feedback.metadata.tool_calls[:_MAX_CALLS], 1):
+        named = _strings(call.arguments)
+        touched = [index for index, span in enumerate(cited_ids) if span in named]
+        calls.append(Call(position, call, _field(redact_value(None, call.arguments), _ARGUMENT_CHARS), touched))
     cited = [
-        (f"{record.cited_span_names[span]} ({span})" if span in record.cited_span_names else span, span in unknown)
-        for span in feedback.cited_span_ids
+        CitedSpan(
+            f"{record.cited_span_names[span]} ({span})" if span in record.cited_span_names else span,
+            span in unknown,
+            [call.number for call in calls if index in call.spans],
+        )
+        for index, span in enumerate(feedback.cited_span_ids)
     ]
     fields = [(name, _field(value)) for name in FIELDS if (value := getattr(record.item, name)) is not None]
-    return Row(record, "" if feedback.value is None else _value(feedback.value), cited, fields)
+    value = feedback.value
+    return Row(
+        number=anchor,
+        record=record,
+        value="" if value is None else _value(value),
+        tone=tone(value, record.value_type),
+        cited=cited,
+        calls=calls,
+        hidden_calls=max(0, len(feedback.metadata.tool_calls) - _MAX_CALLS),
+        fields=fields,
+    )
 
 
-def _field(value: Any) -> str:
+def _strings(value: Any, depth: int = 4) -> set[str]:
+    """The strings in a call's arguments, lower-cased, a few levels deep: which span ids it names."""
+    if isinstance(value, str):
+        return {value.lower()}
+    if depth == 0:
+        return set()
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return set().union(*(_strings(child, depth - 1) for child in children))
+
+
+def _field(value: Any, limit: int = _FIELD_CHARS) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= _FIELD_CHARS else text[:_FIELD_CHARS] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _value(value: FeedbackValue) -> str:
