@@ -6,6 +6,9 @@ carrying the same message.
 
 Each tool answers with compact JSON text (what a host shows its model) and the same data as
 `structured_content`; mcp would otherwise send the result as JSON indented by two spaces.
+`tools/list` is kept lean, because hosts send it with every model turn: no output schemas (optional
+in MCP; hosts give their model the text, and structured content needs no schema), no titles, no
+`anyOf [T, null]` for optional arguments. An argument a tool does not take is refused by name.
 The server reads only the traces it was built with: no tool takes a file path.
 """
 
@@ -18,19 +21,27 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
+from mcp import MCPError
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.server.mcpserver.prompts.base import PromptArgument
+from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trace_tools import tools
-from trace_tools.errors import TraceToolsError
+from trace_tools.errors import TraceSelectionError, TraceToolsError
 from trace_tools.index import TraceSource, TraceStore
+from trace_tools.prompt_plugins import TracePrompt
 from trace_tools.results import ToolResult
 
 logger = logging.getLogger("trace_tools")
@@ -88,8 +99,9 @@ _TOOLS: dict[str, Callable[..., ToolResult]] = {
 }
 
 
-def build_server(store: TraceSource, name: str = "trace-tools") -> MCPServer:
-    """An MCP server exposing the investigation tools over `store` (transport chosen by the caller).
+def build_server(store: TraceSource, name: str = "trace-tools", prompts: Sequence[TracePrompt] = ()) -> MCPServer:
+    """An MCP server exposing the investigation tools over `store` (transport chosen by the caller),
+    and `prompts` (`trace_tools.prompt_plugins.discover_prompts()`) as MCP prompts about one trace.
 
     The tools are synchronous: mcp runs them in worker threads, so a live store's database calls
     do not hold up the event loop (or other sessions)."""
@@ -97,27 +109,144 @@ def build_server(store: TraceSource, name: str = "trace-tools") -> MCPServer:
     registered = [_template(n).model_copy(update={"fn": _bind(store, n, _TOOLS[n])}) for n in names]
     instructions = INSTRUCTIONS + (SEVERAL if store.several else "")
     # WARNING: MCPServer calls logging.basicConfig; a library must not make the host's root logger chatty.
-    return MCPServer(name=name, instructions=instructions, log_level="WARNING", tools=registered)
+    server = MCPServer(
+        name=name, version=package_version(), instructions=instructions, log_level="WARNING", tools=registered
+    )
+    for prompt in prompts:
+        server.add_prompt(_prompt(store, prompt))
+    _add_resources(server, store)
+    return server
+
+
+#: Traces of loaded files listed as resources (any trace is read through the `trace://` template).
+MAX_LISTED_RESOURCES = 100
+RESOURCE_TEMPLATE = "trace://{trace_id}"
+
+
+def _add_resources(server: MCPServer, store: TraceSource) -> None:
+    """Each trace's GetTraceInfo overview as a resource, `trace://TRACE_ID` (what a host attaches to
+    a conversation): a template for any trace, and a listing of loaded files' traces (a live store's
+    change while it serves: ListTraces finds those)."""
+
+    def overview(trace_id: str) -> str:
+        try:
+            return tools.get_trace_info(store, trace_id=trace_id).to_json()
+        except TraceSelectionError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        except TraceToolsError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    described = "A trace's overview (GetTraceInfo): root, duration, status, errors, slowest spans, token usage."
+    server.resource(RESOURCE_TEMPLATE, name="trace", description=described, mime_type="application/json")(overview)
+    if isinstance(store, TraceStore):
+        for listed in tools.list_traces(store, max_results=MAX_LISTED_RESOURCES).traces:
+            server.add_resource(
+                FunctionResource(
+                    uri=RESOURCE_TEMPLATE.format(trace_id=listed.trace_id),
+                    name=listed.root_name or listed.trace_id,
+                    description=f"{listed.status}, {listed.span_count} spans, {listed.duration_ms:g} ms",
+                    mime_type="application/json",
+                    fn=functools.partial(overview, listed.trace_id),
+                )
+            )
+
+
+@functools.cache
+def package_version() -> str:
+    """The installed distribution's version, for the initialize result's serverInfo."""
+    try:
+        return version("judge-agent")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+class _TraceTool(Tool):
+    """A tool whose argument mistakes read as one line naming the argument: pydantic would drop an
+    unknown argument silently, and word a bad value after its internal model (`list_spansArguments`)."""
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        accepted = list(self.parameters.get("properties", {}))
+        unknown = sorted(set(arguments) - set(accepted))
+        if unknown:
+            raise ToolError(
+                f"{self.name} has no argument {', '.join(map(repr, unknown))}; it takes: {', '.join(accepted)}"
+            )
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"{self.name}: {_problems(exc.__cause__)}") from exc.__cause__
+            raise
+
+
+def _problems(error: ValidationError) -> str:
+    """Each invalid argument and pydantic's reason, without its model name, input echo or doc URL."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors()[:5])
 
 
 @functools.cache
 def _template(tool_name: str) -> Tool:
     """A tool's MCP definition, made once: deriving its argument model and schemas from the signature
     takes ~10 ms, and a batch run builds a server per judgment (only `fn` differs between servers)."""
-    return Tool.from_function(
+    tool = _TraceTool.from_function(
         _bind(TraceStore([]), tool_name, _TOOLS[tool_name]),
         name=tool_name,
         description=_DESCRIPTIONS[tool_name],
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
         ),
+        structured_output=False,
+    )
+    return tool.model_copy(update={"parameters": lean_schema(tool.parameters)})
+
+
+def lean_schema(schema: Any) -> Any:
+    """`schema` without what costs a host's model tokens and tells it nothing: titles (the
+    property name again), `anyOf [T, null]` with `default: null` (an optional argument is one
+    left out; null is still accepted)."""
+    if isinstance(schema, list):
+        return [lean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    lean = {key: value for key, value in schema.items() if key != "title"}
+    variants = lean.get("anyOf")
+    if isinstance(variants, list) and lean.get("default", 0) is None:
+        kept = [v for v in variants if v != {"type": "null"}]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            lean = {**{k: v for k, v in lean.items() if k not in ("anyOf", "default")}, **kept[0]}
+    if isinstance(lean.get("properties"), dict):
+        lean["properties"] = {name: lean_schema(sub) for name, sub in lean["properties"].items()}
+    return {key: lean_schema(value) if key != "properties" else value for key, value in lean.items()}
+
+
+def _prompt(store: TraceSource, offered: TracePrompt) -> Prompt:
+    """`offered` as an MCP prompt: its argument is a trace id (any form; optional with one trace)."""
+
+    def render(trace_id: str | None = None) -> str:
+        try:
+            chosen = store.get(trace_id).trace.trace_id
+        except TraceToolsError as exc:  # the host's user chose the id: a protocol error they read
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
+        return offered.text(chosen)
+
+    argument = PromptArgument(
+        name="trace_id",
+        description="the trace to judge" + ("" if store.several else " (optional: this server holds one)"),
+        required=store.several,
+    )
+    return Prompt(
+        name=offered.name,
+        title=None,
+        description=offered.description,
+        arguments=[argument],
+        fn=render,
+        context_kwarg=None,
     )
 
 
 def _bind(store: TraceSource, tool_name: str, function: Callable[..., ToolResult]) -> Callable[..., CallToolResult]:
-    """`function` with `store` bound, answering a CallToolResult whose output schema is the result model."""
+    """`function` with `store` bound, answering compact JSON text and the same data as structured content."""
     signature = _signature(function)
-    result_model = signature.return_annotation
 
     def call(**arguments: Any) -> CallToolResult:
         logger.info("%s %s", tool_name, _short(arguments))
@@ -137,7 +266,7 @@ def _bind(store: TraceSource, tool_name: str, function: Callable[..., ToolResult
 
     parameters = list(signature.parameters.values())[1:]
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=Annotated[CallToolResult, result_model]
+        parameters=parameters, return_annotation=CallToolResult
     )
     call.__name__ = function.__name__
     return call
@@ -256,11 +385,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def transport_security(host: str, allowed_hosts: tuple[str, ...] = ()) -> TransportSecuritySettings:
+def transport_security(
+    host: str, allowed_hosts: tuple[str, ...] = (), allowed_origins: tuple[str, ...] = ()
+) -> TransportSecuritySettings:
     """DNS-rebinding protection for any bind address: the Host and Origin a browser page would
     forge must name this server. Allowed: the bound host, `allowed_hosts`, loopback names for a
     loopback or wildcard bind, and this machine's host name for a wildcard bind (not its FQDN:
-    finding that is a DNS lookup with no deadline; `--allowed-host` adds it)."""
+    finding that is a DNS lookup with no deadline; `--allowed-host` adds it). Origins: those
+    names' http(s) origins and `allowed_origins` (exact `scheme://host[:port]`). A request with no
+    Origin header is not a browser page's, and passes."""
     names = {host, *allowed_hosts} - set(_WILDCARDS)
     if is_loopback(host) or host in _WILDCARDS:
         names |= {"127.0.0.1", "localhost", "::1"}
@@ -272,7 +405,8 @@ def transport_security(host: str, allowed_hosts: tuple[str, ...] = ()) -> Transp
         allowed_hosts=[form for name in shown for form in (name, f"{name}:*")],
         allowed_origins=[
             f"{scheme}://{form}" for name in shown for scheme in ("http", "https") for form in (name, f"{name}:*")
-        ],
+        ]
+        + list(allowed_origins),
     )
 
 
@@ -282,14 +416,15 @@ def http_app(
     host: str = "127.0.0.1",
     path: str = "/mcp",
     allowed_hosts: tuple[str, ...] = (),
+    allowed_origins: tuple[str, ...] = (),
 ) -> ASGIApp:
-    """The streamable-HTTP ASGI app: DNS-rebinding protection on whatever the bind address, sessions
-    bounded per client and in all, idle ones ended after SESSION_IDLE_TIMEOUT_S, and bearer-token
-    auth (checked first) when a token is given."""
+    """The streamable-HTTP ASGI app: DNS-rebinding protection (Host and Origin) on whatever the bind
+    address, sessions bounded per client and in all, idle ones ended after SESSION_IDLE_TIMEOUT_S,
+    and bearer-token auth (checked first) when a token is given."""
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path,
         host=host,
-        transport_security=transport_security(host, allowed_hosts),
+        transport_security=transport_security(host, allowed_hosts, allowed_origins),
         session_idle_timeout=SESSION_IDLE_TIMEOUT_S,
         max_sessions=MAX_SESSIONS,
     )

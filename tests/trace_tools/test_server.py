@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.metadata
 import json
 import os
 import socket
@@ -32,7 +33,7 @@ from trace_tools.errors import (
 )
 from trace_tools.index import TraceStore
 from trace_tools.model import Trace
-from trace_tools.server import BearerTokenMiddleware, build_server, http_app
+from trace_tools.server import BearerTokenMiddleware, build_server, http_app, lean_schema
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"}
@@ -81,12 +82,86 @@ async def test_list_tools_names_annotations_and_schemas(store: TraceStore) -> No
         assert properties
         undocumented = [name for name, schema in properties.items() if not schema.get("description")]
         assert not undocumented, f"{tool.name}: {undocumented}"
-        assert tool.output_schema and tool.output_schema.get("properties")
+        assert tool.output_schema is None, "hosts pay for every schema on every turn; results carry their data"
         assert "store" not in properties
     by_name = {tool.name: tool for tool in listed}
     assert by_name["GetSpan"].input_schema["required"] == ["span_id"]
     assert by_name["SearchTraceRegex"].input_schema["required"] == ["pattern"]
-    assert "total_matches" in by_name["SearchTraceRegex"].output_schema["properties"]  # type: ignore[index]
+
+
+@pytest.mark.anyio
+async def test_the_tool_list_is_lean(store: TraceStore, sample: Trace) -> None:
+    """Measured for issue 12: 14,718 characters for one trace's four tools (8,821 of them output
+    schemas) before; titles, `anyOf [T, null]` and output schemas are what was cut."""
+    other = load_one([otlp_span("other run", 1, duration_ms=3)])
+    with anyio.fail_after(20):
+        async with Client(build_server(store)) as one, Client(build_server(store_of(sample, other))) as several:
+            listed = await one.list_tools()
+            five = await several.list_tools()
+    text = listed.model_dump_json(by_alias=True, exclude_none=True)
+    assert len(text) < 5_000
+    assert len(five.model_dump_json(by_alias=True, exclude_none=True)) < 7_000
+    assert '"title"' not in text and '{"type":"null"}' not in text
+    status = {tool.name: tool for tool in listed.tools}["ListSpans"].input_schema["properties"]["status"]
+    assert status["type"] == "string" and "default" not in status
+
+
+def test_lean_schema_keeps_meaningful_defaults_and_real_unions() -> None:
+    schema = {
+        "title": "fArguments",
+        "type": "object",
+        "properties": {
+            "a": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "title": "A"},
+            "b": {"type": "integer", "default": 100, "title": "B"},
+            "c": {"anyOf": [{"type": "string"}, {"type": "integer"}], "title": "C"},
+            "d": {"anyOf": [{"items": {"type": "string"}, "type": "array"}, {"type": "null"}], "default": None},
+        },
+    }
+    assert lean_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string"},
+            "b": {"type": "integer", "default": 100},
+            "c": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "d": {"items": {"type": "string"}, "type": "array"},
+        },
+    }
+
+
+@pytest.mark.anyio
+async def test_the_server_reports_the_package_version(store: TraceStore) -> None:
+    with anyio.fail_after(20):
+        async with Client(build_server(store)) as client:
+            info = client.server_info
+    assert info is not None
+    assert (info.name, info.version) == ("trace-tools", importlib.metadata.version("judge-agent"))
+    assert info.version
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        (
+            "GetSpan",
+            {"span_id": "0" * 16, "spanid": 1},
+            "GetSpan has no argument 'spanid'; it takes: span_id,",
+        ),
+        ("ListSpans", {"typ": "LLM", "limit": 3}, "ListSpans has no argument 'limit', 'typ'; it takes: trace_id,"),
+        ("GetTraceInfo", {"verbose": True}, "GetTraceInfo has no argument 'verbose'; it takes: trace_id"),
+        ("ListSpans", {"max_results": "many"}, "ListSpans: max_results: Input should be a valid integer"),
+        ("GetSpan", {}, "GetSpan: span_id: Field required"),
+    ],
+)
+@pytest.mark.anyio
+async def test_argument_mistakes_are_one_line_naming_the_argument(
+    store: TraceStore, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    with anyio.fail_after(20):
+        async with Client(build_server(store)) as client:
+            result = await client.call_tool(name, arguments)
+    assert result.is_error
+    assert text_of(result).startswith(message)
+    assert "Arguments" not in text_of(result) and "pydantic" not in text_of(result) and "\n" not in text_of(result)
 
 
 @pytest.mark.anyio

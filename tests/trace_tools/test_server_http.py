@@ -1,5 +1,6 @@
 """The HTTP server's guards, through a real HTTP client on the ASGI app: DNS-rebinding protection
-for every bind address, the Bearer scheme in any case, sessions bounded per client."""
+(Host and Origin, plus origins named with --allow-origin) for every bind address, the Bearer scheme
+in any case, sessions bounded per client."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ async def test_the_bearer_scheme_is_case_insensitive(store: TraceStore, scheme: 
 @pytest.mark.anyio
 @pytest.mark.parametrize("bound", ["127.0.0.2", "0.0.0.0", "192.0.2.7"])
 async def test_dns_rebinding_protection_is_on_for_every_bind_address(store: TraceStore, bound: str) -> None:
-    app = http_app(build_server(store), host=bound, allowed_hosts=("traces.example",))
+    app = http_app(
+        build_server(store), host=bound, allowed_hosts=("traces.example",), allowed_origins=("https://app.example",)
+    )
     good = "localhost:8000" if bound == "0.0.0.0" else f"{bound}:8000"
     with anyio.fail_after(20):
         async with client_of(app, "http://127.0.0.1:8000") as http:
@@ -51,6 +54,8 @@ async def test_dns_rebinding_protection_is_on_for_every_bind_address(store: Trac
             assert (await initialize(http, host=good, origin="http://evil.example")).status_code == 403
             assert (await initialize(http, host=good, origin=f"http://{good}")).status_code == 200
             assert (await initialize(http, host="traces.example")).status_code == 200
+            assert (await initialize(http, host=good, origin="https://app.example")).status_code == 200
+            assert (await initialize(http, host=good, origin="https://app.example.evil")).status_code == 403
 
 
 def test_loopback_binds_allow_the_loopback_names() -> None:
