@@ -60,7 +60,17 @@ def from_document(document: Any, source: str) -> Collected:
     parser = _parser(document)
     if parser is None:
         raise TraceLoadError(source, f"{NOT_A_TRACE}: JSON in none of the formats understood; {FORMATS}")
-    return parser(document, source)
+    return _parse(parser, document, source)
+
+
+def _parse(parser: Parser, document: Any, source: str) -> Collected:
+    """Run a format's parser; a field of the wrong JSON type deep inside is a one-line error too."""
+    try:
+        return parser(document, source)
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise TraceLoadError(
+            source, f"is not a well-formed {_FORMAT_NAMES[parser]} document: a field has the wrong JSON type"
+        ) from exc
 
 
 def _parser(document: Any, nested: bool = False) -> Parser | None:
@@ -100,7 +110,7 @@ def _each(document: list[Any], source: str) -> Collected:
         parser = _parser(item, nested=True)
         if parser is None:
             raise TraceLoadError(f"{source}[{index}]", "is not in the trace format of the list's first item")
-        collected.extend(parser(item, f"{source}[{index}]"))
+        collected.extend(_parse(parser, item, f"{source}[{index}]"))
     return collected
 
 
@@ -143,7 +153,7 @@ def parse_lines(data: bytes, source: str, strict: bool = False) -> Collected:
         except orjson.JSONDecodeError as exc:
             problem = f"is not valid JSON ({exc})"
         if parser is not None:
-            collected.extend(parser(document, f"{source}:{number}"))
+            collected.extend(_parse(parser, document, f"{source}:{number}"))
         elif strict:
             raise TraceLoadError(source, f"line {number} {problem}")
         else:
@@ -152,6 +162,17 @@ def parse_lines(data: bytes, source: str, strict: bool = False) -> Collected:
         shown = ", ".join(bad[:10]) + (" …" if len(bad) > 10 else "")
         collected.warnings.append(f"{source}: {len(bad)} line(s) that are not trace data were skipped: {shown}")
     return collected
+
+
+_FORMAT_NAMES: dict[Parser, str] = {
+    otlp_json.parse_request: "OTLP/JSON traces",
+    _logs_request: "OTLP/JSON logs",
+    mlflow.parse_trace: "MLflow trace",
+    jaeger.parse: "Jaeger JSON",
+    _console_span: "ConsoleSpanExporter span",
+    zipkin.parse_spans: "Zipkin v2 JSON",
+    _each: "trace list",
+}
 
 
 def _first_line_document(data: bytes) -> Any:

@@ -2,7 +2,8 @@
 
 A span has `traceId` (16 or 32 hex), `id`, `parentId`, `name`, `kind`, `timestamp` and
 `duration` in microseconds, string `tags`, `annotations` (`{timestamp, value}`),
-`localEndpoint.serviceName`, `remoteEndpoint`, and the `shared`/`debug` flags.
+`localEndpoint.serviceName`, `remoteEndpoint`, and the `shared` and `debug` flags (`debug` is
+not kept: OpenTelemetry's exporter sets it on every sampled span).
 
 OpenTelemetry's Zipkin exporter folds what Zipkin has no field for into tags; they are read back:
 `otel.status_code` and `error` (the status description) into the status, `otel.scope.*` (and the
@@ -92,9 +93,8 @@ def _span(raw: dict[str, Any], source: str) -> Span:
     if isinstance(local, dict) and local.get("serviceName"):
         resource["service.name"] = text_field(local["serviceName"])
     _remote_endpoint(raw.get("remoteEndpoint"), attributes)
-    for flag in ("shared", "debug"):
-        if raw.get(flag) is True:
-            attributes[f"zipkin.{flag}"] = True
+    if raw.get("shared") is True:
+        attributes["zipkin.shared"] = True
     start = nanos(raw.get("timestamp", 0), where, "timestamp") * _MICROS
     return Span(
         trace_id=_trace_id(raw.get("traceId"), where),
