@@ -206,12 +206,35 @@ def _content(
         messages = _indexed_messages(attrs, prefix)
         if messages:
             return messages, prefix + "*"
-    found = [message for e in span.events if e.name in events and _has_content(message := _event_message(e))]
-    if not found:
-        found = [m for e in span.events if e.name == _DETAILS_EVENT for m in _exchange(e.attributes, part)]
+    found = _event_content(span, events, part)
     if found:
-        return found, "events"
+        return [message for _, message in found], "events"
     return None, None
+
+
+def content_events(span: Span) -> frozenset[int]:
+    """Positions in `span.events` of the events shown as its inputs or outputs (GetSpan lists
+    only the others: the messages would be read twice)."""
+    used: set[int] = set()
+    for part, key, names in (("inputs", span.inputs_key, _INPUT_EVENTS), ("outputs", span.outputs_key, _OUTPUT_EVENTS)):
+        if key == "events":
+            used.update(position for position, _ in _event_content(span, names, part))
+    return frozenset(used)
+
+
+def _event_content(span: Span, names: tuple[str, ...], part: str) -> list[tuple[int, Any]]:
+    """(position, message) of the events holding the span's inputs or outputs: the message events
+    that carry content, else the messages of `gen_ai.client.inference.operation.details`."""
+    found = [
+        (i, message)
+        for i, e in enumerate(span.events)
+        if e.name in names and _has_content(message := _event_message(e))
+    ]
+    if not found:
+        found = [
+            (i, m) for i, e in enumerate(span.events) if e.name == _DETAILS_EVENT for m in _exchange(e.attributes, part)
+        ]
+    return found
 
 
 def _event_message(event: SpanEvent) -> dict[str, Any]:

@@ -304,7 +304,7 @@ def get_span(
 
     events = links = None
     if include("events") and span.events:
-        events = views.event_views(index, span, cutter, notes)
+        events = views.event_views(index, span, cutter, notes) or None
     if include("links") and span.links:
         links = views.link_views(index, span, cutter)
     notes.extend(cutter.notes())

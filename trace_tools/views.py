@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from trace_tools import bounds
+from trace_tools import bounds, conventions
 from trace_tools.index import TraceIndex
 from trace_tools.model import Span
 from trace_tools.results import SpanEventView, SpanLinkView
@@ -40,8 +40,11 @@ def names_content(span: Span, wanted: set[str], part: str) -> bool:
 
 
 def event_views(index: TraceIndex, span: Span, cutter: bounds.ContentCutter, notes: list[str]) -> list[SpanEventView]:
-    """The span's first `MAX_EVENTS` events, their values cut by `cutter` (a note counts the rest)."""
+    """The span's first `MAX_EVENTS` events, their values cut by `cutter` (a note counts the rest);
+    events already shown as the span's inputs or outputs (GenAI message events) are left out."""
     base = index.trace.start_ns
+    as_content = conventions.content_events(span)
+    events = [e for i, e in enumerate(span.events) if i not in as_content]
     views = [
         SpanEventView(
             name=bounds.cut_name(index.show("name", e.name)),
@@ -52,10 +55,12 @@ def event_views(index: TraceIndex, span: Span, cutter: bounds.ContentCutter, not
             }
             or None,
         )
-        for e in span.events[: bounds.MAX_EVENTS]
+        for e in events[: bounds.MAX_EVENTS]
     ]
-    if len(span.events) > bounds.MAX_EVENTS:
-        notes.append(f"{len(span.events) - bounds.MAX_EVENTS} more events not shown")
+    if as_content:
+        notes.append(f"{len(as_content)} event(s) are shown as the inputs and outputs")
+    if len(events) > bounds.MAX_EVENTS:
+        notes.append(f"{len(events) - bounds.MAX_EVENTS} more events not shown")
     return views
 
 
