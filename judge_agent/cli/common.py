@@ -87,7 +87,12 @@ def _model_uri(_ctx: click.Context, _param: click.Parameter, value: str | tuple[
 
 def base_url_option(command: F) -> F:
     """--base-url, as every command that calls a model takes it."""
-    return click.option("--base-url", help="OpenAI-compatible (or Anthropic) API base URL.")(command)
+    return click.option(
+        "--base-url",
+        metavar="URL",
+        help="OpenAI-compatible (or Anthropic) API base URL, e.g. http://localhost:11434/v1; a server given here "
+        "needs no API key.",
+    )(command)
 
 
 def timeout_option(command: F) -> F:
@@ -196,6 +201,13 @@ def concurrency_option(command: F) -> F:
 def quiet_option(command: F) -> F:
     """--quiet: no progress bar."""
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(command)
+
+
+def quiet_watch_option(command: F) -> F:
+    """--quiet for a long-running command: neither a line per verdict nor the status line."""
+    return click.option(
+        "--quiet", "-q", is_flag=True, help="No line per verdict and no status line (start and stop are still said)."
+    )(command)
 
 
 def judges_from(judge_files: Sequence[Path], builtins: Sequence[str], options: Mapping[str, Any]) -> list[Judge]:

@@ -74,7 +74,9 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 
 @click.command()
 @click.argument("trace", required=False, type=click.Path(path_type=Path))
-@click.option("--trace-id", help="Which trace, when the file (or --store) holds several (hex, base64 or tr-…).")
+@click.option(
+    "--trace-id", metavar="ID", help="Which trace, when TRACE (or --store) holds several (hex, base64 or tr-…)."
+)
 @store_option
 @click.option("--last", is_flag=True, help="With --store: the newest complete trace (matching the filters).")
 @store_filters
@@ -87,16 +89,37 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 )
 @base_url_option
 @timeout_option
-@click.option("--value-type", callback=_value_type, help="With --instructions: bool, int, float, str, int:1:5, a,b,c.")
+@click.option(
+    "--value-type",
+    metavar="TYPE",
+    callback=_value_type,
+    help="With --instructions: bool, int, float, str, int:1:5, a,b,c.",
+)
 @click.option("--inputs", help="Plain mode: the inputs to judge (text).")
 @click.option("--outputs", help="Plain mode: the outputs to judge (text).")
 @click.option("--expectations", help="Plain mode: the expected answer or facts (text).")
-@click.option("--inline", type=click.Choice(["auto", "always", "never"]), help="Paste the whole trace into the prompt.")
+@click.option(
+    "--inline",
+    type=click.Choice(["auto", "always", "never"]),
+    help="Paste the whole trace into the first message: always, never, or auto (when it fits the window); "
+    "default: the judge's own, auto.",
+)
 @click.option("--max-turns", type=click.IntRange(1, 500), help="Model turns before the verdict is demanded.")
 @click.option(
-    "--mcp-stdio", "mcp_stdio", multiple=True, help="Extra MCP server command line whose tools the judge may use."
+    "--mcp-stdio",
+    "mcp_stdio",
+    multiple=True,
+    metavar="COMMAND",
+    help="An extra MCP server's command line (stdio); the judge may use its tools. Repeatable.",
 )
-@click.option("--mcp-url", "mcp_url", multiple=True, help="Extra streamable-HTTP MCP server URL.")
+@click.option(
+    "--mcp-url",
+    "mcp_url",
+    multiple=True,
+    metavar="URL",
+    help="An extra streamable-HTTP MCP server (e.g. `trace-tools serve --http`: http://127.0.0.1:8000/mcp); "
+    "without TRACE, the judge reads the trace through its tools. Repeatable.",
+)
 @click.option(
     "--mcp-header",
     "mcp_headers",
@@ -145,7 +168,8 @@ def judge(
     export_otlp: str | None,
     export_parent: str,
 ) -> None:
-    """Judge TRACE with a judge given by --instructions, --judge or --builtin.
+    """Judge TRACE (a trace file or directory, or `-` to read it from stdin) with a judge given by
+    --instructions, --judge or --builtin.
 
     Prints a panel with the verdict, rationale and cited spans (or the Feedback as JSON with --json).
     With several traces in TRACE, --trace-id picks one. With --store, the trace comes from the

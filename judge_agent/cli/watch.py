@@ -27,7 +27,7 @@ from judge_agent.cli.common import (
     model_option,
     model_options,
     otlp_export,
-    quiet_option,
+    quiet_watch_option,
     say,
     timeout_option,
 )
@@ -104,7 +104,7 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
 @export_options
-@quiet_option
+@quiet_watch_option
 def watch(
     store: str | None,
     judge_files: tuple[Path, ...],

@@ -388,3 +388,12 @@ def test_help_lists_every_command_and_each_one_loads() -> None:
     for name, (_, summary) in COMMANDS.items():
         assert re.search(rf"^  {name} +{re.escape(summary)}$", listing, re.MULTILINE), listing
         assert isinstance(main.get_command(click.Context(main), name), click.Command)
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    for name in COMMANDS:
+        command = main.get_command(click.Context(main), name)
+        assert command is not None
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"judge-agent {name} {param.opts[0]} has no help"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -343,3 +344,19 @@ def test_exclude_passes_over_files_of_a_directory(tmp_path: Path) -> None:
     assert code == 0 and "exclude" in out  # the overview's warnings say what was passed over
     code, _, err = run("info", str(tmp_path), "--exclude", "*.jsonl")
     assert code == 1 and "contains no spans" in err
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    for name, command in main.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"trace-tools {name} {param.opts[0]} has no help"
+
+
+@pytest.mark.parametrize("name", ["traces", "info", "spans", "span", "search"])
+def test_the_command_list_shows_each_reading_command_whole(name: str) -> None:
+    code, out, _ = run("--help")
+    line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+    assert code == 0 and not line.endswith("...")
+    code, out, _ = run(name, "--help")
+    assert code == 0 and "`-`" in out  # stdin is a trace path

@@ -21,8 +21,9 @@ __all__ = ["main"]
 @click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="judge-agent", prog_name="trace-tools")
 def main() -> None:
-    """Load OpenTelemetry traces (OTLP JSON / JSON Lines / protobuf, MLflow JSON; gzip or zstd;
-    files or directories) and investigate them with the tools a judge agent uses.
+    """Load OpenTelemetry traces (OTLP JSON / JSON Lines / protobuf with their logs, Zipkin, Jaeger,
+    ConsoleSpanExporter or MLflow JSON; gzip or zstd; files, directories, or `-` for stdin) and
+    investigate them with the tools a judge agent uses.
 
     \b
     Serve them to an MCP host:      trace-tools serve traces.jsonl
@@ -31,6 +32,8 @@ def main() -> None:
                                     trace-tools spans traces.jsonl --type LLM
                                     trace-tools span traces.jsonl 1a2b3c4d5e6f7a8b
                                     trace-tools search traces.jsonl 'refund|30 days'
+                                    trace-tools traces runs/ --exclude 'results*'
+                                    cat trace.json | trace-tools info -
     The same over the trace store:  trace-tools serve --store
                                     trace-tools traces --store --since 1h --errors
                                     trace-tools info --last --store

@@ -42,7 +42,7 @@ from trace_tools.text import safe
 ALL_MAX = 10_000
 
 
-@click.command()
+@click.command(short_help="List the traces of files or of the trace store (ListTraces).")
 @paths_argument
 @store_option
 @click.option("--since", help="Only traces started since then: an age (15m, 1h, 7d) or an ISO time.")
@@ -57,7 +57,7 @@ ALL_MAX = 10_000
 @click.option("--text", help="Only traces whose root name, service or id contains this (any case).")
 @click.option("--complete", "complete_only", is_flag=True, help="Only complete traces (the store's notion).")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
-@click.option("--page-token", help="Continue from a previous page (the token the last page ended with).")
+@click.option("--page-token", metavar="TOKEN", help="Continue from a previous page (the token it ended with).")
 @click.option("--all", "every", is_flag=True, help=f"Every matching trace, all pages (at most {ALL_MAX:,}).")
 @exclude_option
 @json_option
@@ -154,7 +154,7 @@ def _more(listing: TraceList, first: bool, every: bool) -> str:
     return f"{shown}: the next page with --page-token {listing.next_page_token}, or every one with --all"
 
 
-@click.command()
+@click.command(short_help="Overview of one trace (GetTraceInfo).")
 @path_argument
 @store_option
 @trace_option
@@ -179,18 +179,20 @@ def info(
         emit(tools.get_trace_info(source, chosen), as_json, render.info)
 
 
-@click.command()
+@click.command(short_help="The spans of one trace in tree order, with filters (ListSpans).")
 @path_argument
 @store_option
 @trace_option
 @last_option
-@click.option("--name", help="Only spans whose name contains this.")
-@click.option("--type", "span_type", help="Only spans of this type (LLM, TOOL, RETRIEVER, AGENT, CHAIN, …).")
+@click.option("--name", help="Only spans whose name contains this (any case).")
+@click.option(
+    "--type", "span_type", metavar="TYPE", help="Only spans of this type (LLM, TOOL, RETRIEVER, AGENT, CHAIN, …)."
+)
 @click.option("--status", type=click.Choice(["OK", "ERROR", "UNSET"], case_sensitive=False), help="Only this status.")
-@click.option("--parent", "parent_id", help="Only the direct children of this span.")
+@click.option("--parent", "parent_id", metavar="SPAN_ID", help="Only the direct children of this span.")
 @click.option("--min-duration-ms", type=float, help="Only spans at least this long.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 500), help="Rows per page.")
-@click.option("--page-token", help="Continue from a previous page.")
+@click.option("--page-token", metavar="TOKEN", help="Continue from a previous page (the token it ended with).")
 @click.option(
     "--preview",
     "preview_chars",
@@ -251,7 +253,7 @@ def _types_present(source: TraceSource, trace_id: str | None, span_type: str) ->
     return f"no span of type {span_type!r}; this trace has {present}"
 
 
-@click.command()
+@click.command(short_help="One span in full (GetSpan).")
 @path_argument
 @click.argument("span_id", required=False)
 @store_option
@@ -262,9 +264,16 @@ def _types_present(source: TraceSource, trace_id: str | None, span_type: str) ->
     "-a",
     "attributes",
     multiple=True,
-    help="Only this attribute (repeatable); inputs and outputs always shown.",
+    metavar="KEY",
+    help="Only this attribute (repeatable; `events` and `links` too); inputs and outputs are always shown.",
 )
-@click.option("--max-chars", default=2000, show_default=True, type=int, help="Characters shown of each long value.")
+@click.option(
+    "--max-chars",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(100, bounds.CONTENT_BUDGET, clamp=True),
+    help="Characters shown of each long value.",
+)
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0), help="Read long values from here.")
 @exclude_option
 @json_option
@@ -300,15 +309,22 @@ def span(
     emit(detail, as_json, render.span)
 
 
-@click.command(name="search")
+@click.command(name="search", short_help="Regex search over one trace's spans (SearchTraceRegex).")
 @path_argument
 @click.argument("pattern", required=False)
 @store_option
 @trace_option
 @last_option
 @click.option("--max-matches", default=50, show_default=True, type=click.IntRange(1, 500), help="Matches shown.")
-@click.option("--context", "context_chars", default=60, show_default=True, type=click.IntRange(0, 500))
-@click.option("--span", "span_id", help="Search only this span and its descendants.")
+@click.option(
+    "--context",
+    "context_chars",
+    default=60,
+    show_default=True,
+    type=click.IntRange(0, 500),
+    help="Characters shown either side of a match.",
+)
+@click.option("--span", "span_id", metavar="SPAN_ID", help="Search only this span and its descendants.")
 @click.option("--case-sensitive", is_flag=True, help="Match case exactly.")
 @exclude_option
 @json_option

@@ -37,13 +37,17 @@ exclude_option = click.option(
     "repeatable), e.g. --exclude 'results*.jsonl'. A file named as PATH is always read.",
 )
 trace_option = click.option(
-    "--trace-id", help="The trace to use when the file holds several (hex, base64 or tr- id; `traces` lists them)."
+    "--trace-id",
+    metavar="ID",
+    help="The trace to use when PATH holds several, or with --store (hex, base64 or tr- id; "
+    "`trace-tools traces` lists them).",
 )
 store_option = click.option(
     "--store",
     "target",
     is_flag=False,
     flag_value="",
+    metavar="[PATH|URL]",
     help="Read the trace store `trace-tools collect` fills instead of files: a SQLite file or a postgresql:// "
     "URL; --store alone (last, or before another option) reads the default store.",
 )
