@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from trace_tools import conventions
-from trace_tools.model import Span, SpanEvent, TokenUsage
+from trace_tools.model import SPAN_TYPES, Span, SpanEvent, TokenUsage
 
 BASE_NS = 1_700_000_000_000_000_000
 
@@ -263,3 +263,151 @@ def test_openinference_retrieval_documents_make_a_retriever_with_outputs() -> No
         {"content": "Shipping takes 3 days."},
     ]
     assert span.outputs_key == "retrieval.documents.*"
+
+
+# --- producers' own type names --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mlflow_type", "common", "original"),
+    [
+        ("CHAT_MODEL", "LLM", "MLflow: CHAT_MODEL"),
+        ("LLM", "LLM", None),
+        ("PARSER", "CHAIN", "MLflow: PARSER"),
+        ("MEMORY", "CHAIN", "MLflow: MEMORY"),
+        ("WORKFLOW", "CHAIN", "MLflow: WORKFLOW"),
+        ("RERANKER", "RERANKER", None),
+        ("tool", "TOOL", None),
+    ],
+)
+def test_mlflow_span_types_map_onto_the_common_ones(mlflow_type: str, common: str, original: str | None) -> None:
+    span = derived({"mlflow.spanType": mlflow_type})
+    assert (span.span_type, conventions.original_type(span)) == (common, original)
+    assert span.span_type in SPAN_TYPES
+
+
+@pytest.mark.parametrize(
+    ("observation_type", "common"),
+    [
+        ("generation", "LLM"),
+        ("embedding", "EMBEDDING"),
+        ("retriever", "RETRIEVER"),
+        ("tool", "TOOL"),
+        ("agent", "AGENT"),
+        ("chain", "CHAIN"),
+        ("evaluator", "EVALUATOR"),
+        ("guardrail", "GUARDRAIL"),
+        ("span", "UNKNOWN"),
+        ("event", "UNKNOWN"),
+    ],
+)
+def test_langfuse_observation_types(observation_type: str, common: str) -> None:
+    assert derived({"langfuse.observation.type": observation_type}).span_type == common
+
+
+def test_a_langfuse_span_takes_its_type_from_another_vocabulary() -> None:
+    span = derived({"langfuse.observation.type": "span", "openinference.span.kind": "RETRIEVER"})
+    assert (span.span_type, conventions.original_type(span)) == ("RETRIEVER", None)
+
+
+def test_langfuse_generation_content_model_and_usage() -> None:
+    span = derived(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.input": '[{"role": "user", "content": "hi"}]',
+            "langfuse.observation.output": "hello",
+            "langfuse.observation.model.name": "gpt-4o-mini",
+            "langfuse.observation.usage_details": '{"input": 9, "output": 2, "total": 11}',
+        }
+    )
+    assert (span.span_type, conventions.original_type(span)) == ("LLM", "Langfuse: generation")
+    assert (span.inputs, span.inputs_key) == ([{"role": "user", "content": "hi"}], "langfuse.observation.input")
+    assert (span.outputs, span.outputs_key) == ("hello", "langfuse.observation.output")
+    assert span.usage == TokenUsage(input_tokens=9, output_tokens=2, total_tokens=11)
+
+
+def test_langfuse_usage_in_openai_names_and_a_model_alone_mean_llm() -> None:
+    span = derived(
+        {
+            "langfuse.observation.model.name": "m",
+            "langfuse.observation.usage_details": '{"prompt_tokens": 4, "completion_tokens": 1}',
+        }
+    )
+    assert (span.span_type, span.usage) == ("LLM", TokenUsage(input_tokens=4, output_tokens=1))
+
+
+def test_type_names_hold_the_common_type_and_the_producers_word() -> None:
+    assert conventions.type_names(derived({"mlflow.spanType": "CHAT_MODEL"})) == {"LLM", "CHAT_MODEL"}
+    assert conventions.type_names(derived({"langfuse.observation.type": "generation"})) == {"LLM", "GENERATION"}
+    assert conventions.type_names(derived({"openinference.span.kind": "PROMPT"})) == {"CHAIN", "PROMPT"}
+    assert conventions.type_names(derived({"openinference.span.kind": "TOOL"})) == {"TOOL"}
+
+
+# --- GenAI content in log events ------------------------------------------------------------
+
+
+def test_log_record_bodies_are_the_messages_of_their_events() -> None:
+    # as the loaders attach an openai-v2 log record: its body under `body`
+    events = [
+        SpanEvent("gen_ai.user.message", BASE_NS, {"gen_ai.system": "openai", "body": {"content": "hi"}}),
+        SpanEvent(
+            "gen_ai.assistant.message",
+            BASE_NS,
+            {"body": {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{}"}}]}},
+        ),
+        SpanEvent("gen_ai.tool.message", BASE_NS, {"body": {"content": "sunny", "id": "c1"}}),
+        SpanEvent("gen_ai.choice", BASE_NS, {"body": {"index": 0, "message": {"role": "assistant", "content": "ok"}}}),
+    ]
+    span = derived({"gen_ai.operation.name": "chat"}, events)
+
+    assert span.inputs == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "content": "sunny", "id": "c1"},
+    ]
+    assert span.outputs == [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]
+    assert conventions.content_events(span) == {0, 1, 2, 3}
+
+
+def test_message_events_recorded_without_content_are_not_content() -> None:
+    # openai-v2 with content capture off: no body, a choice with only its role and finish reason
+    events = [
+        SpanEvent("gen_ai.user.message", BASE_NS, {"gen_ai.system": "openai"}),
+        SpanEvent("gen_ai.assistant.message", BASE_NS, {"body": {"tool_calls": [{"function": {"name": "f"}}]}}),
+        SpanEvent("gen_ai.choice", BASE_NS, {"body": {"index": 0, "finish_reason": "stop", "message": {"role": "x"}}}),
+    ]
+    span = derived({"gen_ai.operation.name": "chat"}, events)
+    assert (span.inputs, span.outputs, conventions.content_events(span)) == (None, None, frozenset())
+    assert conventions.is_genai(span)
+
+
+def test_inference_operation_details_event_holds_the_whole_exchange() -> None:
+    details = {
+        "gen_ai.system_instructions": [{"type": "text", "content": "be brief"}],
+        "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}],
+        "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", "content": "yo"}]}]',
+    }
+    events = [
+        SpanEvent("exception", BASE_NS, {"exception.type": "Timeout"}),
+        SpanEvent("gen_ai.client.inference.operation.details", BASE_NS, details),
+    ]
+    span = derived({"gen_ai.operation.name": "chat"}, events)
+
+    assert span.inputs == [
+        {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]},
+    ]
+    assert span.outputs == [{"role": "assistant", "parts": [{"type": "text", "content": "yo"}]}]
+    assert conventions.content_events(span) == {1}  # the exception stays an event
+
+
+def test_content_on_the_span_wins_over_events_and_keeps_them_listed() -> None:
+    events = [SpanEvent("gen_ai.user.message", BASE_NS, {"body": {"content": "from the event"}})]
+    span = derived({"gen_ai.operation.name": "chat", "gen_ai.input.messages": '[{"role": "user"}]'}, events)
+    assert span.inputs_key == "gen_ai.input.messages"
+    assert conventions.content_events(span) == frozenset()
+
+
+def test_only_genai_spans_count_for_the_content_note() -> None:
+    assert conventions.is_genai(derived({"gen_ai.provider.name": "openai"}))
+    assert not conventions.is_genai(derived({"openinference.span.kind": "LLM"}))
