@@ -88,7 +88,11 @@ BAD_FILES = [
     ("empty-list.json", b"[]", r"is not a trace: JSON in none"),
     ("empty.json", b"", r"is empty"),
     ("blank.json", b"  \n\n ", r"is empty"),
-    ("notes.txt", b"Dear diary, today I traced nothing.\n", r"is not a trace: text in none of the formats understood; expected OTLP/JSON"),
+    (
+        "notes.txt",
+        b"Dear diary, today I traced nothing.\n",
+        r"is not a trace: text in none of the formats understood; expected OTLP/JSON",
+    ),
     ("garbage.bin", random.Random(7).randbytes(4096), r"is not a trace: binary data that is not OTLP protobuf"),
     ("latin1.json", b'{"resourceSpans": [{"name": "caf\xe9"}]}', r"contains bytes that are not valid UTF-8"),
     ("list-of-junk.json", b"[1, 2]", r"is not a trace: JSON in none"),

@@ -1,0 +1,89 @@
+"""ConsoleSpanExporter output (`loaders.console`): the SDK's own printing, pretty or one span per line."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tests.trace_tools.loaders.builders import BASE_NS, MS, write
+from trace_tools.errors import TraceLoadError
+from trace_tools.loaders import load, load_path
+
+FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "console" / "support_agent.txt"
+
+
+def printed(indent: int | None) -> str:
+    """Two spans as the SDK's ConsoleSpanExporter prints them (`indent=None`: one per line)."""
+    out = io.StringIO()
+    provider = TracerProvider(resource=Resource({"service.name": "console-demo"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=indent) + "\n"))
+    )
+    tracer = provider.get_tracer("demo")
+    with tracer.start_as_current_span("parent", start_time=BASE_NS, end_on_exit=False) as parent:
+        child = tracer.start_span(
+            "child", kind=SpanKind.CLIENT, start_time=BASE_NS + 123_456_000, attributes={"tags": ("a", "b"), "n": 3}
+        )
+        child.add_event("retry", {"attempt": 2}, timestamp=BASE_NS + 200 * MS)
+        child.set_status(Status(StatusCode.ERROR, "upstream said no"))
+        child.end(end_time=BASE_NS + 300 * MS)
+        parent.end(end_time=BASE_NS + 400 * MS)
+    provider.shutdown()
+    return out.getvalue()
+
+
+def test_the_fixture_printed_by_the_sdk_loads_as_its_tree() -> None:
+    (trace,) = load_path(FIXTURE)
+
+    assert [(s.depth, s.name, s.kind, s.status_code) for s in trace.spans] == [
+        (0, "invoke_agent support", "SERVER", "OK"),
+        (1, "chat gpt-4o-mini", "CLIENT", "UNSET"),
+        (1, "execute_tool lookup_order", "INTERNAL", "ERROR"),
+        (1, "execute_tool lookup_order", "INTERNAL", "UNSET"),
+        (1, "chat gpt-4o-mini", "CLIENT", "UNSET"),
+    ]
+    root, chat, failed = trace.spans[:3]
+    assert root.resource["service.name"] == "support-agent"
+    assert [(link.span_id, link.attributes) for link in root.links] == [
+        ("eee19b7ec3c1b174", {"reason": "follow-up of an earlier conversation"})
+    ]
+    assert failed.status_message == "orders API did not answer in 500 ms"
+    assert chat.attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
+    assert chat.usage is not None and chat.usage.output_tokens == 17
+    assert (root.start_ns, root.end_ns) == (1_748_779_200 * 10**9, 1_748_779_202_600 * 10**6)
+
+
+@pytest.mark.parametrize("indent", [4, None], ids=["pretty", "one-per-line"])
+def test_console_output_loads_exact_times_kinds_events_and_status(tmp_path: Path, indent: int | None) -> None:
+    path = write(tmp_path / "spans.log", printed(indent))
+    (trace,) = load_path(path)
+
+    parent, child = trace.spans
+    assert child.parent_id == parent.span_id and child.kind == "CLIENT" and parent.kind == "INTERNAL"
+    # ISO times carry microseconds: read exactly, without a float's rounding
+    assert (child.start_ns, child.end_ns) == (BASE_NS + 123_456_000, BASE_NS + 300 * MS)
+    assert (child.status_code, child.status_message) == ("ERROR", "upstream said no")
+    assert child.attributes == {"tags": ["a", "b"], "n": 3}
+    assert [(e.name, e.time_ns, e.attributes) for e in child.events] == [("retry", BASE_NS + 200 * MS, {"attempt": 2})]
+    assert parent.resource == {"service.name": "console-demo"}
+    assert trace.warnings == []
+
+
+def test_one_printed_span_is_a_json_document_and_loads_from_memory() -> None:
+    first = printed(None).splitlines()[0]
+    (trace,) = load(first, "<stdin>")
+    assert [s.name for s in trace.spans] == ["child"]
+
+
+def test_console_output_cut_short_is_one_line_naming_the_object(tmp_path: Path) -> None:
+    text = printed(4)
+    path = write(tmp_path / "spans.log", text[: len(text) - 40])
+    with pytest.raises(TraceLoadError, match=r"\(object 2\): is not valid JSON") as caught:
+        load_path(path)
+    assert "\n" not in str(caught.value)
