@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.text import Text
 
 from trace_tools import bounds, render, tools
 from trace_tools.cli.options import (
@@ -36,7 +35,6 @@ from trace_tools.errors import TraceSelectionError
 from trace_tools.index import TraceSource
 from trace_tools.results import TraceList
 from trace_tools.terminal import stderr
-from trace_tools.text import safe
 
 #: Traces `traces --all` lists at most: a table (or JSON document) anyone can still read and hold.
 ALL_MAX = 10_000
@@ -237,20 +235,7 @@ def spans(
             min_duration_ms=min_duration_ms,
             preview_chars=preview_chars,
         )
-        hint = _types_present(source, chosen, span_type) if span_type and not page.total_matching else None
-    emit(page, as_json, render.spans)
-    if hint and not as_json:
-        stderr.print(Text(safe(hint, keep_newlines=False)))
-
-
-def _types_present(source: TraceSource, trace_id: str | None, span_type: str) -> str | None:
-    """When no span matched and no span has that --type, the types the trace has (GetTraceInfo's
-    counts): the user who typed `TOOLS` sees `TOOL`."""
-    types = tools.get_trace_info(source, trace_id).span_types
-    if span_type.upper() in (name.upper() for name in types):
-        return None  # the type is there: other filters left nothing
-    present = ", ".join(f"{name} ({count})" for name, count in types.items())
-    return f"no span of type {span_type!r}; this trace has {present}"
+    emit(page, as_json, render.spans)  # a --type no span has: the page's notes name the types present
 
 
 @click.command(short_help="One span in full (GetSpan).")

@@ -17,7 +17,7 @@ from trace_tools.errors import TraceSelectionError
 from trace_tools.index import TraceSource, TraceStore
 from trace_tools.loaders import load, load_paths
 from trace_tools.model import Trace
-from trace_tools.results import SearchResult, SpanDetail, ToolResult, TraceInfo
+from trace_tools.results import SpanDetail, ToolResult
 from trace_tools.selection import select_trace
 from trace_tools.terminal import STDIN, STDIN_SOURCE, cli_words, read_stdin, stderr
 
@@ -172,16 +172,20 @@ def in_cli_words(result: R) -> R:
     """`result` with the tools' own messages (notes, warnings, the marker ending a cut value) in
     command-line words (`terminal.cli_words`); trace content is left as it is."""
     changes: dict[str, object] = {}
-    if isinstance(result, (SpanDetail, SearchResult)) and result.notes:
-        changes["notes"] = [cli_words(note) for note in result.notes]
-    if isinstance(result, TraceInfo) and result.warnings:
-        changes["warnings"] = [cli_words(warning) for warning in result.warnings]
+    for field in _MESSAGES:
+        messages = getattr(result, field, None)
+        if messages:
+            changes[field] = [cli_words(message) for message in messages]
     if isinstance(result, SpanDetail):
         changes["inputs"] = _cut_marker_in_cli_words(result.inputs)
         changes["outputs"] = _cut_marker_in_cli_words(result.outputs)
         if result.attributes:
             changes["attributes"] = {k: _cut_marker_in_cli_words(v) for k, v in result.attributes.items()}
     return result.model_copy(update=changes) if changes else result
+
+
+#: The result fields that hold the tools' own messages (lists of text), whichever result has them.
+_MESSAGES = ("notes", "warnings")
 
 
 def _cut_marker_in_cli_words(value: object) -> object:
