@@ -17,8 +17,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from tests.trace_tools.store.otlp import proto_span, request
 from trace_tools.cli import investigate, main
 from trace_tools.loaders import reading
+from trace_tools.store import open_store
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HOSTILE = str(FIXTURES / "hostile.jsonl")
@@ -359,3 +361,16 @@ def test_the_command_list_shows_each_reading_command_whole(name: str) -> None:
     assert code == 0 and not line.endswith("...")
     code, out, _ = run(name, "--help")
     assert code == 0 and "`-`" in out  # stdin is a trace path
+
+
+def test_the_trace_store_pages_and_answers_in_cli_words(tmp_path: Path) -> None:
+    target = str(tmp_path / "traces.sqlite")
+    with open_store(target, create=True) as database:
+        for n in range(1, 8):
+            database.add(request(proto_span(n, 1, start_ms=n * 1000, name=f"root {n}")))
+    code, _, err = run("traces", "--store", target, "--limit", "3")
+    assert code == 0 and "3 of 7 traces; 4 more" in err
+    code, out, _ = run("traces", "--store", target, "--all", "--json")
+    assert code == 0 and len({t["trace_id"] for t in json.loads(out)["traces"]}) == 7
+    code, _, err = run("info", "--store", target, "--trace-id", "ab" * 16)
+    assert code == 1 and "`trace-tools traces` lists" in err and "ListTraces" not in err
