@@ -12,8 +12,9 @@ every span's tags) into the resource, and each annotation value `{"<event name>"
 into an event. A 64-bit trace id is widened to 128 bits with zeros, as OpenTelemetry does.
 
 A `shared` span (the server half of an RPC that reuses its client's span id, as B3 propagation
-does) becomes a child of that client span under an id derived from both, its Zipkin id kept in
-`zipkin.id`: otherwise one span id would stand for two spans.
+does) becomes a child of that client span under an id derived from it, its Zipkin id kept in
+`zipkin.id`, and the spans the server's service started under that id become its children:
+otherwise one span id would stand for two spans.
 """
 
 from __future__ import annotations
@@ -162,10 +163,18 @@ def _event(annotation: Any, source: str) -> SpanEvent:
 
 
 def _separate_shared(spans: list[Span]) -> None:
-    """Give each shared span whose id its client span also has an id of its own, under that client."""
+    """Give each shared span whose id its client span also has an id of its own, under that client;
+    the spans its own service started under that id (the server's children) move under it."""
     unshared = {(s.trace_id, s.span_id) for s in spans if not s.attributes.get("zipkin.shared")}
+    moved: dict[tuple[str, str], tuple[str, Any]] = {}  # (trace, Zipkin id) -> (new id, server's service)
     for span in spans:
         if span.attributes.get("zipkin.shared") and (span.trace_id, span.span_id) in unshared:
+            new_id = hashlib.sha256(f"zipkin shared {span.span_id}".encode()).hexdigest()[:16]
+            moved[span.trace_id, span.span_id] = (new_id, span.resource.get("service.name"))
             span.attributes["zipkin.id"] = span.span_id
             span.parent_id = span.span_id
-            span.span_id = hashlib.sha256(f"zipkin shared {span.span_id}".encode()).hexdigest()[:16]
+            span.span_id = new_id
+    for span in spans:
+        server = moved.get((span.trace_id, span.parent_id or ""))
+        if server and span.span_id != server[0] and span.resource.get("service.name") == server[1]:
+            span.parent_id = server[0]

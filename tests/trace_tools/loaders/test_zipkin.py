@@ -84,12 +84,27 @@ def test_a_64_bit_trace_id_is_widened_and_the_error_tag_marks_a_failure() -> Non
     assert (client.start_ns, client.end_ns) == (BASE_NS, BASE_NS + 1_500_000)
 
 
-def test_a_shared_server_span_becomes_a_child_of_the_client_span_with_its_id() -> None:
-    client = zipkin_span("00f067aa0ba902b7", "b7ad6b7169203331", kind="CLIENT")
-    server = zipkin_span("00f067aa0ba902b7", "b7ad6b7169203331", kind="SERVER", shared=True, timestamp=US + 100)
-    (trace,) = load([zipkin_span("b7ad6b7169203331"), client, server])
+def test_a_shared_server_span_becomes_a_child_of_the_client_span_with_its_children() -> None:
+    client = zipkin_span("00f067aa0ba902b7", "b7ad6b7169203331", kind="CLIENT", localEndpoint={"serviceName": "web"})
+    server = zipkin_span(
+        "00f067aa0ba902b7",
+        "b7ad6b7169203331",
+        kind="SERVER",
+        shared=True,
+        timestamp=US + 100,
+        localEndpoint={"serviceName": "api"},
+    )
+    query = zipkin_span(
+        "53995c3f42cd8ad8", "00f067aa0ba902b7", timestamp=US + 200, localEndpoint={"serviceName": "api"}
+    )
+    (trace,) = load([zipkin_span("b7ad6b7169203331", localEndpoint={"serviceName": "web"}), client, server, query])
 
-    assert [(s.depth, s.kind) for s in trace.spans] == [(0, "INTERNAL"), (1, "CLIENT"), (2, "SERVER")]
+    assert [(s.depth, s.kind, s.name) for s in trace.spans] == [
+        (0, "INTERNAL", "op-b7ad"),
+        (1, "CLIENT", "op-00f0"),
+        (2, "SERVER", "op-00f0"),
+        (3, "INTERNAL", "op-5399"),
+    ]
     served = trace.spans[2]
     assert served.parent_id == "00f067aa0ba902b7" != served.span_id
     assert served.attributes == {"zipkin.shared": True, "zipkin.id": "00f067aa0ba902b7"}
