@@ -63,6 +63,8 @@ _GENAI_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.nam
 # Attributes that alone say a model was called.
 _MODEL_MARKERS = ("gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model", "langfuse.observation.model.name")
 
+_LANGFUSE_TRACE_PREFIX = "langfuse.trace."
+_LANGFUSE_TRACE_KEYS = frozenset({"langfuse.environment", "langfuse.release"})
 # Attribute keys in order of preference (JSON text in them is decoded).
 _INPUT_KEYS = (
     "mlflow.spanInputs",
@@ -137,6 +139,28 @@ def is_genai(span: Span) -> bool:
     """Whether the span was written under the GenAI semantic conventions (an instrumented model,
     agent or tool call), whose content an instrumentation records only when asked to."""
     return any(key in span.attributes for key in _GENAI_MARKERS)
+
+
+def trace_metadata(span: Span) -> dict[str, Any]:
+    """The trace-level attributes a producer repeats on each span (Langfuse's `langfuse.trace.*`,
+    environment and release), read from the root for GetTraceInfo; the SDK writes metadata
+    values as JSON text, decoded here."""
+    return {
+        key: decoded(value)
+        for key, value in span.attributes.items()
+        if key.startswith(_LANGFUSE_TRACE_PREFIX) or key in _LANGFUSE_TRACE_KEYS
+    }
+
+
+def decoded(value: Any) -> Any:
+    """A string holding JSON of any value decoded (MLflow and Langfuse write `"chat"` for chat);
+    other text, and values that are not strings, as they are."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
 
 
 def _typed(attrs: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:

@@ -89,7 +89,8 @@ def get_trace_info(store: TraceSource, trace_id: TraceId = None) -> TraceInfo:
         slowest_spans=[_ref(index, s) for s in below_root] or None,
         extra_roots=(len(trace.roots) - 1) or None,
         resource_attributes=bounds.bounded_dict(index.show, trace.resource_attributes, 30, 200) or None,
-        metadata=bounds.bounded_dict(index.show, trace.metadata, 30, 300) or None,
+        metadata=bounds.bounded_dict(index.show, {**conventions.trace_metadata(root), **trace.metadata}, 30, 300)
+        or None,
         warnings=trace.warnings or None,
         notes=_content_notes(trace) or None,
     )

@@ -77,6 +77,11 @@ def test_langfuse_trace_overview_has_its_root_inputs_and_token_totals() -> None:
     assert info.inputs_preview is not None and "A-10482" in info.inputs_preview
     assert info.token_usage is not None and info.token_usage.input_tokens == 96 + 14  # generation + embedding
     assert info.notes is None
+    assert info.metadata == {  # the trace-level attributes, JSON text decoded (the SDK writes "chat" as '"chat"')
+        "langfuse.environment": "fixtures",
+        "langfuse.trace.tags": '["refunds"]',
+        "langfuse.trace.metadata.channel": "chat",
+    }
 
 
 # --- MLflow ---------------------------------------------------------------------------------

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from trace_tools.conventions import maybe_json
+from trace_tools.conventions import decoded, maybe_json
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, status_code, text_field
 from trace_tools.model import Span, SpanEvent, SpanLink
@@ -84,7 +82,7 @@ def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
         end_ns=nanos(times[1], where, "end time"),
         status_code=status_code(status.get("code") or 0),
         status_message=text_field(status.get("message")),
-        attributes={key: _decode(value) for key, value in _mapping(raw.get("attributes"), where).items()},
+        attributes={key: decoded(value) for key, value in _mapping(raw.get("attributes"), where).items()},
         events=[
             SpanEvent(
                 name=text_field(event.get("name")),
@@ -118,15 +116,6 @@ def _strip_hex_prefix(value: Any, nbytes: int) -> Any:
     if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) == 2 + 2 * nbytes:
         return value[2:]
     return value
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value
 
 
 def _mapping(value: Any, source: str) -> dict[str, Any]:
