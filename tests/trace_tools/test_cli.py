@@ -263,6 +263,9 @@ def test_a_cut_value_says_which_options_read_on() -> None:
     assert code == 0 and json.loads(out)["inputs"]  # the hint is a command that reads on
     _, out, _ = run("span", SEED, span_id, "--max-chars", "30", "--json")
     assert f"GetSpan(span_id='{span_id}', attributes=['inputs']" in out  # --json stays the tool's own result
+    code, out, _ = run("span", str(FIXTURES / "tool_loop.jsonl"), "c094bef1e3f9956e", "--max-chars", "100")
+    unfolded = re.sub(r"\s+", "", out)  # an event's stack trace, cut: its marker too
+    assert code == 0 and "readonwith-a'events'--offset100]" in unfolded and "GetSpan(" not in unfolded
 
 
 def test_a_path_named_like_a_tool_argument_is_left_as_it_is(tmp_path: Path) -> None:

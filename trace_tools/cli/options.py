@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -180,8 +180,18 @@ def in_cli_words(result: R) -> R:
         changes["inputs"] = _cut_marker_in_cli_words(result.inputs)
         changes["outputs"] = _cut_marker_in_cli_words(result.outputs)
         if result.attributes:
-            changes["attributes"] = {k: _cut_marker_in_cli_words(v) for k, v in result.attributes.items()}
+            changes["attributes"] = _values_in_cli_words(result.attributes)
+        for field in ("events", "links"):  # their values are cut too (fetched with -a events / -a links)
+            views = getattr(result, field)
+            if views:
+                changes[field] = [
+                    v.model_copy(update={"attributes": _values_in_cli_words(v.attributes)}) for v in views
+                ]
     return result.model_copy(update=changes) if changes else result
+
+
+def _values_in_cli_words(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: _cut_marker_in_cli_words(v) for k, v in values.items()} if values else values
 
 
 #: The result fields that hold the tools' own messages (lists of text), whichever result has them.
