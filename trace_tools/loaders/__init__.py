@@ -59,11 +59,13 @@ def load_paths(
     """Every trace in the given files and directories, spans grouped by trace id across files
     (`strict` as in `load_path`).
 
-    Files of a directory matching any `exclude` glob (against the path relative to the directory
-    or the file name, e.g. `results.jsonl`, `runs/*`, `*.html`) are passed over and said in the
-    traces' warnings, like files that are not traces. A path given by name is always read.
+    Files of a directory matching any `exclude` glob (against the path relative to the directory,
+    the file's name or a name or path of a directory it is in: `results.jsonl`, `*.html`, `runs`,
+    `runs/2024-*`) are passed over and said in the traces' warnings, like files that are not
+    traces. A path given by name is always read.
     """
-    patterns = (exclude,) if isinstance(exclude, str) else tuple(exclude)  # one glob given bare
+    # one glob given bare is one pattern, not one per character
+    patterns = [p.removeprefix("./") for p in ((exclude,) if isinstance(exclude, str) else exclude)]
     collected = Collected()
     excluded: list[str] = []
     for path in map(Path, paths):
@@ -73,8 +75,9 @@ def load_paths(
             if not files:
                 raise TraceLoadError(str(path), "is an empty directory")
             for file in files:
-                if _excluded(file, path, patterns):
-                    excluded.append(file.name)
+                relative = file.relative_to(path)
+                if _excluded(relative, patterns):
+                    excluded.append(relative.as_posix())
                 else:
                     collected.extend(_collect_from_directory(file, strict))
         elif path.exists():
@@ -94,9 +97,10 @@ def load_paths(
     return traces
 
 
-def _excluded(file: Path, root: Path, patterns: Sequence[str]) -> bool:
-    relative = file.relative_to(root).as_posix()
-    return any(fnmatch.fnmatchcase(relative, p) or fnmatch.fnmatchcase(file.name, p) for p in patterns)
+def _excluded(relative: Path, patterns: Sequence[str]) -> bool:
+    # every parent but the last, which is "."
+    names = {relative.as_posix(), *relative.parts, *(parent.as_posix() for parent in relative.parents[:-1])}
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
 
 
 def _collect_from_directory(file: Path, strict: bool) -> Collected:

@@ -53,16 +53,18 @@ def test_a_broken_trace_file_in_a_folder_still_fails(tmp_path: Path, name: str, 
     assert caught.value.source.startswith(str(bad)) and not caught.value.problem.startswith(NOT_A_TRACE)
 
 
-def test_exclude_globs_match_the_relative_path_or_the_file_name_and_are_said(tmp_path: Path) -> None:
+def test_exclude_globs_match_the_relative_path_a_directory_or_the_file_name_and_are_said(tmp_path: Path) -> None:
     write(tmp_path / "a.json", one_trace(TRACE_A))
     (tmp_path / "runs" / "old").mkdir(parents=True)
     write(tmp_path / "runs" / "old" / "b.json", one_trace(TRACE_B))
     write(tmp_path / "scratch.json", b"{ broken")
 
-    (trace,) = load_paths([tmp_path], exclude=["runs/*", "scratch.json"])
-
-    assert trace.trace_id == TRACE_A
-    assert trace.warnings == ["2 file(s) matching an exclude pattern were passed over: b.json, scratch.json"]
+    for patterns in (["runs/*", "scratch.json"], ["old", "./scratch.*"], ["runs", "*scratch*"]):
+        (trace,) = load_paths([tmp_path], exclude=patterns)
+        assert trace.trace_id == TRACE_A
+        assert trace.warnings == [
+            "2 file(s) matching an exclude pattern were passed over: runs/old/b.json, scratch.json"
+        ]
     assert [t.trace_id for t in load_paths([tmp_path], exclude="scratch.*")] == [TRACE_A, TRACE_B]
 
 
