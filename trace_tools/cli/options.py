@@ -177,8 +177,8 @@ def in_cli_words(result: R) -> R:
         if messages:
             changes[field] = [cli_words(message) for message in messages]
     if isinstance(result, SpanDetail):
-        changes["inputs"] = _cut_marker_in_cli_words(result.inputs)
-        changes["outputs"] = _cut_marker_in_cli_words(result.outputs)
+        for field in ("inputs", "outputs", "status_message"):
+            changes[field] = _cut_marker_in_cli_words(getattr(result, field))
         if result.attributes:
             changes["attributes"] = _values_in_cli_words(result.attributes)
         for field in ("events", "links"):  # their values are cut too (fetched with -a events / -a links)
