@@ -1,11 +1,12 @@
 """What OpenTelemetry's `ConsoleSpanExporter` prints: `ReadableSpan.to_json()` objects one after another.
 
 The exporter every tutorial starts with writes each span as an indented JSON object followed by
-a newline (one per line with a custom formatter): `name`, `context` (`trace_id`, `span_id` as
-`0x…` hex), `kind` as `SpanKind.X`, `parent_id`, `start_time`/`end_time` as ISO 8601 strings
-(microseconds, UTC), `status.status_code` (`UNSET`/`OK`/`ERROR`) and `description`, plain
-`attributes`, `events` (`name`, ISO `timestamp`, `attributes`), `links` (`context`,
-`attributes`) and `resource.attributes`. It prints no instrumentation scope.
+a newline (one per line with a custom formatter), often between the application's own prints:
+`name`, `context` (`trace_id`, `span_id` as `0x…` hex), `kind` as `SpanKind.X`, `parent_id`,
+`start_time`/`end_time` as ISO 8601 strings (microseconds, UTC), `status.status_code`
+(`UNSET`/`OK`/`ERROR`) and `description`, plain `attributes`, `events` (`name`, ISO `timestamp`,
+`attributes`), `links` (`context`, `attributes`) and `resource.attributes`. It prints no
+instrumentation scope.
 """
 
 from __future__ import annotations
@@ -33,14 +34,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 #: `str(SpanKind.CLIENT)`: no other trace format writes a kind this way.
 _CONSOLE_KIND = re.compile(rb'"kind":\s*"SpanKind\.')
-#: Where one pretty-printed object ends and the next begins: a `}` alone at the start of a line
-#: closes a top-level object (nested ones are indented, and strings hold no raw newline).
-_BOUNDARY = re.compile(rb"(?<=\n\})\s+(?=\{)")
 _SNIFF_BYTES = 64 * 1024
 
 
 def looks_like_console(data: bytes) -> bool:
-    """Whether text that is not one JSON document starts as the console exporter's output."""
+    """Whether text that is not one JSON document holds the console exporter's output early on."""
     return _CONSOLE_KIND.search(data, 0, _SNIFF_BYTES) is not None
 
 
@@ -51,23 +49,50 @@ def is_console_span(document: Any) -> bool:
     return isinstance(context, dict) and "span_id" in context and "trace_id" in context
 
 
-def parse_stream(data: bytes, source: str) -> Collected:
-    """Spans printed back to back.
+def parse_stream(data: bytes, source: str, strict: bool = False) -> Collected:
+    """Spans printed one after another: indented (from a line `{` to a line `}`: nested braces are
+    indented, strings hold no raw newline) or one per line. Other lines, what the application
+    printed to the same stdout, are skipped and counted in the warnings; `strict` refuses them.
 
     Raises:
-        TraceLoadError: an object is not valid JSON or not a span (named by its number).
+        TraceLoadError: a printed span is cut short or malformed (named by its line), or
+            (strict) a line is not part of a span.
     """
     collected = Collected()
-    for number, chunk in enumerate(_BOUNDARY.split(data), start=1):
-        where = f"{source} (object {number})"
-        try:
-            document = orjson.loads(chunk)
-        except orjson.JSONDecodeError as exc:
-            raise TraceLoadError(where, f"is not valid JSON ({exc})") from exc
-        if not is_console_span(document):
-            raise TraceLoadError(where, "is not a span as ConsoleSpanExporter prints it")
-        collected.spans.append(parse_span(document, where))
+    other = 0
+    pending: list[bytes] = []
+    first_line = 0
+    for number, line in enumerate(data.splitlines(), start=1):
+        if pending:
+            pending.append(line)
+            if line.rstrip() == b"}":
+                collected.spans.append(_printed_span(b"\n".join(pending), f"{source}:{first_line}"))
+                pending = []
+        elif line.startswith(b"{"):
+            first_line = number
+            if line.rstrip() == b"{":
+                pending = [line]
+            else:
+                collected.spans.append(_printed_span(line, f"{source}:{number}"))
+        elif line.strip():
+            if strict:
+                raise TraceLoadError(source, f"line {number} is not part of a printed span")
+            other += 1
+    if pending:
+        raise TraceLoadError(source, f"the span printed from line {first_line} is cut short")
+    if other:
+        collected.warnings.append(f"{source}: {other} line(s) of other output between the spans were skipped")
     return collected
+
+
+def _printed_span(text: bytes, source: str) -> Span:
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise TraceLoadError(source, f"is not valid JSON ({exc})") from exc
+    if not is_console_span(document):
+        raise TraceLoadError(source, "is not a span as ConsoleSpanExporter prints it")
+    return parse_span(document, source)
 
 
 def parse_span(raw: dict[str, Any], source: str) -> Span:

@@ -47,6 +47,8 @@ def collect(data: bytes, source: str, strict: bool = False) -> Collected:
     if data[start : start + 1] in (b"{", b"["):
         return _from_json_text(data, source, strict)
     if _looks_like_text(data):
+        if console.looks_like_console(data):  # the application printed something first
+            return console.parse_stream(data, source, strict)
         raise TraceLoadError(source, f"{NOT_A_TRACE}: text in none of the formats understood; {FORMATS}")
     return otlp_proto.parse_binary(data, source)
 
@@ -118,6 +120,8 @@ def _from_json_text(data: bytes, source: str, strict: bool) -> Collected:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if console.looks_like_console(data):
+            return console.parse_stream(data, source, strict)
         if b"\n" in data.strip():
             first = _first_line_document(data)
             if first is not _NOT_PARSED:
@@ -126,8 +130,6 @@ def _from_json_text(data: bytes, source: str, strict: bool) -> Collected:
                         source, f"{NOT_A_TRACE}: JSON Lines in none of the formats understood; {FORMATS}"
                     ) from exc
                 return parse_lines(data, source, strict)
-            if console.looks_like_console(data):
-                return console.parse_stream(data, source)
         if "utf-8" in str(exc).lower():
             raise TraceLoadError(source, "contains bytes that are not valid UTF-8") from exc
         raise TraceLoadError(source, f"is not valid JSON ({_describe(exc, data)})") from exc

@@ -81,9 +81,26 @@ def test_one_printed_span_is_a_json_document_and_loads_from_memory() -> None:
     assert [s.name for s in trace.spans] == ["child"]
 
 
-def test_console_output_cut_short_is_one_line_naming_the_object(tmp_path: Path) -> None:
+def test_console_output_cut_short_is_one_line_naming_where_the_span_starts(tmp_path: Path) -> None:
     text = printed(4)
     path = write(tmp_path / "spans.log", text[: len(text) - 40])
-    with pytest.raises(TraceLoadError, match=r"\(object 2\): is not valid JSON") as caught:
+    with pytest.raises(TraceLoadError, match=r"the span printed from line \d+ is cut short") as caught:
         load_path(path)
-    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("indent", [4, None], ids=["pretty", "one-per-line"])
+def test_the_applications_own_prints_between_the_spans_are_skipped_and_counted(
+    tmp_path: Path, indent: int | None
+) -> None:
+    first, second = printed(indent).split("\n{", 1) if indent else printed(indent).splitlines()
+    if indent:
+        second = "{" + second
+    path = write(tmp_path / "stdout.txt", f"Starting the app...\n{first}\nHello world!\n\n{second.rstrip()}\ndone\n")
+
+    (trace,) = load_path(path)
+
+    assert [s.name for s in trace.spans] == ["parent", "child"]
+    assert trace.warnings == [f"{path}: 3 line(s) of other output between the spans were skipped"]
+    with pytest.raises(TraceLoadError, match=r"line 1 is not part of a printed span"):
+        load_path(path, strict=True)
