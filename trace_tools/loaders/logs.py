@@ -19,12 +19,19 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders.common import MAX_DEPTH
 from trace_tools.selection import normalize_id
 
 _EVENT_NAME_KEY = "event.name"
-#: OTLP/JSON writes ids as hex, which protobuf's JSON mapping would read as base64: read apart.
-_ID_KEYS = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8}
+#: OTLP/JSON writes ids as hex, which protobuf's JSON mapping would read as base64: read apart
+#: (key -> the record's field and its size in bytes).
+_ID_KEYS = {
+    "traceId": ("trace_id", 16),
+    "trace_id": ("trace_id", 16),
+    "spanId": ("span_id", 8),
+    "span_id": ("span_id", 8),
+}
+#: protobuf's own recursion limit for binary messages: a JSON record may nest as deep as a binary one.
+_MAX_MESSAGE_DEPTH = 100
 
 
 def is_logs_request(document: Any) -> bool:
@@ -84,14 +91,14 @@ def _record(raw: dict[str, Any], source: str) -> LogRecord:
             {key: value for key, value in raw.items() if key not in _ID_KEYS},
             record,
             ignore_unknown_fields=True,
-            max_recursion_depth=MAX_DEPTH,
+            max_recursion_depth=_MAX_MESSAGE_DEPTH,
         )
     except json_format.ParseError as exc:
         raise TraceLoadError(source, f"a log record is malformed ({str(exc)[:200]})") from exc
-    for key, size in _ID_KEYS.items():
+    for key, (field, size) in _ID_KEYS.items():
         value = raw.get(key)
         if isinstance(value, str) and (normalized := normalize_id(value, size)) is not None:
-            setattr(record, "trace_id" if size == 16 else "span_id", bytes.fromhex(normalized))
+            setattr(record, field, bytes.fromhex(normalized))
     return record
 
 

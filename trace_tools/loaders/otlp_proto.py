@@ -181,6 +181,7 @@ def convert_logs(request: ExportLogsServiceRequest, source: str) -> Collected:
 
 
 def span_event(event: ProtoSpan.Event, source: str) -> SpanEvent:
+    """A protobuf span event (a span's own, or a log record's as `logs.log_event` makes it)."""
     return SpanEvent(name=event.name, time_ns=event.time_unix_nano, attributes=_attributes(event.attributes, source))
 
 

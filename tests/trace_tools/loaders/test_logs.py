@@ -151,3 +151,19 @@ def test_a_record_with_an_event_name_attribute_of_another_type_is_named_log(tmp_
     logs = write(tmp_path / "logs.binpb", logs_request(odd).SerializeToString())
     (trace,) = load_paths([spans_file(tmp_path), logs])
     assert [e.name for e in trace.by_id[CHILD].events] == ["log"]
+
+
+def test_a_json_record_nests_as_deep_as_a_protobuf_one(tmp_path: Path) -> None:
+    body: dict[str, object] = {"stringValue": "innermost"}
+    for _ in range(25):  # 25 maps deep: 75 protobuf messages
+        body = {"kvlistValue": {"values": [{"key": "k", "value": body}]}}
+    raw = {"traceId": TRACE_A, "spanId": CHILD, "eventName": "deep", "timeUnixNano": str(BASE_NS), "body": body}
+    logs = write(tmp_path / "logs.json", {"resourceLogs": [{"scopeLogs": [{"logRecords": [raw]}]}]})
+
+    (trace,) = load_paths([spans_file(tmp_path), logs])
+
+    (event,) = trace.by_id[CHILD].events
+    value = event.attributes["body"]
+    for _ in range(25):
+        value = value["k"]
+    assert value == "innermost"
