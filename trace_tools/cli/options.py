@@ -33,8 +33,8 @@ exclude_option = click.option(
     "--exclude",
     metavar="GLOB",
     multiple=True,
-    help="In a directory, skip the files matching this glob (their path inside the directory or their name; "
-    "repeatable), e.g. --exclude 'results*.jsonl'. A file named as PATH is always read.",
+    help="In a directory, skip the files matching this glob (their path inside the directory, their name or "
+    "a folder's; repeatable), e.g. --exclude 'results*.jsonl' or --exclude runs. A file named as PATH is always read.",
 )
 trace_option = click.option(
     "--trace-id",
