@@ -8,11 +8,12 @@ Each item has a stable key, so a re-run of the same data resumes where the last 
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_agent.errors import ConfigError
 from judge_agent.records import ItemInfo
-from trace_tools import Trace, load_path
+from trace_tools import Trace
+from trace_tools.errors import TraceLoadError
+from trace_tools.loaders import load_paths
+from trace_tools.loaders.common import NOT_A_TRACE
 from trace_tools.redaction import redact_text, redact_value
 from trace_tools.text import utc_datetime
 
@@ -126,16 +130,28 @@ class Filters(BaseModel):
         return not self.name or self.name.lower() in trace.root.name.lower()
 
 
-def collect(data: Any, *, mapping: Mapping[str, str] | None = None, strict: bool = False) -> list[Item]:
+def collect(
+    data: Any,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    strict: bool = False,
+    exclude: Sequence[str] = (),
+    outputs: Collection[str | Path] = (),
+) -> list[Item]:
     """Items from DATA: paths, directories or globs of traces or datasets; Trace or Item objects;
     a list of row dicts; or a pandas DataFrame.
 
     `mapping` names the dataset column for each of key, inputs, outputs, expectations
     (`{"inputs": "question"}`); unmapped fields use the column of the same name. Trace files load
-    odd-but-valid traces with warnings unless `strict` (see `trace_tools.load_path`).
+    odd-but-valid traces with warnings unless `strict` (see `trace_tools.load_path`). A directory's
+    files that are not traces (a README, labels) are passed over, and so are the files of a
+    directory or a glob's matches that match an `exclude` glob (against the path relative to the
+    directory, or the file name). `outputs` are files the run writes (its results, its report):
+    never read as data, so the same command can run again over a directory that holds them.
 
     Raises:
-        ConfigError: nothing matches a path or glob, a bad mapping, a dataset without the columns.
+        ConfigError: nothing matches a path or glob, a path is one of `outputs`, a bad mapping, a dataset
+            without the columns.
         TraceLoadError: a trace file cannot be loaded.
     """
     columns = _check_mapping(mapping or {})
@@ -145,18 +161,19 @@ def collect(data: Any, *, mapping: Mapping[str, str] | None = None, strict: bool
         data = [data]
     if not isinstance(data, Iterable):
         raise ConfigError(f"cannot evaluate {type(data).__name__}: give paths, traces, rows or a DataFrame")
+    written = {Path(path).resolve() for path in outputs}
     items: list[Item] = []
     rows: list[Mapping[str, Any]] = []
     for entry in data:
         if isinstance(entry, Item):
             items.append(entry)
         elif isinstance(entry, Trace):
-            items.append(_trace_item(entry, entry.source))
+            items.append(_trace_item(entry))
         elif isinstance(entry, Mapping):
             rows.append(entry)
         elif isinstance(entry, (str, Path)):
-            for path in _expand(entry):
-                items.extend(_from_path(path, columns, strict))
+            for path in _expand(entry, exclude, written):
+                items.extend(_from_path(path, columns, strict, exclude, written))
         else:
             raise ConfigError(f"cannot evaluate a {type(entry).__name__}: give paths, traces, rows or a DataFrame")
     items.extend(_rows_to_items(rows, "rows", columns))
@@ -170,34 +187,48 @@ def _check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
     return {name: mapping.get(name, name) for name in MAPPABLE}
 
 
-def _expand(entry: str | Path) -> list[Path]:
+def _expand(entry: str | Path, exclude: Sequence[str], written: Collection[Path]) -> list[Path]:
+    """The path itself (refused when the run writes it), or a glob's files but the excluded and the written."""
     path = Path(entry)
     if path.exists():
+        if path.resolve() in written:
+            raise ConfigError(f"{entry} is a file this run writes (--out or --report): it cannot be data too")
         return [path]
     if glob.has_magic(str(entry)):
         matches = sorted(Path(p) for p in glob.glob(str(entry), recursive=True) if Path(p).is_file())
         if not matches:
             raise ConfigError(f"no file matches {entry}")
-        return matches
+        kept = [p for p in matches if p.resolve() not in written and not _excluded(p, exclude)]
+        if not kept:
+            raise ConfigError(f"every file matching {entry} is excluded or written by this run")
+        return kept
     raise ConfigError(f"{entry}: no such file or directory")
 
 
-def _from_path(path: Path, columns: dict[str, str], strict: bool) -> list[Item]:
-    if path.is_file() and path.suffix.lower() in _DATASET_SUFFIXES and _is_dataset(path):
+def _excluded(path: Path, exclude: Sequence[str]) -> bool:
+    """A glob's match against `exclude`, as `load_paths` matches a directory's files: the path or the name."""
+    return any(fnmatch.fnmatchcase(path.as_posix(), p) or fnmatch.fnmatchcase(path.name, p) for p in exclude)
+
+
+def _from_path(
+    path: Path, columns: dict[str, str], strict: bool, exclude: Sequence[str], written: Collection[Path]
+) -> list[Item]:
+    """A directory's traces, or a file's: its rows when it is a dataset (CSV, or JSON in no trace format), else
+    its traces."""
+    if path.is_file() and path.suffix.lower() == ".csv":
         return _rows_to_items(_read_rows(path), path.name, columns)
-    return [_trace_item(trace, str(path)) for trace in load_path(path, strict=strict)]
-
-
-def _is_dataset(path: Path) -> bool:
-    """CSV files are datasets; JSON (Lines) files are datasets unless they hold OTLP or MLflow traces."""
-    if path.suffix.lower() == ".csv":
-        return True
+    if path.is_dir():
+        root = path.resolve()
+        # the run's own files in it as escaped relative paths; one at the top also passes over deeper files of
+        # its name, by `load_paths`' rule: other runs' results and reports, no traces either
+        own = [glob.escape(f.relative_to(root).as_posix()) for f in written if f.is_relative_to(root)]
+        return [_trace_item(trace) for trace in load_paths([path], strict, exclude=[*exclude, *own])]
     try:
-        with path.open("rb") as handle:
-            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return head.startswith((b"{", b"[")) and b"resourceSpans" not in head and b'"spans"' not in head
+        return [_trace_item(trace) for trace in load_paths([path], strict)]
+    except TraceLoadError as exc:
+        if path.suffix.lower() in _DATASET_SUFFIXES and exc.problem.startswith(NOT_A_TRACE):
+            return _rows_to_items(_read_rows(path), path.name, columns)
+        raise
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -279,8 +310,9 @@ def _unreadable(exc: ValueError | RecursionError) -> str:
     return f"a value cannot be read ({str(exc).split(';')[0]})"
 
 
-def _trace_item(trace: Trace, source: str) -> Item:
-    return Item(key=f"trace:{trace.trace_id}", source=source, trace=trace)
+def _trace_item(trace: Trace) -> Item:
+    """A trace to judge; its source is the file it came from (the load's name when its spans span files)."""
+    return Item(key=f"trace:{trace.trace_id}", source=trace.source, trace=trace)
 
 
 def _unique(items: list[Item]) -> list[Item]:

@@ -37,6 +37,8 @@ from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, ResultsFile, read_records
 from judge_agent.runner import Job, ProgressSink, Runner, warn
 from judge_agent.summary import JudgeSummary, summarize
+from trace_tools.redaction import redact_text
+from trace_tools.text import safe
 
 __all__ = [
     "Evaluation",
@@ -101,6 +103,8 @@ async def aevaluate(
     progress: ProgressSink | None = None,
     redact: bool = True,
     strict: bool = False,
+    exclude: Sequence[str] = (),
+    outputs: Sequence[str | Path] = (),
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
@@ -120,6 +124,9 @@ async def aevaluate(
         progress: told when the run starts, of each finished judgment, and when it stops (default: nothing).
         redact: judges loaded here hide secret-looking values (and records show items as they saw them).
         strict: refuse trace files holding odd-but-valid traces (default: load them, with warnings).
+        exclude: globs of files to pass over in directories and glob matches (`results.jsonl`, `runs/*`).
+        outputs: other files this run writes (the CLI's --report): never read as data, nor are `output`
+            and the traces `predict_fn` saves, so the same command runs again over a directory holding them.
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -130,15 +137,20 @@ async def aevaluate(
     started = time.perf_counter()
     if concurrency < 1 or repeats < 1:
         raise ConfigError("concurrency and repeats must be at least 1")
-    items = (filters or Filters()).apply(collect(data, mapping=mapping, strict=strict))
+    output_path = Path(output) if output is not None else None
+    traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None  # what predict_fn records
+    written = [*outputs, *(p for p in (output_path, traces_path) if p is not None)]
+    items = (filters or Filters()).apply(
+        collect(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written)
+    )
     if not items:
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
     given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
     resolved = [for_this_run(judge, model, model_options) for judge in given]
     _check_fields(items, resolved, predicting=predict_fn is not None)
-    output_path = Path(output) if output is not None else None
     sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
     warnings: list[str] = []
+    _loading_notes(items, warnings)
     providers: dict[tuple[str, str], Provider] = {}
     try:
         previous = {r.key: r for r in read_records(output_path)} if output_path else {}
@@ -149,7 +161,6 @@ async def aevaluate(
         if predict_fn is not None and pending:
             from judge_agent.predict import predict_all
 
-            traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None
             await predict_all(predict_fn, list({id(j.item): j.item for j in pending}.values()), traces_path)
         local = any(p.name == "local" for p in providers.values())
         runner = Runner(
@@ -246,6 +257,20 @@ def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> J
     if key not in providers:
         providers[key] = get_provider(judge.model, **judge.model_options)
     return judge.with_provider(providers[key])
+
+
+_MAX_LOADING_NOTES = 5
+_NOTE_CHARS = 500
+
+
+def _loading_notes(items: Sequence[Item], warnings: list[str]) -> None:
+    """Say once what loading the traces passed over or fixed (files that are no traces, excluded files, odd
+    traces), a few distinct notes at most: the judge sees them in GetTraceInfo, the user would not."""
+    notes = list(dict.fromkeys(note for item in items if item.trace for note in item.trace.warnings))
+    for note in notes[:_MAX_LOADING_NOTES]:  # file names in them are anyone's: no terminal control, bounded
+        warn(warnings, f"loading the traces: {safe(redact_text(note[:_NOTE_CHARS]), keep_newlines=False)}")
+    if len(notes) > _MAX_LOADING_NOTES:
+        warn(warnings, f"loading the traces: {len(notes) - _MAX_LOADING_NOTES} more notes (the judges see them)")
 
 
 def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:

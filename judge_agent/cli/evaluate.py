@@ -92,6 +92,14 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 )
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), help="Also write an HTML report here.")
 @click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Pass over the files of DATA's directories and globs matching GLOB (the path relative to the "
+    "directory, or the file name: 'labels.jsonl', 'old/*'); repeatable. The run's own --out and --report "
+    "never are data.",
+)
+@click.option(
     "--map",
     "mapping",
     multiple=True,
@@ -141,6 +149,7 @@ def evaluate(
     quiet: bool,
     output: Path,
     report: Path | None,
+    exclude: tuple[str, ...],
     mapping: dict[str, str],
     since: datetime | None,
     until: datetime | None,
@@ -169,6 +178,9 @@ def evaluate(
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
     oldest first), chosen by the filters.
 
+    In a directory, files that are not traces (a README, labels) are passed over with a note, and so
+    are the run's own --out and --report: --out and --report may live beside the traces.
+
     Each result is appended to --out as it finishes; re-running the same command resumes.
     """
     from judge_agent.cli.render import render_summary, score_text
@@ -184,6 +196,8 @@ def evaluate(
     filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)
     if store is not None and data:
         raise click.UsageError("give DATA or --store, not both")
+    if store is not None and exclude:
+        raise click.UsageError("--exclude passes over files of DATA: it does not apply to --store")
     items = _from_store(store, query, filters) if store is not None else None
     if store is None:
         reject_store_filters(query)
@@ -208,6 +222,8 @@ def evaluate(
             mapping=mapping,
             progress=progress,
             strict=strict,
+            exclude=exclude,
+            outputs=[report] if report else [],
         ),
         output,
     )

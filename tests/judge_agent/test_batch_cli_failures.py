@@ -211,9 +211,10 @@ def deep(depth: int) -> str:
 
 
 HOSTILE_DATA = {
-    "jsonl-5000-digit-number": ('{"inputs": ' + "7" * 5000 + ', "outputs": "x"}\n', "a value cannot be read"),
+    # the trace loader reads a JSON file first (a dataset is JSON in no trace format): its words when it cannot
+    "jsonl-5000-digit-number": ('{"inputs": ' + "7" * 5000 + ', "outputs": "x"}\n', "is not valid JSON (number"),
     "jsonl-1000-deep": ('{"inputs": ' + deep(1000) + ', "outputs": "x"}\n', "JSON nested too deeply to read"),
-    "json-100k-deep": ('[{"inputs": ' + deep(100_000) + "}]", "JSON nested too deeply to read"),
+    "json-100k-deep": ('[{"inputs": ' + deep(100_000) + "}]", "is not valid JSON (depth limit exceeded"),
     "csv-cell-over-the-field-limit": ('inputs,outputs\n"' + deep(100_000) + '",x\n', "is not a CSV dataset"),
 }
 
@@ -317,7 +318,7 @@ def test_a_directory_with_an_unreadable_dataset_file_is_one_error_line(
     monkeypatch.setattr(Path, "open", refuse)
     result = run(None, "evaluate", str(data), "--builtin", "correctness", "--out", str(tmp_path / "r.jsonl"))
     assert result.exit_code == 1
-    assert one_error_line(result) == f"Error: cannot read {data}: Permission denied"
+    assert one_error_line(result) == f"Error: cannot read dataset {data}: Permission denied"
 
 
 def test_labels_that_are_a_fifo_are_refused_without_waiting(tmp_path: Path) -> None:
