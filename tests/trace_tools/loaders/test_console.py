@@ -56,7 +56,7 @@ def test_the_fixture_printed_by_the_sdk_loads_as_its_tree() -> None:
     assert failed.status_message == "orders API did not answer in 500 ms"
     assert chat.attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
     assert chat.usage is not None and chat.usage.output_tokens == 17
-    assert (root.start_ns, root.end_ns) == (1_748_779_200 * 10**9, 1_748_779_202_600 * 10**6)
+    assert (root.start_ns, root.end_ns) == (1_748_779_200 * 10**9, 1_748_779_202_700 * 10**6)
 
 
 @pytest.mark.parametrize("indent", [4, None], ids=["pretty", "one-per-line"])
