@@ -257,6 +257,8 @@ def assemble(collected: Collected, source: str, strict: bool = False) -> list[Tr
 def _attach_logs(collected: Collected) -> int:
     """Append each log record to its span's events (every copy of a span sent twice, so the copies
     stay equal), in time order as the trace store orders them; how many name no loaded span."""
+    if not collected.logs:
+        return 0
     by_key: dict[tuple[str, str], list[Span]] = {}
     for span in collected.spans:
         by_key.setdefault((span.trace_id, span.span_id), []).append(span)
