@@ -145,8 +145,8 @@ def collect(
     (`{"inputs": "question"}`); unmapped fields use the column of the same name. Trace files load
     odd-but-valid traces with warnings unless `strict` (see `trace_tools.load_path`). A directory's
     files that are not traces (a README, labels) are passed over, and so are the files of a
-    directory or a glob's matches that match an `exclude` glob (against the path relative to the
-    directory, or the file name). `outputs` are files the run writes (its results, its report):
+    directory or a glob's matches that match an `exclude` glob (against the path inside the directory,
+    a folder's name, or the file name). `outputs` are files the run writes (its results, its report):
     never read as data, so the same command can run again over a directory that holds them.
 
     Raises:
@@ -206,8 +206,10 @@ def _expand(entry: str | Path, exclude: Sequence[str], written: Collection[Path]
 
 
 def _excluded(path: Path, exclude: Sequence[str]) -> bool:
-    """A glob's match against `exclude`, as `load_paths` matches a directory's files: the path or the name."""
-    return any(fnmatch.fnmatchcase(path.as_posix(), p) or fnmatch.fnmatchcase(path.name, p) for p in exclude)
+    """A glob's match against `exclude`, as `load_paths` matches a directory's files: the path as matched, any
+    folder it is in, or its name (`runs/old/a.jsonl`: `runs/old/*`, `old`, `a.jsonl`)."""
+    names = {path.as_posix(), *path.parts, *(parent.as_posix() for parent in path.parents[:-1])}
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in exclude)
 
 
 def _from_path(

@@ -95,9 +95,9 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     "--exclude",
     multiple=True,
     metavar="GLOB",
-    help="Pass over the files of DATA's directories and globs matching GLOB (the path relative to the "
-    "directory, or the file name: 'labels.jsonl', 'old/*'); repeatable. The run's own --out and --report "
-    "never are data.",
+    help="Pass over the files of DATA's directories and globs matching GLOB (the path inside the directory, "
+    "a folder's name or the file name: 'labels.jsonl', 'old/*', 'old'); repeatable. The run's own --out and "
+    "--report never are data.",
 )
 @click.option(
     "--map",

@@ -88,6 +88,8 @@ def test_exclude_globs_pass_over_files_in_folders_and_glob_matches(folder: Path)
     assert len(collect(folder, exclude=["older/*"])) == 5
     assert len(collect(folder, exclude=["error_status.jsonl"])) == 5  # a name matches at any depth
     assert len(collect(str(folder / "*.jsonl"), exclude=["multi_*", "labels.jsonl", "results.jsonl"])) == 2
+    everywhere = str(folder / "**" / "*_*.jsonl")
+    assert len(collect(everywhere)) == 6 and len(collect(everywhere, exclude=["older"])) == 5  # a folder's name
     with pytest.raises(TraceLoadError, match="matching an exclude pattern"):
         collect(folder, exclude=["*.jsonl"])
     with pytest.raises(ConfigError, match=r"every file matching .* is excluded"):
