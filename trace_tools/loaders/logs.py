@@ -10,6 +10,7 @@ attribute), at its time (or observed time), with its attributes and its body und
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from google.protobuf import json_format
@@ -30,6 +31,7 @@ _ID_KEYS = {
     "spanId": ("span_id", 8),
     "span_id": ("span_id", 8),
 }
+_FIELD_IN_ERROR = re.compile(r"Failed to parse (\w{1,64}) field")
 #: protobuf's own recursion limit for binary messages: a JSON record may nest as deep as a binary one.
 _MAX_MESSAGE_DEPTH = 100
 
@@ -94,7 +96,9 @@ def _record(raw: dict[str, Any], source: str) -> LogRecord:
             max_recursion_depth=_MAX_MESSAGE_DEPTH,
         )
     except json_format.ParseError as exc:
-        raise TraceLoadError(source, f"a log record is malformed ({str(exc)[:200]})") from exc
+        # protobuf's message quotes the bad value, which may be anything: name only its field
+        path = ".".join(_FIELD_IN_ERROR.findall(str(exc))[:8]) or "a field"
+        raise TraceLoadError(source, f"a log record is malformed: {path} has the wrong type or form") from exc
     for key, (field, size) in _ID_KEYS.items():
         value = raw.get(key)
         if isinstance(value, str) and (normalized := normalize_id(value, size)) is not None:

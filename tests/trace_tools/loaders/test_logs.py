@@ -124,12 +124,15 @@ def test_a_collector_file_of_span_and_log_lines_and_a_record_stream_load(tmp_pat
     assert [e.name for e in trace.by_id[CHILD].events] == ["log", "second"]
 
 
-def test_a_malformed_logs_request_is_one_line(tmp_path: Path) -> None:
-    bad = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "soon"}]}]}]}
+def test_a_malformed_logs_request_is_one_line_naming_the_field_not_the_value(tmp_path: Path) -> None:
+    value = {"intValue": "sk-proj-0123456789abcdef"}
+    bad = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": [{"key": "k", "value": value}]}]}]}]}
     path = write(tmp_path / "logs.json", bad)
-    with pytest.raises(TraceLoadError, match=r"a log record is malformed") as caught:
+    with pytest.raises(TraceLoadError) as caught:
         load_path(path)
-    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+    assert (
+        str(caught.value) == f"{path}: a log record is malformed: attributes.value.intValue has the wrong type or form"
+    )
 
 
 def test_the_store_and_the_files_make_the_same_trace_of_spans_and_log_records(tmp_path: Path) -> None:
