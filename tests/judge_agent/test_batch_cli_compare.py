@@ -82,8 +82,8 @@ def test_a_bad_tolerance_is_a_usage_error(fell: tuple[str, str], args: list[str]
 
 
 def test_items_only_one_run_has_are_listed_and_the_delta_says_what_it_is_over(tmp_path: Path) -> None:
-    old = results(tmp_path / "old.jsonl", run([3, 3, 3]) + [record("gone", 1)])
-    new = results(tmp_path / "new.jsonl", run([4, 4, 4]) + [record("new1", 5), record("new2", 5)])
+    old = results(tmp_path / "old.jsonl", [*run([3, 3, 3]), record("gone", 1)])
+    new = results(tmp_path / "new.jsonl", [*run([4, 4, 4]), record("new1", 5), record("new2", 5)])
     result = compare(old, new)
     assert result.exit_code == 0, result.stderr
     assert "quality: the delta is over the 3 items both runs scored (old 4, new 5)" in result.stdout

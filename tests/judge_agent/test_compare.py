@@ -34,8 +34,8 @@ def test_the_interval_is_paired_a_uniform_shift_is_certain_whatever_the_spread()
 
 
 def test_unmatched_items_are_listed_and_left_out_of_the_delta() -> None:
-    old = run([3, 3, 3]) + [record("gone", 1)]
-    new = run([4, 4, 4]) + [record("new1", 5), record("new2", 5)]
+    old = [*run([3, 3, 3]), record("gone", 1)]
+    new = [*run([4, 4, 4]), record("new1", 5), record("new2", 5)]
     comparison = compare(old, new)
     (delta,) = comparison.deltas
     assert (delta.old, delta.new) == (2.5, 4.4)  # each run's own score, unmatched items in
