@@ -19,10 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders.common import Collected, hex_id, nanos, parse_int, preview, span_kind, text_field
+from trace_tools.loaders.common import Collected, hex_id, micros, parse_int, preview, span_kind, text_field
 from trace_tools.model import Span, SpanEvent, SpanLink
 
-_MICROS = 1000
 _SCOPE_KEYS = {
     "otel.scope.name": "name",
     "otel.library.name": "name",
@@ -92,7 +91,7 @@ def _span(raw: dict[str, Any], trace_id: Any, resources: dict[str, dict[str, Any
     resource = _resource(process, where) if isinstance(process, dict) else resources.get(str(raw.get("processID")), {})
     if raw.get("warnings"):
         attributes["jaeger.warnings"] = raw["warnings"]
-    start = nanos(raw.get("startTime", 0), where, "startTime") * _MICROS
+    start = micros(raw.get("startTime", 0), where, "startTime")
     return Span(
         trace_id=trace_id,
         span_id=span_id,
@@ -100,7 +99,7 @@ def _span(raw: dict[str, Any], trace_id: Any, resources: dict[str, dict[str, Any
         name=text_field(raw.get("operationName")),
         kind=span_kind(attributes.pop("span.kind", "INTERNAL")),
         start_ns=start,
-        end_ns=start + nanos(raw.get("duration", 0), where, "duration") * _MICROS,
+        end_ns=start + micros(raw.get("duration", 0), where, "duration"),
         status_code=code if code in ("OK", "ERROR") else "UNSET",
         status_message=message,
         attributes=attributes,
@@ -143,7 +142,7 @@ def _log(log: Any, source: str) -> SpanEvent:
     name = fields.pop("event", None)
     return SpanEvent(
         name=name if isinstance(name, str) else "log",
-        time_ns=nanos(log.get("timestamp", 0), source, "log timestamp") * _MICROS,
+        time_ns=micros(log.get("timestamp", 0), source, "log timestamp"),
         attributes=fields,
     )
 

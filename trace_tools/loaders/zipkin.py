@@ -25,10 +25,9 @@ from typing import Any
 import orjson
 
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, preview, text_field
+from trace_tools.loaders.common import Collected, hex_id, micros, optional_parent_id, preview, text_field
 from trace_tools.model import Span, SpanEvent
 
-_MICROS = 1000
 _STATUS_KEYS = ("otel.status_code", "otel.status_description", "error")
 _SCOPE_KEYS = {
     "otel.scope.name": "name",
@@ -96,7 +95,7 @@ def _span(raw: dict[str, Any], source: str) -> Span:
     _remote_endpoint(raw.get("remoteEndpoint"), attributes)
     if raw.get("shared") is True:
         attributes["zipkin.shared"] = True
-    start = nanos(raw.get("timestamp", 0), where, "timestamp") * _MICROS
+    start = micros(raw.get("timestamp", 0), where, "timestamp")
     return Span(
         trace_id=_trace_id(raw.get("traceId"), where),
         span_id=span_id,
@@ -104,7 +103,7 @@ def _span(raw: dict[str, Any], source: str) -> Span:
         name=text_field(raw.get("name")),
         kind=_kind(raw.get("kind")),
         start_ns=start,
-        end_ns=start + nanos(raw.get("duration", 0), where, "duration") * _MICROS,
+        end_ns=start + micros(raw.get("duration", 0), where, "duration"),
         status_code=code,
         status_message=message,
         attributes=attributes,
@@ -123,7 +122,8 @@ def _trace_id(value: Any, source: str) -> str:
 
 def _kind(value: Any) -> str:
     # the exporter writes no kind for INTERNAL spans
-    return value if value in ("CLIENT", "SERVER", "PRODUCER", "CONSUMER") else "INTERNAL"
+    kind = value.upper() if isinstance(value, str) else ""
+    return kind if kind in ("CLIENT", "SERVER", "PRODUCER", "CONSUMER") else "INTERNAL"
 
 
 def _status(attributes: dict[str, Any]) -> tuple[str, str]:
@@ -149,7 +149,7 @@ def _event(annotation: Any, source: str) -> SpanEvent:
     if not isinstance(annotation, dict):
         raise TraceLoadError(source, f"an annotation is {preview(annotation)}, not a JSON object")
     value = text_field(annotation.get("value"))
-    time_ns = nanos(annotation.get("timestamp", 0), source, "annotation timestamp") * _MICROS
+    time_ns = micros(annotation.get("timestamp", 0), source, "annotation timestamp")
     if value.startswith("{"):
         try:
             decoded = orjson.loads(value)

@@ -111,6 +111,12 @@ def test_a_shared_server_span_becomes_a_child_of_the_client_span_with_its_childr
     assert trace.warnings == []
 
 
+def test_float_microseconds_and_a_lower_case_kind_are_read() -> None:
+    (trace,) = load([zipkin_span("b7ad6b7169203331", kind="client", timestamp=US + 0.5, duration="1500")])
+    (span,) = trace.spans
+    assert (span.kind, span.start_ns, span.end_ns) == ("CLIENT", BASE_NS + 500, BASE_NS + 500 + 1_500_000)
+
+
 def test_a_list_of_traces_as_zipkins_api_answers_loads_every_trace() -> None:
     other = [zipkin_span("53995c3f42cd8ad8", traceId="a" * 32)]
     traces = load([[zipkin_span("b7ad6b7169203331")], other], "<stdin>")
@@ -123,7 +129,7 @@ def test_a_list_of_traces_as_zipkins_api_answers_loads_every_trace() -> None:
     [
         (zipkin_span("xyz"), r"span id 'xyz' is neither 16 hex characters"),
         (zipkin_span("b7ad6b7169203331", tags=["a"]), r"tags must be a JSON object"),
-        (zipkin_span("b7ad6b7169203331", timestamp="soon"), r"timestamp must be an integer"),
+        (zipkin_span("b7ad6b7169203331", timestamp="soon"), r"timestamp must be a number of microseconds, got 'soon'"),
         (zipkin_span("b7ad6b7169203331", annotations=7), r"not a well-formed Zipkin v2 JSON document"),
     ],
 )
