@@ -125,8 +125,8 @@ RESOURCE_TEMPLATE = "trace://{trace_id}"
 
 def _add_resources(server: MCPServer, store: TraceSource) -> None:
     """Each trace's GetTraceInfo overview as a resource, `trace://TRACE_ID` (what a host attaches to
-    a conversation): a template for any trace, and a listing of loaded files' traces (a live store's
-    change while it serves: ListTraces finds those)."""
+    a conversation): a template for any trace, and a listing of loaded files' traces (not a live
+    store's: they change while it serves, and ListTraces finds them)."""
 
     def overview(trace_id: str) -> str:
         try:
