@@ -7,6 +7,10 @@ a newline (one per line with a custom formatter), often between the application'
 (`UNSET`/`OK`/`ERROR`) and `description`, plain `attributes`, `events` (`name`, ISO `timestamp`,
 `attributes`), `links` (`context`, `attributes`) and `resource.attributes`. It prints no
 instrumentation scope.
+
+`ConsoleLogExporter` (often on the same stdout) prints log records the same way
+(`ReadableLogRecord.to_json()`: `body`, `severity_number`, `timestamp`, `trace_id`, `span_id`,
+`event_name`, ...): they are read as OTLP log records, events of their spans (`logs`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 import orjson
 
 from trace_tools.errors import TraceLoadError
+from trace_tools.loaders import logs, otlp_proto
 from trace_tools.loaders.common import (
+    TOO_DEEP,
     Collected,
     hex_id,
     nanos,
@@ -27,6 +33,7 @@ from trace_tools.loaders.common import (
     span_kind,
     status_code,
     text_field,
+    too_deep,
 )
 from trace_tools.model import Span, SpanEvent, SpanLink
 
@@ -34,12 +41,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 #: `str(SpanKind.CLIENT)`: no other trace format writes a kind this way.
 _CONSOLE_KIND = re.compile(rb'"kind":\s*"SpanKind\.')
+#: how `ReadableLogRecord.to_json()` starts a record's severity: no OTLP file writes snake_case keys so
+_CONSOLE_SEVERITY = re.compile(rb'"severity_number":\s*(?:[0-9]+|null),\s*"severity_text":')
 _SNIFF_BYTES = 64 * 1024
 
 
 def looks_like_console(data: bytes) -> bool:
-    """Whether text that is not one JSON document holds the console exporter's output early on."""
-    return _CONSOLE_KIND.search(data, 0, _SNIFF_BYTES) is not None
+    """Whether text that is not one JSON document holds the console exporters' output early on."""
+    return any(pattern.search(data, 0, _SNIFF_BYTES) for pattern in (_CONSOLE_KIND, _CONSOLE_SEVERITY))
 
 
 def is_console_span(document: Any) -> bool:
@@ -49,8 +58,12 @@ def is_console_span(document: Any) -> bool:
     return isinstance(context, dict) and "span_id" in context and "trace_id" in context
 
 
+def is_console_log(document: Any) -> bool:
+    return isinstance(document, dict) and {"body", "severity_number", "trace_id", "span_id"} <= document.keys()
+
+
 def parse_stream(data: bytes, source: str, strict: bool = False) -> Collected:
-    """Spans printed one after another: indented (from a line `{` to a line `}`: nested braces are
+    """Spans (and log records) printed one after another: indented (from a line `{` to a line `}`: nested braces are
     indented, strings hold no raw newline) or one per line. Other lines, what the application
     printed to the same stdout, are skipped and counted in the warnings; `strict` refuses them.
 
@@ -66,14 +79,14 @@ def parse_stream(data: bytes, source: str, strict: bool = False) -> Collected:
         if pending:
             pending.append(line)
             if line.rstrip() == b"}":
-                collected.spans.append(_printed_span(b"\n".join(pending), f"{source}:{first_line}"))
+                collected.extend(_printed(b"\n".join(pending), f"{source}:{first_line}"))
                 pending = []
         elif line.startswith(b"{"):
             first_line = number
             if line.rstrip() == b"{":
                 pending = [line]
             else:
-                collected.spans.append(_printed_span(line, f"{source}:{number}"))
+                collected.extend(_printed(line, f"{source}:{number}"))
         elif line.strip():
             if strict:
                 raise TraceLoadError(source, f"line {number} is not part of a printed span")
@@ -85,14 +98,48 @@ def parse_stream(data: bytes, source: str, strict: bool = False) -> Collected:
     return collected
 
 
-def _printed_span(text: bytes, source: str) -> Span:
+def _printed(text: bytes, source: str) -> Collected:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise TraceLoadError(source, f"is not valid JSON ({exc})") from exc
-    if not is_console_span(document):
-        raise TraceLoadError(source, "is not a span as ConsoleSpanExporter prints it")
-    return parse_span(document, source)
+    if is_console_span(document):
+        return Collected(spans=[parse_span(document, source)])
+    if is_console_log(document):
+        return parse_log(document, source)
+    raise TraceLoadError(source, "is neither a span nor a log record as the console exporters print them")
+
+
+def parse_log(raw: dict[str, Any], source: str) -> Collected:
+    """One printed log record (`ReadableLogRecord.to_json()`), read as the OTLP record it was.
+
+    Raises:
+        TraceLoadError: a time or field is malformed.
+    """
+    from trace_tools.exporter import encode_attributes, encode_value  # the SDK's tracing: only when needed
+
+    record: dict[str, Any] = {
+        "traceId": text_field(raw.get("trace_id")),
+        "spanId": text_field(raw.get("span_id")),
+        "eventName": text_field(raw.get("event_name")),
+        "severityNumber": raw.get("severity_number") or 0,
+        "severityText": text_field(raw.get("severity_text")),
+        "attributes": encode_attributes(_bounded(_mapping(raw.get("attributes"), source, "attributes"))),
+    }
+    for key, field in (("timestamp", "timeUnixNano"), ("observed_timestamp", "observedTimeUnixNano")):
+        if raw.get(key) is not None:
+            record[field] = str(_time(raw[key], source, key))
+    if raw.get("body") is not None:
+        record["body"] = encode_value(_bounded({"body": raw["body"]})["body"])
+    request = {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+    return otlp_proto.convert_logs(logs.request_from_json(request, source), source)
+
+
+def _bounded(values: dict[str, Any]) -> dict[str, Any]:
+    """Values nested too deep replaced by the marker before they are encoded (recursively)."""
+    return {
+        key: TOO_DEEP if isinstance(value, (dict, list)) and too_deep(value) else value for key, value in values.items()
+    }
 
 
 def parse_span(raw: dict[str, Any], source: str) -> Span:

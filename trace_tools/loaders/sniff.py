@@ -6,7 +6,8 @@
 - a JSON object with `info` and `data.spans`, or a list of them: MLflow trace JSON (`mlflow`)
 - a JSON object with `data` (traces) or `traceID` and `spans`: Jaeger JSON (`jaeger`)
 - a JSON list of objects with `traceId` and `id`: Zipkin v2 JSON (`zipkin`)
-- objects with `context.trace_id` printed back to back: ConsoleSpanExporter output (`console`)
+- objects with `context.trace_id` printed back to back: ConsoleSpanExporter output, with
+  ConsoleLogExporter's records among them (`console`)
 - anything else that is not text: OTLP protobuf traces or logs, plain or length-prefixed (`otlp_proto`)
 
 Content in none of these is "not a trace" (`NOT_A_TRACE`): a directory passes over such a file
@@ -87,6 +88,8 @@ def _parser(document: Any, nested: bool = False) -> Parser | None:
             return jaeger.parse
         if console.is_console_span(document):
             return _console_span
+        if console.is_console_log(document):
+            return console.parse_log
     elif isinstance(document, list) and document:
         if zipkin.is_zipkin_span(document[0]):
             return zipkin.parse_spans
@@ -172,6 +175,7 @@ _FORMAT_NAMES: dict[Parser, str] = {
     mlflow.parse_trace: "MLflow trace",
     jaeger.parse: "Jaeger JSON",
     _console_span: "ConsoleSpanExporter span",
+    console.parse_log: "ConsoleLogExporter record",
     zipkin.parse_spans: "Zipkin v2 JSON",
     _each: "trace list",
 }

@@ -6,6 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
@@ -104,3 +107,33 @@ def test_the_applications_own_prints_between_the_spans_are_skipped_and_counted(
     assert trace.warnings == [f"{path}: 3 line(s) of other output between the spans were skipped"]
     with pytest.raises(TraceLoadError, match=r"line 1 is not part of a printed span"):
         load_path(path, strict=True)
+
+
+def test_log_records_the_console_log_exporter_prints_among_the_spans_become_their_events(tmp_path: Path) -> None:
+    """Both console exporters on one stdout, as the SDK's logs example sets them up."""
+    out = io.StringIO()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out)))
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter(out=out)))
+    logger = logger_provider.get_logger("demo")
+    span = tracer_provider.get_tracer("demo").start_span("chat", start_time=BASE_NS)
+    logger.emit(
+        timestamp=BASE_NS + MS,
+        context=trace.set_span_in_context(span),
+        event_name="gen_ai.user.message",
+        body={"content": "hello", "parts": [{"type": "text"}]},
+        attributes={"gen_ai.system": "openai"},
+    )
+    logger.emit(body="no span here", observed_timestamp=BASE_NS)
+    span.end(end_time=BASE_NS + 10 * MS)
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+    path = write(tmp_path / "stdout.txt", out.getvalue())
+
+    (loaded,) = load_path(path)
+
+    (event,) = loaded.root.events
+    assert (event.name, event.time_ns) == ("gen_ai.user.message", BASE_NS + MS)
+    assert event.attributes == {"gen_ai.system": "openai", "body": {"content": "hello", "parts": [{"type": "text"}]}}
+    assert loaded.warnings == ["1 log record(s) name no span (no trace and span id): not shown"]
