@@ -41,7 +41,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 #: `str(SpanKind.CLIENT)`: no other trace format writes a kind this way.
 _CONSOLE_KIND = re.compile(rb'"kind":\s*"SpanKind\.')
-#: how `ReadableLogRecord.to_json()` starts a record's severity: no OTLP file writes snake_case keys so
+#: how `ReadableLogRecord.to_json()` writes a record's severity (OTLP/JSON has it camelCase, nested)
 _CONSOLE_SEVERITY = re.compile(rb'"severity_number":\s*(?:[0-9]+|null),\s*"severity_text":')
 _SNIFF_BYTES = 64 * 1024
 
@@ -63,9 +63,10 @@ def is_console_log(document: Any) -> bool:
 
 
 def parse_stream(data: bytes, source: str, strict: bool = False) -> Collected:
-    """Spans (and log records) printed one after another: indented (from a line `{` to a line `}`: nested braces are
-    indented, strings hold no raw newline) or one per line. Other lines, what the application
-    printed to the same stdout, are skipped and counted in the warnings; `strict` refuses them.
+    """Spans (and log records) printed one after another: indented (from a line `{` to a line `}`:
+    nested braces are indented, strings hold no raw newline) or one per line. Other lines, what the
+    application printed to the same stdout, are skipped and counted in the warnings; `strict`
+    refuses them.
 
     Raises:
         TraceLoadError: a printed span is cut short or malformed (named by its line), or

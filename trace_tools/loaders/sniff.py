@@ -123,16 +123,15 @@ def _from_json_text(data: bytes, source: str, strict: bool) -> Collected:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if console.looks_like_console(data):
+        first = _first_line_document(data) if b"\n" in data.strip() else _NOT_PARSED
+        if first is not _NOT_PARSED and _parser(first) is not None:
+            return parse_lines(data, source, strict)
+        if console.looks_like_console(data):  # indented objects, maybe among other output
             return console.parse_stream(data, source, strict)
-        if b"\n" in data.strip():
-            first = _first_line_document(data)
-            if first is not _NOT_PARSED:
-                if _parser(first) is None:
-                    raise TraceLoadError(
-                        source, f"{NOT_A_TRACE}: JSON Lines in none of the formats understood; {FORMATS}"
-                    ) from exc
-                return parse_lines(data, source, strict)
+        if first is not _NOT_PARSED:
+            raise TraceLoadError(
+                source, f"{NOT_A_TRACE}: JSON Lines in none of the formats understood; {FORMATS}"
+            ) from exc
         if "utf-8" in str(exc).lower():
             raise TraceLoadError(source, "contains bytes that are not valid UTF-8") from exc
         raise TraceLoadError(source, f"is not valid JSON ({_describe(exc, data)})") from exc
