@@ -45,6 +45,7 @@ _CI_RADIUS = 64.0
 _FIELD_CHARS = 300  # of a row's inputs/outputs/expectations in the item table
 _ARGUMENT_CHARS = 300  # of a tool call's arguments in an item's transcript
 _MAX_CALLS = 60  # tool calls listed per item (a judge's turn limit keeps most runs far below)
+_MAX_PAGE_CALLS = 20_000  # and on the whole page, which stays quick to open (the results file has them all)
 
 Tone = Literal["pass", "mid", "fail", "neutral"]
 """How a value reads at a glance, and its colour on the page."""
@@ -139,8 +140,11 @@ def render_report(
     listed = [record for summary in summaries for record in groups.get(summary.judge, [])]  # a card's items
     shown = listed[:max_rows]
     rows: dict[str, list[Row]] = {}
+    budget = _MAX_PAGE_CALLS
     for position, record in enumerate(shown, 1):
-        rows.setdefault(record.judge, []).append(_row(position, record))
+        row = _row(position, record, min(_MAX_CALLS, budget))
+        budget -= len(row.calls)
+        rows.setdefault(record.judge, []).append(row)
     judges = [
         _judge_view(position, summary, groups.get(summary.judge, []), rows.get(summary.judge, []))
         for position, summary in enumerate(summaries, 1)
@@ -151,6 +155,7 @@ def render_report(
         title=title,
         judges=judges,
         shown_rows=len(shown),
+        page_calls=_MAX_PAGE_CALLS,
         hidden_rows=len(listed) - len(shown),
         record_count=len(records),
         item_count=len({record.item.key for record in records}),
@@ -312,13 +317,13 @@ def _point(fraction: float, radius: float) -> tuple[float, float]:
     return 100.0 + radius * math.cos(angle), 100.0 - radius * math.sin(angle)
 
 
-def _row(anchor: int, record: EvalRecord) -> Row:
+def _row(anchor: int, record: EvalRecord, max_calls: int) -> Row:
     """An item as the page shows it, with its investigation: the cited spans and the tool calls, cross-linked."""
     feedback = record.feedback
     unknown = set(feedback.metadata.unknown_cited_span_ids)
     cited_ids = [span.lower() for span in feedback.cited_span_ids]
     calls = []
-    for position, call in enumerate(feedback.metadata.tool_calls[:_MAX_CALLS], 1):
+    for position, call in enumerate(feedback.metadata.tool_calls[:max_calls], 1):
         named = _strings(call.arguments)
         touched = [index for index, span in enumerate(cited_ids) if span in named]
         calls.append(Call(position, call, _field(redact_value(None, call.arguments), _ARGUMENT_CHARS), touched))
@@ -339,7 +344,7 @@ def _row(anchor: int, record: EvalRecord) -> Row:
         tone=tone(value, record.value_type),
         cited=cited,
         calls=calls,
-        hidden_calls=max(0, len(feedback.metadata.tool_calls) - _MAX_CALLS),
+        hidden_calls=len(feedback.metadata.tool_calls) - len(calls),
         fields=fields,
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from judge_agent import report
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata, FeedbackValue, ToolCallRecord
 from judge_agent.numeric import Interval
@@ -332,6 +333,20 @@ def test_tool_call_arguments_are_redacted_and_cut_and_long_transcripts_capped() 
     assert len([attrs for tag, attrs in page.tags if tag == "li" and "call" in attrs.get("id", "")]) == 60
     assert "… 10 more (the results file has every call)" in page.text
     assert "x" * 301 not in page.text and "x" * 250 in page.text
+
+
+def test_the_page_lists_a_bounded_number_of_tool_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "_MAX_PAGE_CALLS", 50)
+    calls = [call(1, "GetSpan", span_id=SLOW) for _ in range(30)]
+    records = [record("performance", f"trace:{n}", RATING, "optimal", calls=calls, cited=[SLOW]) for n in range(3)]
+    page = Page(render_report(records, summarize(records)))
+    listed = [attrs["id"] for tag, attrs in page.tags if tag == "li" and "-call-" in attrs.get("id", "")]
+    assert len(listed) == 50 and listed[-1] == "item-2-call-20"
+    text = " ".join(page.text.split())
+    assert "… 10 more (the results file has every call)" in text
+    assert "30, left out: this page lists 50 at most (the results file has every call)" in text
+    assert "b8d3af23681c2889: named by none of the calls listed here" in text
+    assert 'href="#item-3-calls">30 tool calls</a>' in render_report(records, summarize(records))
 
 
 def test_an_inlined_trace_says_where_the_judge_saw_its_spans() -> None:
