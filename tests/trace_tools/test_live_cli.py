@@ -50,8 +50,8 @@ def test_traces_lists_the_store_newest_first_with_filters(store: str) -> None:
 
 def test_traces_tells_how_to_see_the_next_page(store: str) -> None:
     code, _, err = run("traces", "--store", store, "--limit", "1")
-    assert code == 0 and "1 of 2 traces; more with --page-token" in err
-    token = err.rsplit(" ", 1)[-1].strip()
+    assert code == 0 and "1 of 2 traces; 1 more: the next page with --page-token" in err and "--all" in err
+    token = err.split("--page-token ", 1)[1].split(",", 1)[0]
     code, out, _ = run("traces", "--store", store, "--limit", "1", "--page-token", token, "--json")
     assert [t["trace_id"] for t in json.loads(out)["traces"]] == [hex_id(1)]
 
