@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
-from rich.logging import RichHandler
 
 from trace_tools.errors import TraceToolsError
-from trace_tools.terminal import stderr
+from trace_tools.terminal import log_to_stderr, stderr
 
 if TYPE_CHECKING:
     from trace_tools.receiver import Receiver
@@ -34,7 +32,7 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> flo
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command()
+@click.command(short_help="Receive traces over OTLP/HTTP into the trace store.")
 @click.option(
     "--store",
     "target",
@@ -84,13 +82,7 @@ def collect(
             f"listening on {host} without --token: anyone who can reach this port could write traces. "
             "Give --token (or set TRACE_TOOLS_TOKEN), or listen on 127.0.0.1."
         )
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_path=False, markup=False)],
-        force=True,
-    )
-    logging.getLogger("trace_tools").setLevel(logging.INFO if verbose else logging.WARNING)
+    log_to_stderr(verbose)
     try:
         sock = listen(host, port)
     except OSError as exc:

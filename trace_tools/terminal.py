@@ -51,6 +51,13 @@ def log_handler(show_time: bool = True) -> logging.Handler:
     return handler
 
 
+def log_to_stderr(verbose: bool) -> None:
+    """Where a long-running command (`serve`, `collect`) logs: stderr through `log_handler`,
+    trace_tools' own lines at INFO with -v (each request or tool call), warnings otherwise."""
+    logging.basicConfig(level=logging.WARNING, handlers=[log_handler()], force=True)
+    logging.getLogger("trace_tools").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def read_stdin(max_bytes: int | None = None) -> bytes:
     """Standard input's bytes, for the trace path `-` (`cat trace.jsonl | trace-tools info -`).
 

@@ -494,3 +494,22 @@ def test_tests_cannot_reach_the_network() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         socket.create_connection(listener.getsockname(), timeout=5).close()
+
+
+@pytest.mark.anyio
+async def test_serve_excludes_the_files_a_glob_names(tmp_path: Path) -> None:
+    (tmp_path / "kept.jsonl").write_bytes((REPO / "fixtures" / "data_processor.jsonl").read_bytes())
+    (tmp_path / "left_out.jsonl").write_bytes((REPO / "fixtures" / "tool_loop.jsonl").read_bytes())
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "trace_tools.cli", "serve", str(tmp_path), "--exclude", "left_*"],
+        env=subprocess_env(),
+        cwd=str(REPO),
+    )
+    with anyio.fail_after(60):
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            names = {tool.name for tool in (await session.list_tools()).tools}
+            info = await session.call_tool("GetTraceInfo", {})
+    assert "ListTraces" not in names  # one trace: the other file was left out
+    assert info.structured_content is not None and info.structured_content["root_name"] == "data_processor.run"

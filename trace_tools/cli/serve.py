@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from rich.logging import RichHandler
 
 from trace_tools.cli.options import (
+    exclude_option,
     live_store,
     open_files,
     paths_argument,
@@ -22,11 +21,12 @@ from trace_tools.cli.options import (
     strict_option,
 )
 from trace_tools.index import TraceSource
-from trace_tools.terminal import stderr
+from trace_tools.terminal import log_to_stderr, stderr
 
 
-@click.command()
+@click.command(short_help="Serve traces (files or the trace store) over MCP, stdio or HTTP.")
 @paths_argument
+@exclude_option
 @store_option
 @click.option("--http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address to bind (loopback by default).")
@@ -56,6 +56,7 @@ from trace_tools.terminal import stderr
 @click.option("-v", "--verbose", is_flag=True, help="Log each tool call and its size and time to stderr.")
 def serve(
     paths: tuple[Path, ...],
+    exclude: tuple[str, ...],
     target: str | None,
     http: bool,
     host: str,
@@ -79,13 +80,7 @@ def serve(
     from trace_tools.prompt_plugins import discover_prompts
     from trace_tools.server import build_server, http_app, is_loopback
 
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_path=False, markup=False)],
-        force=True,
-    )
-    logging.getLogger("trace_tools").setLevel(logging.INFO if verbose else logging.WARNING)
+    log_to_stderr(verbose)
     if not http and token:
         raise click.UsageError("--token applies to --http only (stdio is a private pipe)")
     if not http and allowed_origins:
@@ -96,7 +91,7 @@ def serve(
         sock = stack.enter_context(_listen(host, port)) if http else None
         store: TraceSource
         if target is None:
-            files = open_files(paths, no_redact, strict)
+            files = open_files(paths, no_redact, strict, exclude)
             store, serving = files, f"{len(files)} trace(s)"
         else:
             # created when missing: the server may start before `collect` first writes
