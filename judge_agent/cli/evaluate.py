@@ -23,6 +23,7 @@ from judge_agent.cli.common import (
     interruptible,
     judge_options,
     judges_from,
+    model_option,
     model_options,
     otlp_progress,
     progress_bar,
@@ -77,7 +78,7 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @store_option
 @store_filters
 @judge_options
-@click.option("--model", help="provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
+@model_option("provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
 @base_url_option
 @timeout_option
 @concurrency_option

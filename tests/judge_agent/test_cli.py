@@ -342,6 +342,7 @@ def test_dash_judges_the_trace_on_stdin() -> None:
         (["judge", SEED, "--builtin", "performance"], "openai/gpt-4o", "openai:/gpt-4o"),
         (["watch", "--store", "x.sqlite", "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
         (["validate", "--labels", SEED, "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
+        (["evaluate", SEED, "--builtin", "performance"], "gpt-4o-mini", "openai:/gpt-4o-mini"),
     ],
 )
 def test_a_model_without_its_provider_is_a_usage_error_suggesting_the_uri(
