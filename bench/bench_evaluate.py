@@ -1,6 +1,6 @@
 """Batch evaluation throughput: 200 fixture traces judged against a scripted model with a fixed latency.
 
-    /work/venv/bin/python bench/bench_evaluate.py [--traces 200] [--latency 0.2] [--concurrency 1,8,32]
+    .venv/bin/python bench/bench_evaluate.py [--traces 200] [--latency 0.2] [--concurrency 1,8,32]
 
 The model server (judge_agent.testing.ScriptedModelServer, on 127.0.0.1, in its own process) answers every request after
 `--latency` seconds with a verdict, through the real OpenAI SDK. Each trace is one model turn, so

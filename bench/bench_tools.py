@@ -13,7 +13,7 @@ Repeated calls report the best of N (other work on a shared 2-core machine only 
 the load average is printed so a disturbed run can be recognised. Absolute targets (100k
 spans: load < 15 s, peak RSS < 4 GB) are checked at the end.
 
-Run: `/work/venv/bin/python bench/bench_tools.py [--sizes 10000,100000] [--keep DIR]`.
+Run: `.venv/bin/python bench/bench_tools.py [--sizes 10000,100000] [--keep DIR]`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ row: wall time, peak RSS, and what came back (a result, or the one-line error). 
   `/dev/zero`, a FIFO; bound: `reading.DEFAULT_MAX_BYTES` and the loaders' checks;
 - sessions: a client opening sessions on the HTTP server until refused; bound: `server.MAX_SESSIONS_PER_CLIENT`.
 
-Run: `.venv/bin/python bench/bounded.py [--only regex|load|sessions] [--dir /tmp/bounded]`.
+Run: `.venv/bin/python bench/bounded.py [--only regex|load|sessions] [--dir bench/out/bounded]`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,7 @@ def sessions_section() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["regex", "load", "sessions"])
-    parser.add_argument("--dir", default="/tmp/trace-tools-bounded")
+    parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "trace-tools-bounded"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--argument", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -5,7 +5,7 @@ same work done another way (GC paused while loading; redaction regexes run only 
 literals occur; one regex pass over the joined field text instead of one call per field;
 ListSpans without the per-page scan), so the README's recommendations carry numbers.
 
-Run: `/work/venv/bin/python bench/profile_misses.py [--spans 10000] [--trace FILE] [--cprofile]
+Run: `.venv/bin/python bench/profile_misses.py [--spans 10000] [--trace FILE] [--cprofile]
 [--repeat N] [--only load|index|search|list]`.
 """
 

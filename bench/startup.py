@@ -4,7 +4,7 @@ Runs each command N times in a fresh interpreter and prints the median and best 
 `--src DIR` measures another checkout of the repository (e.g. a `git worktree` of an older
 commit) with the same interpreter, so a before/after pair comes from one run on one machine.
 
-    .venv/bin/python bench/startup.py [--runs 9] [--src /tmp/before]
+    .venv/bin/python bench/startup.py [--runs 9] [--src ../before]
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ Planted text lets searches be checked: `planted[NEEDLE_PATTERN]` is how many tim
 own values (it is never in the root span, whose inputs and outputs MLflow also
 copies into the trace's metadata).
 
-Run `python bench/synthetic.py --spans 10000 --out /tmp/t.json [--mlflow /tmp/t-mlflow.json]`; it prints
+Run `python bench/synthetic.py --spans 10000 --out bench/out/t.json [--mlflow bench/out/t-mlflow.json]`; it prints
 a JSON summary (span count, trace id, planted counts, sizes) as its last line.
 """
 

@@ -14,7 +14,7 @@ once as OTLP/JSON, and once recorded by MLflow's own tracing code and saved with
 Times include producing the text a model reads (MLflow's serialisation, our `.to_json()`);
 MLflow's invoke-only times are shown too. Needs `mlflow-skinny==3.17.2` beside our
 dependencies (see bench/README.md); run with that interpreter:
-`/work/venv-bench/bin/python bench/vs_mlflow.py [--spans 10000] [--keep DIR]`.
+`../venv-bench/bin/python bench/vs_mlflow.py [--spans 10000] [--keep DIR]`.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ INSTALL_HINT = f"""\
 vs_mlflow.py needs mlflow-skinny=={MLFLOW_VERSION} (a bench-only dependency) beside this project's
 dependencies. Install it in a separate venv, not the project's:
 
-    python3 -m venv /work/venv-bench
-    /work/venv-bench/bin/pip install 'mlflow-skinny=={MLFLOW_VERSION}' 'mcp>=2.3,<3' 'pydantic>=2.7,<3' \\
+    python3 -m venv ../venv-bench
+    ../venv-bench/bin/pip install 'mlflow-skinny=={MLFLOW_VERSION}' 'mcp>=2.3,<3' 'pydantic>=2.7,<3' \\
         'opentelemetry-sdk>=1.30' 'opentelemetry-proto>=1.30' 'rich>=13.7' 'click>=8.1' \\
         'orjson>=3.10' 'google-re2>=1.1' 'zstandard>=0.22' numpy
-    /work/venv-bench/bin/python bench/vs_mlflow.py
+    ../venv-bench/bin/python bench/vs_mlflow.py
 """
 
 TARGET_SEARCH_SPEEDUP = 10.0
