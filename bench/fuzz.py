@@ -22,7 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import trace_tools  # noqa: E402
-from tests.trace_tools.fuzzing import SEEDS, exercise, mutate  # noqa: E402
+from tests.trace_tools.fuzzing import SEEDS, exercise, mutate, seed_name  # noqa: E402
 
 
 def main() -> int:
@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slow", type=float, default=5.0, help="report cases slower than this")
     args = parser.parse_args()
-    originals = {path.name: path.read_bytes() for path in SEEDS}
+    originals = {seed_name(path): path.read_bytes() for path in SEEDS}
     stop = time.monotonic() + args.seconds
     cases = loaded = refused = calls = 0
     findings: list[str] = []

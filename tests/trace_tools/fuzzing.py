@@ -20,7 +20,16 @@ from trace_tools import tools
 from trace_tools.index import TraceStore
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-SEEDS = sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jsonl", ".json", ".pb"))
+#: Every trace file under fixtures/, in every format (the producers' scripts and the docs are not traces).
+_TRACE_SUFFIXES = (".jsonl", ".json", ".pb", ".binpb", ".txt")
+SEEDS = sorted(p for p in FIXTURES.rglob("*") if p.suffix in _TRACE_SUFFIXES and "producers" not in p.parts)
+
+
+def seed_name(path: Path) -> str:
+    """A seed's path inside fixtures/ (two formats' files share a name: zipkin/ and jaeger/)."""
+    return path.relative_to(FIXTURES).as_posix()
+
+
 PATTERNS = ("error", "x*", r"\d{3,}", "(?:a|b)+c", "é|²", r"\bspan", "[", "(?=a)")
 ODD_VALUES: list[Any] = [
     2**64 + 1,

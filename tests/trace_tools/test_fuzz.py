@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 import trace_tools
-from tests.trace_tools.fuzzing import SEEDS, exercise, mutate
+from tests.trace_tools.fuzzing import SEEDS, exercise, mutate, seed_name
 
 MUTATIONS = 60
 
 
-@pytest.mark.parametrize("seed_file", SEEDS, ids=lambda p: p.name)
+@pytest.mark.parametrize("seed_file", SEEDS, ids=seed_name)
 def test_mutated_fixtures_load_or_fail_in_one_line(seed_file: Path) -> None:
-    rng = random.Random(f"fuzz:{seed_file.name}")
+    rng = random.Random(f"fuzz:{seed_name(seed_file)}")
     original = seed_file.read_bytes()
     loaded = refused = 0
     for _ in range(MUTATIONS):

@@ -20,6 +20,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.errors import TraceLoadError
+from trace_tools.loaders.common import too_deep
 from trace_tools.selection import normalize_id
 
 _EVENT_NAME_KEY = "event.name"
@@ -88,6 +89,8 @@ def request_from_json(document: dict[str, Any], source: str) -> ExportLogsServic
 
 def _record(raw: dict[str, Any], source: str) -> LogRecord:
     record = LogRecord()
+    if too_deep(raw, 3 * _MAX_MESSAGE_DEPTH):  # protobuf quotes a bad value's repr, which recurses
+        raise TraceLoadError(source, f"a log record nests more than {_MAX_MESSAGE_DEPTH} values deep")
     try:
         json_format.ParseDict(
             {key: value for key, value in raw.items() if key not in _ID_KEYS},
