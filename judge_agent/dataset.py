@@ -8,7 +8,6 @@ Each item has a stable key, so a re-run of the same data resumes where the last 
 from __future__ import annotations
 
 import csv
-import fnmatch
 import glob
 import hashlib
 import io
@@ -25,7 +24,7 @@ from judge_agent.errors import ConfigError
 from judge_agent.records import ItemInfo
 from trace_tools import Trace
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders import load_paths
+from trace_tools.loaders import excluded_by, load_paths
 from trace_tools.loaders.common import NOT_A_TRACE
 from trace_tools.redaction import redact_text, redact_value
 from trace_tools.text import utc_datetime
@@ -198,18 +197,11 @@ def _expand(entry: str | Path, exclude: Sequence[str], written: Collection[Path]
         matches = sorted(Path(p) for p in glob.glob(str(entry), recursive=True) if Path(p).is_file())
         if not matches:
             raise ConfigError(f"no file matches {entry}")
-        kept = [p for p in matches if p.resolve() not in written and not _excluded(p, exclude)]
+        kept = [p for p in matches if p.resolve() not in written and not excluded_by(p, exclude)]
         if not kept:
             raise ConfigError(f"every file matching {entry} is excluded or written by this run")
         return kept
     raise ConfigError(f"{entry}: no such file or directory")
-
-
-def _excluded(path: Path, exclude: Sequence[str]) -> bool:
-    """A glob's match against `exclude`, as `load_paths` matches a directory's files: the path as matched, any
-    folder it is in, or its name (`runs/old/a.jsonl`: `runs/old/*`, `old`, `a.jsonl`)."""
-    names = {path.as_posix(), *path.parts, *(parent.as_posix() for parent in path.parents[:-1])}
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in exclude)
 
 
 def _from_path(
@@ -220,11 +212,7 @@ def _from_path(
     if path.is_file() and path.suffix.lower() == ".csv":
         return _rows_to_items(_read_rows(path), path.name, columns)
     if path.is_dir():
-        root = path.resolve()
-        # the run's own files in it as escaped relative paths; one at the top also passes over deeper files of
-        # its name, by `load_paths`' rule: other runs' results and reports, no traces either
-        own = [glob.escape(f.relative_to(root).as_posix()) for f in written if f.is_relative_to(root)]
-        return [_trace_item(trace) for trace in load_paths([path], strict, exclude=[*exclude, *own])]
+        return [_trace_item(trace) for trace in load_paths([path], strict, exclude, skip=written)]
     try:
         return [_trace_item(trace) for trace in load_paths([path], strict)]
     except TraceLoadError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from trace_tools.loaders.reading import decompress, read_bytes
 from trace_tools.loaders.sniff import collect, from_document
 from trace_tools.model import Trace
 
-__all__ = ["load", "load_path", "load_paths"]
+__all__ = ["excluded_by", "load", "load_path", "load_paths"]
 
 
 def load_path(path: str | Path, strict: bool = False) -> list[Trace]:
@@ -54,7 +54,11 @@ def _collector_paused() -> Iterator[None]:
 
 @_collector_paused()
 def load_paths(
-    paths: list[str | Path] | tuple[str | Path, ...], strict: bool = False, exclude: Sequence[str] = ()
+    paths: list[str | Path] | tuple[str | Path, ...],
+    strict: bool = False,
+    exclude: Sequence[str] = (),
+    *,
+    skip: Collection[Path] = (),
 ) -> list[Trace]:
     """Every trace in the given files and directories, spans grouped by trace id across files
     (`strict` as in `load_path`).
@@ -62,7 +66,8 @@ def load_paths(
     Files of a directory matching any `exclude` glob (against the path relative to the directory,
     the file's name or a name or path of a directory it is in: `results.jsonl`, `*.html`, `runs`,
     `runs/2024-*`) are passed over and said in the traces' warnings, like files that are not
-    traces. A path given by name is always read.
+    traces. A path given by name is always read. Files of a directory in `skip` (resolved paths:
+    a batch run's own results and report) are passed over without a word.
     """
     # one glob given bare is one pattern, not one per character
     patterns = [p.removeprefix("./") for p in ((exclude,) if isinstance(exclude, str) else exclude)]
@@ -76,7 +81,9 @@ def load_paths(
                 raise TraceLoadError(str(path), "is an empty directory")
             for file in files:
                 relative = file.relative_to(path)
-                if _excluded(relative, patterns):
+                if skip and file.resolve() in skip:
+                    continue
+                if excluded_by(relative, patterns):
                     excluded.append(relative.as_posix())
                 else:
                     collected.extend(_collect_from_directory(file, strict))
@@ -97,7 +104,9 @@ def load_paths(
     return traces
 
 
-def _excluded(relative: Path, patterns: Sequence[str]) -> bool:
+def excluded_by(relative: Path, patterns: Sequence[str]) -> bool:
+    """Whether a path matches an exclude glob: the path itself, its file name, or the name or path of a
+    folder it is in (`runs/old/a.jsonl`: `runs/old/*`, `old`, `a.jsonl`)."""
     # every parent but the last, which is "."
     names = {relative.as_posix(), *relative.parts, *(parent.as_posix() for parent in relative.parents[:-1])}
     return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
