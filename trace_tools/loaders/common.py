@@ -104,6 +104,24 @@ def optional_parent_id(value: Any, source: str) -> str | None:
     return None if parent == "0" * 16 else parent
 
 
+def json_object(value: Any, source: str, what: str) -> dict[str, Any]:
+    """A field that must be a JSON object (attributes, a resource), absent meaning empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TraceLoadError(source, f"{what} must be a JSON object, got {preview(value)}")
+    return value
+
+
+def json_objects(value: Any, source: str, what: str) -> list[dict[str, Any]]:
+    """A field that must be a list of JSON objects (events, links), absent meaning empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise TraceLoadError(source, f"{what} must be a list of JSON objects")
+    return value
+
+
 def span_kind(value: Any) -> str:
     """SPAN_KIND_CLIENT, CLIENT, 3 → CLIENT."""
     if isinstance(value, int) and 0 <= value < len(SPAN_KINDS):

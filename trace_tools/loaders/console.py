@@ -27,6 +27,8 @@ from trace_tools.loaders.common import (
     TOO_DEEP,
     Collected,
     hex_id,
+    json_object,
+    json_objects,
     nanos,
     optional_parent_id,
     preview,
@@ -125,7 +127,7 @@ def parse_log(raw: dict[str, Any], source: str) -> Collected:
         "eventName": text_field(raw.get("event_name")),
         "severityNumber": raw.get("severity_number") or 0,
         "severityText": text_field(raw.get("severity_text")),
-        "attributes": encode_attributes(_bounded(_mapping(raw.get("attributes"), source, "attributes"))),
+        "attributes": encode_attributes(_bounded(json_object(raw.get("attributes"), source, "attributes"))),
     }
     for key, field in (("timestamp", "timeUnixNano"), ("observed_timestamp", "observedTimeUnixNano")):
         if raw.get(key) is not None:
@@ -166,24 +168,24 @@ def parse_span(raw: dict[str, Any], source: str) -> Span:
         end_ns=_time(raw.get("end_time"), where, "end_time"),
         status_code=status_code(status.get("status_code", "UNSET")),
         status_message=text_field(status.get("description")),
-        attributes=_mapping(raw.get("attributes"), where, "attributes"),
+        attributes=json_object(raw.get("attributes"), where, "attributes"),
         events=[
             SpanEvent(
                 name=text_field(event.get("name")),
                 time_ns=_time(event.get("timestamp"), where, "event timestamp"),
-                attributes=_mapping(event.get("attributes"), where, "event attributes"),
+                attributes=json_object(event.get("attributes"), where, "event attributes"),
             )
-            for event in _objects(raw.get("events"), where, "events")
+            for event in json_objects(raw.get("events"), where, "events")
         ],
         links=[
             SpanLink(
                 trace_id=hex_id((link.get("context") or {}).get("trace_id"), 16, where, "link trace id"),
                 span_id=hex_id((link.get("context") or {}).get("span_id"), 8, where, "link span id"),
-                attributes=_mapping(link.get("attributes"), where, "link attributes"),
+                attributes=json_object(link.get("attributes"), where, "link attributes"),
             )
-            for link in _objects(raw.get("links"), where, "links")
+            for link in json_objects(raw.get("links"), where, "links")
         ],
-        resource=_mapping(resource.get("attributes") if isinstance(resource, dict) else resource, where, "resource"),
+        resource=json_object(resource.get("attributes") if isinstance(resource, dict) else resource, where, "resource"),
     )
 
 
@@ -200,19 +202,3 @@ def _time(value: Any, source: str, what: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MICROSECOND * 1000
-
-
-def _mapping(value: Any, source: str, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TraceLoadError(source, f"{what} must be a JSON object, got {preview(value)}")
-    return value
-
-
-def _objects(value: Any, source: str, what: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise TraceLoadError(source, f"{what} must be a list of JSON objects")
-    return value

@@ -19,7 +19,16 @@ from typing import Any
 
 from trace_tools.conventions import decoded, maybe_json
 from trace_tools.errors import TraceLoadError
-from trace_tools.loaders.common import Collected, hex_id, nanos, optional_parent_id, status_code, text_field
+from trace_tools.loaders.common import (
+    Collected,
+    hex_id,
+    json_object,
+    json_objects,
+    nanos,
+    optional_parent_id,
+    status_code,
+    text_field,
+)
 from trace_tools.model import Span, SpanEvent, SpanLink
 
 #: Trace metadata that repeats what GetTraceInfo already shows (the trace's inputs, outputs and
@@ -72,6 +81,7 @@ def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
     where = f"{source} (span {span_id})"
     if times[1] is None:
         raise TraceLoadError(where, "has no end time: the trace was saved while it was still running")
+    attributes = json_object(raw.get("attributes"), where, "attributes")
     return Span(
         trace_id=_mlflow_id(ids[0] or fallback_trace_id, 16, where, "trace id"),
         span_id=span_id,
@@ -82,22 +92,22 @@ def _span(raw: dict[str, Any], fallback_trace_id: Any, source: str) -> Span:
         end_ns=nanos(times[1], where, "end time"),
         status_code=status_code(status.get("code") or 0),
         status_message=text_field(status.get("message")),
-        attributes={key: decoded(value) for key, value in _mapping(raw.get("attributes"), where).items()},
+        attributes={key: decoded(value) for key, value in attributes.items()},
         events=[
             SpanEvent(
                 name=text_field(event.get("name")),
                 time_ns=nanos(event.get(event_time) or 0, where, "event time"),
-                attributes=_mapping(event.get("attributes"), where),
+                attributes=json_object(event.get("attributes"), where, "event attributes"),
             )
-            for event in _objects(raw.get("events"), where, "events")
+            for event in json_objects(raw.get("events"), where, "events")
         ],
         links=[
             SpanLink(
                 trace_id=_mlflow_id(link.get("trace_id"), 16, where, "link trace id"),
                 span_id=_mlflow_id(link.get("span_id"), 8, where, "link span id"),
-                attributes=_mapping(link.get("attributes"), where),
+                attributes=json_object(link.get("attributes"), where, "link attributes"),
             )
-            for link in _objects(raw.get("links"), where, "links")
+            for link in json_objects(raw.get("links"), where, "links")
         ],
     )
 
@@ -115,22 +125,6 @@ def _strip_hex_prefix(value: Any, nbytes: int) -> Any:
     # only when hex follows: base64 text may begin with "0x" too
     if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) == 2 + 2 * nbytes:
         return value[2:]
-    return value
-
-
-def _mapping(value: Any, source: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TraceLoadError(source, f"attributes must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _objects(value: Any, source: str, what: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise TraceLoadError(source, f"{what} must be a list of JSON objects")
     return value
 
 
