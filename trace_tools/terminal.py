@@ -9,6 +9,7 @@ through `safe`. A library error becomes one red line and exit code 1, never a tr
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any, ClassVar, NoReturn
@@ -20,7 +21,19 @@ from rich.text import Text
 from trace_tools.errors import TraceLoadError, TraceToolsError
 from trace_tools.text import safe
 
-stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+#: How wide output to a file or pipe is laid out (rich's default there is 80 columns, which folded
+#: a table of span names mid-word in `trace-tools spans FILE | less`); COLUMNS still wins.
+PIPED_WIDTH = 200
+
+
+def _width(stream: Any) -> int | None:
+    """None (rich measures the terminal) on a terminal; PIPED_WIDTH or COLUMNS off one."""
+    if stream.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return PIPED_WIDTH
+
+
+stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=_width(sys.stdout))
 stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 #: The trace path that means "read the trace from standard input".

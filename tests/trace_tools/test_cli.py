@@ -377,3 +377,13 @@ def test_the_trace_store_pages_and_answers_in_cli_words(tmp_path: Path) -> None:
     assert code == 0 and len({t["trace_id"] for t in json.loads(out)["traces"]}) == 7
     code, _, err = run("info", "--store", target, "--trace-id", "ab" * 16)
     assert code == 1 and "`trace-tools traces` lists" in err and "ListTraces" not in err
+
+
+def test_a_table_piped_to_a_file_is_not_folded_at_80_columns() -> None:
+    def piped(**env: str) -> str:
+        command = [sys.executable, "-m", "trace_tools.cli", "spans", str(FIXTURES / "langfuse" / "support_agent.jsonl")]
+        environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | env
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True, env=environ).stdout
+
+    assert "support_agent " in piped()  # whole, not "support_age" over "nt"
+    assert max(map(len, piped(COLUMNS="60").splitlines())) <= 60  # COLUMNS still says how wide
