@@ -21,19 +21,19 @@ from rich.text import Text
 from trace_tools.errors import TraceLoadError, TraceToolsError
 from trace_tools.text import safe
 
-#: How wide output to a file or pipe is laid out (rich's default there is 80 columns, which folded
-#: a table of span names mid-word in `trace-tools spans FILE | less`); COLUMNS still wins.
+stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=False)
+#: How wide output to a file or pipe is laid out: rich's default there is 80 columns, which folded
+#: a table of span names mid-word in `trace-tools spans FILE | less`. COLUMNS still wins.
 PIPED_WIDTH = 200
 
 
-def _width(stream: Any) -> int | None:
-    """None (rich measures the terminal) on a terminal; PIPED_WIDTH or COLUMNS off one."""
-    if stream.isatty() or os.environ.get("COLUMNS", "").isdigit():
-        return None
-    return PIPED_WIDTH
+def fit_stdout() -> None:
+    """Lay stdout out PIPED_WIDTH wide when it is not a terminal (and COLUMNS says nothing); each
+    command calls it as it starts, when `sys.stdout` is the stream it will write to."""
+    if not stdout.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        stdout.width = PIPED_WIDTH
 
 
-stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=_width(sys.stdout))
 stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 #: The trace path that means "read the trace from standard input".

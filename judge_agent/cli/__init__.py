@@ -44,3 +44,6 @@ def main() -> None:
 
     The model comes from --model, the judge file, or JUDGE_AGENT_MODEL.
     """
+    from trace_tools.terminal import fit_stdout  # here, not at the top: `--help` stays light
+
+    fit_stdout()

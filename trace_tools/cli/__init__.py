@@ -13,7 +13,7 @@ import click
 from trace_tools.cli.investigate import info, search_command, span, spans, traces
 from trace_tools.cli.serve import serve
 from trace_tools.collect import collect
-from trace_tools.terminal import ErrorGroup
+from trace_tools.terminal import ErrorGroup, fit_stdout
 
 __all__ = ["main"]
 
@@ -40,6 +40,7 @@ def main() -> None:
 
     Secret-looking values are shown as [REDACTED] unless --no-redact is given.
     """
+    fit_stdout()
 
 
 for command in (serve, collect, traces, info, spans, span, search_command):
