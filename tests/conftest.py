@@ -33,6 +33,14 @@ def _is_local(address: Any) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def output_as_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands lay out their output as they would into a pipe, whatever the test runner's own
+    terminal size is (pytest-xdist's workers set COLUMNS=80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse connections and name lookups for anything but loopback (subprocesses are not covered)."""
     real_connect = socket.socket.connect
