@@ -28,9 +28,13 @@ PIPED_WIDTH = 200
 
 
 def fit_stdout() -> None:
-    """Lay stdout out PIPED_WIDTH wide when it is not a terminal (and COLUMNS says nothing); each
-    command calls it as it starts, when `sys.stdout` is the stream it will write to."""
-    if not stdout.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+    """Lay stdout out as wide as COLUMNS says, else PIPED_WIDTH when it is not a terminal. Each
+    command calls it as it starts, when `sys.stdout` and the environment are the ones it runs with
+    (rich fixed the width from COLUMNS when the module was imported)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        stdout.width = int(columns)
+    elif not stdout.is_terminal:
         stdout.width = PIPED_WIDTH
 
 

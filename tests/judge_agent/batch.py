@@ -53,10 +53,9 @@ def responder(choose: Callable[[str, Any], Any]) -> Callable[[Any], Reply]:
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A key for the SDK, a cache of the test's own, wide rich output, and back-off waits of 10 ms."""
+    """A key for the SDK, a cache of the test's own, and back-off waits of 10 ms."""
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("JUDGE_AGENT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")  # rich reads it at print time: wide enough that no cell wraps
     monkeypatch.delenv("JUDGE_AGENT_MODEL", raising=False)
     monkeypatch.setattr(limiter, "BACKOFF_S", 0.01)
 
