@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -382,20 +382,28 @@ def subprocess_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-@pytest.mark.anyio
-async def test_stdio_transport_serves_the_tools(trace_file: Path) -> None:
+@contextlib.asynccontextmanager
+async def serving_stdio(*args: str | Path, seconds: float = 60) -> AsyncIterator[ClientSession]:
+    """`trace-tools serve ARGS` started as an MCP host starts it, and a session with it (not yet
+    initialized: the caller reads what `initialize` answers)."""
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "trace_tools.cli", "serve", str(trace_file)],
+        args=["-m", "trace_tools.cli", "serve", *map(str, args)],
         env=subprocess_env(),
         cwd=str(REPO),
     )
-    with anyio.fail_after(60):
+    with anyio.fail_after(seconds):
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            names = {tool.name for tool in (await session.list_tools()).tools}
-            info = await session.call_tool("GetTraceInfo", {})
-            missing = await session.call_tool("GetSpan", {"span_id": "00000000deadbeef"})
+            yield session
+
+
+@pytest.mark.anyio
+async def test_stdio_transport_serves_the_tools(trace_file: Path) -> None:
+    async with serving_stdio(trace_file) as session:
+        await session.initialize()
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        info = await session.call_tool("GetTraceInfo", {})
+        missing = await session.call_tool("GetSpan", {"span_id": "00000000deadbeef"})
     assert names == TOOLS
     assert assert_compact_json_equals_structured(info)["root_name"] == "agent.run"
     assert missing.is_error and "not found" in text_of(missing)
@@ -500,16 +508,9 @@ def test_tests_cannot_reach_the_network() -> None:
 async def test_serve_excludes_the_files_a_glob_names(tmp_path: Path) -> None:
     (tmp_path / "kept.jsonl").write_bytes((REPO / "fixtures" / "data_processor.jsonl").read_bytes())
     (tmp_path / "left_out.jsonl").write_bytes((REPO / "fixtures" / "tool_loop.jsonl").read_bytes())
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "trace_tools.cli", "serve", str(tmp_path), "--exclude", "left_*"],
-        env=subprocess_env(),
-        cwd=str(REPO),
-    )
-    with anyio.fail_after(60):
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            names = {tool.name for tool in (await session.list_tools()).tools}
-            info = await session.call_tool("GetTraceInfo", {})
+    async with serving_stdio(tmp_path, "--exclude", "left_*") as session:
+        await session.initialize()
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        info = await session.call_tool("GetTraceInfo", {})
     assert "ListTraces" not in names  # one trace: the other file was left out
     assert info.structured_content is not None and info.structured_content["root_name"] == "data_processor.run"

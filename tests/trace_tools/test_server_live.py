@@ -4,7 +4,6 @@ server started is listed and readable without a restart."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,16 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp import Client, ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from bench.store_throughput import SPANS_PER_TRACE, sdk_requests
 from tests.trace_tools.store.otlp import proto_span, request, trace_id
 from tests.trace_tools.test_server import (
-    REPO,
     TOOLS,
     assert_compact_json_equals_structured,
     serving_http,
-    subprocess_env,
+    serving_stdio,
     text_of,
 )
 from trace_tools.store import TraceQuery, open_store
@@ -76,17 +73,10 @@ async def exercise(call: Any, store: Path) -> None:
 
 @pytest.mark.anyio
 async def test_stdio_serves_the_store_and_traces_arriving_later(store_file: Path) -> None:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "trace_tools.cli", "serve", "--store", str(store_file)],
-        env=subprocess_env(),
-        cwd=str(REPO),
-    )
-    with anyio.fail_after(90):
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            initialized = await session.initialize()
-            names = {tool.name for tool in (await session.list_tools()).tools}
-            await exercise(session.call_tool, store_file)
+    async with serving_stdio("--store", store_file, seconds=90) as session:
+        initialized = await session.initialize()
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        await exercise(session.call_tool, store_file)
     assert names == TOOLS | {"ListTraces"}
     assert "ListTraces finds them" in (initialized.instructions or "")
 

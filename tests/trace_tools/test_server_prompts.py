@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,11 @@ import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
-from mcp import Client, ClientSession, MCPError, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import Client, MCPError
 from mcp.types import TextContent, TextResourceContents
 
 from tests.trace_tools.helpers import load_one, otlp_span, sample_lines, store_of
-from tests.trace_tools.test_server import MCP_HEADERS, REPO, initialize_request, serving_http, subprocess_env
+from tests.trace_tools.test_server import MCP_HEADERS, initialize_request, serving_http, serving_stdio
 from trace_tools import prompt_plugins
 from trace_tools.cli import main
 from trace_tools.index import TraceStore
@@ -141,18 +139,11 @@ async def test_each_trace_is_a_resource_holding_its_overview(sample: Trace) -> N
 
 @pytest.mark.anyio
 async def test_serve_over_stdio_offers_the_judges_the_resources_and_its_version(trace_file: Path) -> None:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "trace_tools.cli", "serve", str(trace_file)],
-        env=subprocess_env(),
-        cwd=str(REPO),
-    )
-    with anyio.fail_after(60):
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            initialized = await session.initialize()
-            prompts = {p.name for p in (await session.list_prompts()).prompts}
-            judged = await session.get_prompt("performance")
-            resources = (await session.list_resources()).resources
+    async with serving_stdio(trace_file) as session:
+        initialized = await session.initialize()
+        prompts = {p.name for p in (await session.list_prompts()).prompts}
+        judged = await session.get_prompt("performance")
+        resources = (await session.list_resources()).resources
     assert initialized.server_info.version == package_version() != "0+unknown"
     assert {"performance", "tool_efficiency", "error_root_cause"} <= prompts
     (trace_id,) = [str(r.uri).removeprefix("trace://") for r in resources]
