@@ -24,7 +24,7 @@ from trace_tools.selection import SHOWN_IDS, normalize_id, select_id
 from trace_tools.text import as_text, fold, iso_time
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SearchFields:
     """Every searchable text of a trace, one entry per span field, in tree order.
 
@@ -37,6 +37,20 @@ class SearchFields:
     texts: list[str]
     lowered: str
     starts: list[int]
+
+    @functools.cached_property
+    def encoded(self) -> tuple[bytes, list[int]]:
+        """The texts as they are, NUL-joined in UTF-8, and each field's byte offset (plus the end's):
+        one engine pass over this finds the fields a pattern with no literal matches in, where a
+        call per field costs ~20x more. Built on the first such search (+1 byte per text byte)."""
+        joined = "\x00".join(self.texts).encode(errors="surrogatepass")
+        starts: list[int] = []
+        offset = 0
+        for text in self.texts:
+            starts.append(offset)
+            offset += (len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))) + 1
+        starts.append(offset)
+        return joined, starts
 
 
 class TraceIndex:

@@ -339,3 +339,97 @@ def test_alternation_finds_every_alternative(corpus_store: TraceStore) -> None:
     assert both == {"abef", "abcdef"}
     many = [m.match for m in tools.search_trace_regex(corpus_store, "ab(cd)*ef", case_sensitive=True).matches]
     assert sorted(set(many)) == ["abcdcdef", "abcdef", "abef"]
+
+
+# --- one pass over the joined text (patterns with no literal) ----------------------------------
+
+JOINED_TEXTS = [
+    "call 555-1234 or 555-9876",
+    "ORDER_ITEM_42 and order_item_7 and SHIPS_FAST_1",
+    "a\x00b 123-4567\x00",  # NULs inside a field, like the separators
+    "héllo 555-0000 wörld 🚀 777-1111",  # non-ASCII: offsets in characters
+    "tail 12",
+    "3-4567 head",  # with the field before: '...tail 12' + separator + '3-4567' is no match
+    "x" * (search.WINDOW + 10) + " 999-8888",  # longer than a window
+    "word",
+    "end with digits 123",
+    "4567 after a separator",
+    "\u212aelvin \u017fecret KEYS_ARE_1",  # RE2 folds these into ASCII letters
+    "",
+]
+
+JOINED_PATTERNS = [
+    r"\d{3}-\d{4}",
+    r"[A-Z]{5}_[A-Z]{4}_\d+",
+    r"\d+",
+    r"[^a]{3}",  # matches across a separator too
+    r"\D+\d",
+    r"\bw\w+",
+    r"\w+\b",
+    r"[a-z]{3,}",
+    r"(?:a|b|\x00)+",
+    r"k\w+",
+    r"\S+ \S+",
+]
+
+
+@pytest.fixture(scope="module")
+def joined_store() -> TraceStore:
+    spans = [otlp_span("root", 1, duration_ms=100)]
+    spans += [otlp_span(f"s{n}", n + 2, 1, attributes={"text": text}) for n, text in enumerate(JOINED_TEXTS)]
+    return store_of(load_one(spans), redact=False)
+
+
+def per_field_matches(store: TraceStore, pattern: str, case_sensitive: bool) -> list[tuple[int, int, int]]:
+    finditer = whole_text_finditer(pattern, case_sensitive)
+    texts = store.get().search_fields.texts
+    return [(i, m.start(), m.end()) for i, text in enumerate(texts) for m in finditer(text) if m.end() > m.start()]
+
+
+@pytest.mark.parametrize("pattern", JOINED_PATTERNS)
+@pytest.mark.parametrize("case_sensitive", [False, True])
+def test_joined_pass_finds_what_a_search_per_field_finds(
+    joined_store: TraceStore, pattern: str, case_sensitive: bool
+) -> None:
+    compiled = search.CompiledPattern(pattern, case_sensitive)
+    assert (compiled.engine, compiled.literal, compiled.context_free) == ("re2", "", True)
+    fields = joined_store.get().search_fields
+    found = [(m.field, m.start, m.end) for m in search.find(fields, compiled, None, search.Deadline())]
+    assert found == per_field_matches(joined_store, pattern, case_sensitive)
+
+
+@pytest.mark.parametrize("pattern", JOINED_PATTERNS)
+def test_joined_pass_within_a_subtree(joined_store: TraceStore, pattern: str) -> None:
+    index = joined_store.get()
+    fields = index.search_fields
+    positions = {3, 4, 5}
+    compiled = search.CompiledPattern(pattern, case_sensitive=False)
+    found = [(m.field, m.start, m.end) for m in search.find(fields, compiled, positions, search.Deadline())]
+    expected = per_field_matches(joined_store, pattern, case_sensitive=False)
+    assert found == [m for m in expected if fields.span_positions[m[0]] in positions]
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"^\d+", r"\d+$", r"\A\w", r"x*", r"(?m)^a", r"\pL+", r"(a+)+$", r"\d{3}-\d{4}(?=x)"]
+)
+def test_patterns_that_read_outside_their_match_are_searched_per_field(pattern: str) -> None:
+    try:
+        compiled = search.CompiledPattern(pattern, case_sensitive=False)
+    except InvalidArgumentError:
+        return
+    assert not compiled.context_free
+
+
+def test_joined_pass_stops_at_the_deadline(joined_store: TraceStore) -> None:
+    fields = joined_store.get().search_fields
+    deadline = search.Deadline(-1)
+    assert list(search.find(fields, search.CompiledPattern(r"\d+", False), None, deadline)) == []
+    assert deadline.stopped
+
+
+@pytest.mark.parametrize("pattern", [r"(a|aa)+c", r"(?:a+)+c", r"(?:a{1,30}){1,30}c", r"[a-z]{5}_\d+"])
+def test_hostile_patterns_in_the_joined_pass_answer(pattern: str) -> None:
+    store = single_span_store({"payload": "a" * 25_000 + "b", "other": "a" * 30_000 + "!", "x": "a" * 40_000})
+    compiled = search.CompiledPattern(pattern, case_sensitive=False)
+    assert compiled.context_free and compiled.engine == "re2"
+    assert tools.search_trace_regex(store, pattern).total_matches == 0
