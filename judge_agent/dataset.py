@@ -12,9 +12,10 @@ import glob
 import hashlib
 import io
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,18 +107,27 @@ class Filters(BaseModel):
     def needs_traces(self) -> bool:
         return any(v is not None for v in (self.since, self.until, self.status, self.name))
 
-    def apply(self, items: Sequence[Item]) -> list[Item]:
-        """The items that pass, in their original order.
+    def apply(self, items: Iterable[Item]) -> list[Item]:
+        """The items that pass, in their original order (see `select`)."""
+        return list(self.select(items))
+
+    def select(self, items: Iterable[Item]) -> Iterator[Item]:
+        """The items that pass, in their original order, read one at a time: `limit` stops reading, so a
+        large source is read only as far as it must be.
 
         Raises:
             ConfigError: a trace filter (--since/--until/--status/--name) on dataset rows.
         """
-        if self.needs_traces and any(i.trace is None for i in items):
-            raise ConfigError("--since, --until, --status and --name select traces; the data has dataset rows")
-        kept = [i for i in items if i.trace is None or self._keeps(i.trace)]
-        if self.sample is not None:
-            kept = [i for i in kept if _unit_hash(i.key, self.seed) < self.sample]
-        return kept[: self.limit] if self.limit is not None else kept
+        kept = (item for item in items if self._passes(item))
+        return islice(kept, self.limit) if self.limit is not None else kept
+
+    def _passes(self, item: Item) -> bool:
+        if item.trace is None:
+            if self.needs_traces:
+                raise ConfigError("--since, --until, --status and --name select traces; the data has dataset rows")
+        elif not self._keeps(item.trace):
+            return False
+        return self.sample is None or _unit_hash(item.key, self.seed) < self.sample
 
     def _keeps(self, trace: Trace) -> bool:
         if self.since or self.until:
@@ -137,8 +147,24 @@ def collect(
     exclude: Sequence[str] = (),
     outputs: Collection[str | Path] = (),
 ) -> list[Item]:
-    """Items from DATA: paths, directories or globs of traces or datasets; Trace or Item objects;
-    a list of row dicts; or a pandas DataFrame.
+    """Every item of DATA at once: `iter_items`, listed."""
+    return list(iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=outputs))
+
+
+def iter_items(
+    data: Any,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    strict: bool = False,
+    exclude: Sequence[str] = (),
+    outputs: Collection[str | Path] = (),
+) -> Iterator[Item]:
+    """Items from DATA, read as they are asked for: paths, directories or globs of traces or datasets;
+    Trace or Item objects (an iterator of them is read lazily too); a list of row dicts; or a pandas DataFrame.
+
+    Why lazily: a batch run judges and drops each item, so only one file's traces (a directory's: every
+    file of it, since a trace's spans may span its files) need be in memory at once, not the whole data.
+    Row dicts given among the data come last, checked together (they are in memory already).
 
     `mapping` names the dataset column for each of key, inputs, outputs, expectations
     (`{"inputs": "question"}`); unmapped fields use the column of the same name. Trace files load
@@ -148,35 +174,38 @@ def collect(
     a folder's name, or the file name). `outputs` are files the run writes (its results, its report):
     never read as data, so the same command can run again over a directory that holds them.
 
-    Raises:
+    Raises (when the item that needs it is reached):
         ConfigError: nothing matches a path or glob, a path is one of `outputs`, a bad mapping, a dataset
-            without the columns.
+            without the columns, two different rows with one key.
         TraceLoadError: a trace file cannot be loaded.
     """
     columns = _check_mapping(mapping or {})
     if _is_dataframe(data):
-        return _rows_to_items(data.to_dict(orient="records"), "dataframe", columns)
+        return iter(_rows_to_items(data.to_dict(orient="records"), "dataframe", columns))
     if isinstance(data, (str, Path, Trace, Mapping)):
         data = [data]
     if not isinstance(data, Iterable):
         raise ConfigError(f"cannot evaluate {type(data).__name__}: give paths, traces, rows or a DataFrame")
-    written = {Path(path).resolve() for path in outputs}
-    items: list[Item] = []
+    return _unique(_entries(data, columns, strict, exclude, {Path(path).resolve() for path in outputs}))
+
+
+def _entries(
+    data: Iterable[Any], columns: dict[str, str], strict: bool, exclude: Sequence[str], written: Collection[Path]
+) -> Iterator[Item]:
     rows: list[Mapping[str, Any]] = []
     for entry in data:
         if isinstance(entry, Item):
-            items.append(entry)
+            yield entry
         elif isinstance(entry, Trace):
-            items.append(_trace_item(entry))
+            yield _trace_item(entry)
         elif isinstance(entry, Mapping):
             rows.append(entry)
         elif isinstance(entry, (str, Path)):
             for path in _expand(entry, exclude, written):
-                items.extend(_from_path(path, columns, strict, exclude, written))
+                yield from _from_path(path, columns, strict, exclude, written)
         else:
             raise ConfigError(f"cannot evaluate a {type(entry).__name__}: give paths, traces, rows or a DataFrame")
-    items.extend(_rows_to_items(rows, "rows", columns))
-    return _unique(items)
+    yield from _rows_to_items(rows, "rows", columns)
 
 
 def _check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
@@ -305,16 +334,18 @@ def _trace_item(trace: Trace) -> Item:
     return Item(key=f"trace:{trace.trace_id}", source=trace.source, trace=trace)
 
 
-def _unique(items: list[Item]) -> list[Item]:
-    """One item per key (the same trace given twice is judged once); two different rows may not share a key."""
-    seen: dict[str, Item] = {}
+def _unique(items: Iterable[Item]) -> Iterator[Item]:
+    """One item per key (the same trace given twice is judged once); two different rows may not share a key.
+    Only keys are remembered (and rows, to compare a repeated key's content): never a trace."""
+    seen: dict[str, Item | None] = {}
     for item in items:
-        other = seen.get(item.key)
-        if other is None:
-            seen[item.key] = item
-        elif other.trace is None and other.content_digest() != item.content_digest():
+        if item.key not in seen:
+            seen[item.key] = item if item.trace is None else None
+            yield item
+            continue
+        other = seen[item.key]
+        if other is not None and other.content_digest() != item.content_digest():
             raise ConfigError(f"two dataset rows have the key {item.key!r}: keys must be unique")
-    return list(seen.values())
 
 
 def _unit_hash(key: str, seed: int) -> float:

@@ -13,14 +13,22 @@ with a warning (`Evaluation.warnings`). Only the results file failing stops a ru
 (`ResultsWriteError`, with what was written kept), and a second run on the same results file is
 refused at once (`ResultsInUse`).
 
+Memory: items are read as they are judged and dropped once judged (`dataset.iter_items`), so a run
+holds the traces in flight and one file's, not the data's. A first pass reads the data once to check
+it, count the judgments (the progress total) and say what loading noted, all before anything is
+judged; a one-shot iterator is read once, as it is judged (`_survey`).
+
 Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing
 but log warnings.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +36,14 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from judge_agent.cache import CacheError, VerdictCache
-from judge_agent.dataset import Filters, Item, collect
+from judge_agent.dataset import FIELDS, Filters, Item, iter_items
 from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, ResultsFile, read_records
-from judge_agent.runner import Job, ProgressSink, Runner, warn
+from judge_agent.records import EvalRecord, RecordKey, ResultsFile, read_records
+from judge_agent.runner import Job, ProgressSink, Runner, record_key, warn
 from judge_agent.summary import JudgeSummary, summarize
 from trace_tools.redaction import redact_text
 from trace_tools.text import safe
@@ -109,7 +117,9 @@ async def aevaluate(
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
     Args:
-        data: trace files, directories or globs; JSONL/CSV datasets; Trace objects; row dicts; a DataFrame.
+        data: trace files, directories or globs; JSONL/CSV datasets; Trace objects; row dicts; a DataFrame;
+            or an iterator of any of these (read once, as it is judged: then the checks below look at the
+            first items only, and `progress` gets no total).
         judges: Judge objects, built-in names, or judge file paths.
         model: a model URI for every judge (default: each judge's own, or JUDGE_AGENT_MODEL).
         model_options: provider options (base_url, api_key, ...).
@@ -140,28 +150,51 @@ async def aevaluate(
     output_path = Path(output) if output is not None else None
     traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None  # what predict_fn records
     written = [*outputs, *(p for p in (output_path, traces_path) if p is not None)]
-    items = (filters or Filters()).apply(
-        collect(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written)
-    )
-    if not items:
+    selected = filters or Filters()
+
+    def read() -> Iterator[Item]:
+        return selected.select(iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written))
+
+    source: Callable[[], Iterator[Item]] = read
+    if predict_fn is not None:  # predict_fn gives the items their traces: they are held, as it changes them
+        source = functools.partial(iter, list(read()))
+    survey, items = _survey(source, one_shot=predict_fn is None and isinstance(data, Iterator))
+    if not survey.keys:
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
     given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
     resolved = [for_this_run(judge, model, model_options) for judge in given]
-    _check_fields(items, resolved, predicting=predict_fn is not None)
+    _check_fields(survey, resolved, predicting=predict_fn is not None)
     sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
     warnings: list[str] = []
-    _loading_notes(items, warnings)
+    if not survey.one_shot:
+        survey.notes_to(warnings)
     providers: dict[tuple[str, str], Provider] = {}
+    order: list[RecordKey] = []  # every job's key, in item order: the records come back in it
+    resumed: dict[RecordKey, EvalRecord] = {}
     try:
         previous = {r.key: r for r in read_records(output_path)} if output_path else {}
         bound = [bind_provider(judge, providers) for judge in resolved]
-        jobs = [Job(item, judge, repeat) for item in items for judge in bound for repeat in range(repeats)]
-        resumed = {job.key: previous[job.key] for job in jobs if _finished(previous.get(job.key), retry_failed)}
-        pending = [job for job in jobs if job.key not in resumed]
-        if predict_fn is not None and pending:
+
+        def jobs() -> Iterator[Job]:
+            for item in items:
+                for judge in bound:
+                    for repeat in range(repeats):
+                        job = Job(item, judge, repeat)
+                        order.append(job.key)
+                        if _finished(previous.get(job.key), retry_failed):
+                            resumed[job.key] = previous[job.key]
+                        else:
+                            yield job
+
+        if predict_fn is not None:
             from judge_agent.predict import predict_all
 
-            await predict_all(predict_fn, list({id(j.item): j.item for j in pending}.values()), traces_path)
+            pairs = [(judge, repeat) for judge in bound for repeat in range(repeats)]
+            pending = [
+                i for i in items if any(not _finished(previous.get(record_key(i.key, *k)), retry_failed) for k in pairs)
+            ]
+            if pending:
+                await predict_all(predict_fn, pending, traces_path)
         local = any(p.name == "local" for p in providers.values())
         runner = Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
@@ -171,9 +204,9 @@ async def aevaluate(
             warnings=warnings,
         )
         if progress is not None:
-            progress.start(len(jobs), len(resumed))
+            progress.start(*survey.totals(bound, repeats, previous, retry_failed))
         try:
-            fresh = await runner.run(pending, runner.limiter.maximum)
+            fresh = await runner.run(jobs(), runner.limiter.maximum)
         finally:
             runner.close()
             if progress is not None:
@@ -183,7 +216,9 @@ async def aevaluate(
             sink.close()
         for provider in providers.values():
             await provider.aclose()
-    records = [resumed.get(job.key) or fresh[job.key] for job in jobs if job.key in resumed or job.key in fresh]
+    if survey.one_shot:  # read as it was judged: what loading noted is known only now
+        survey.notes_to(warnings)
+    records = [resumed.get(key) or fresh[key] for key in order if key in resumed or key in fresh]
     return Evaluation(
         records=records,
         summaries=summarize(records),
@@ -196,6 +231,78 @@ async def aevaluate(
         wall_time_s=round(time.perf_counter() - started, 3),
         warnings=warnings,
     )
+
+
+#: Items of a one-shot iterator read before judging, to check the data (`_check_fields`) and that there is some.
+_LOOK_AHEAD = 64
+_MAX_LOADING_NOTES = 5
+_NOTE_CHARS = 500
+
+
+@dataclass
+class _Survey:
+    """What a run must know of its data before judging, learned without holding the items: their keys (for
+    the progress total and resumed count), whether any has a trace or each field, and what loading noted."""
+
+    one_shot: bool
+    keys: list[str] = field(default_factory=list)
+    traces: bool = False
+    fields: set[str] = field(default_factory=set)
+    notes: dict[str, None] = field(default_factory=dict)
+    more_notes: set[int] = field(default_factory=set)
+
+    def watch(self, items: Iterable[Item]) -> Iterator[Item]:
+        """The items, each noted as it passes."""
+        for item in items:
+            self.keys.append(item.key)
+            self.traces = self.traces or item.trace is not None
+            self.fields.update(name for name in FIELDS if getattr(item, name) is not None)
+            for note in item.trace.warnings if item.trace else ():
+                if len(self.notes) < _MAX_LOADING_NOTES:
+                    self.notes[note] = None
+                elif note not in self.notes:
+                    self.more_notes.add(hash(note))
+            yield item
+
+    def totals(
+        self, judges: Sequence[Judge], repeats: int, previous: Mapping[RecordKey, EvalRecord], retry_failed: bool
+    ) -> tuple[int, int]:
+        """The judgments to make and those already in the results file; (0, 0) for a one-shot iterator."""
+        if self.one_shot:
+            return 0, 0
+        keys = [record_key(key, judge, repeat) for key in self.keys for judge in judges for repeat in range(repeats)]
+        return len(keys), sum(_finished(previous.get(key), retry_failed) for key in keys)
+
+    def notes_to(self, warnings: list[str]) -> None:
+        """Say once what loading the traces passed over or fixed (files that are no traces, excluded files, odd
+        traces), a few distinct notes at most: the judge sees them in GetTraceInfo, the user would not."""
+        for note in self.notes:  # file names in them are anyone's: no terminal control, bounded
+            warn(warnings, f"loading the traces: {safe(redact_text(note[:_NOTE_CHARS]), keep_newlines=False)}")
+        if self.more_notes:
+            warn(warnings, f"loading the traces: {len(self.more_notes)} more notes (the judges see them)")
+
+
+def _survey(read: Callable[[], Iterator[Item]], *, one_shot: bool) -> tuple[_Survey, Iterable[Item]]:
+    """Read the data once to check it, then hand back the items to judge: read again from the start, or for a
+    one-shot iterator the first `_LOOK_AHEAD` items surveyed and the rest as it comes (surveyed as it goes)."""
+    survey = _Survey(one_shot)
+    if not one_shot:
+        for _item in survey.watch(read()):
+            pass
+        return survey, _Replay(read)
+    watched = survey.watch(read())
+    head = list(islice(watched, _LOOK_AHEAD))
+    return survey, chain(head, watched)
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """The data read anew each time it is iterated."""
+
+    read: Callable[[], Iterator[Item]]
+
+    def __iter__(self) -> Iterator[Item]:
+        return self.read()
 
 
 def resolve_judges(specs: Sequence[JudgeSpec], **judge_options: Any) -> list[Judge]:
@@ -229,19 +336,19 @@ def for_this_run(judge: Judge, model: str | None, options: Mapping[str, Any] | N
     return judge
 
 
-def _check_fields(items: Sequence[Item], judges: Sequence[Judge], predicting: bool) -> None:
+def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) -> None:
     """Fail before judging when a judge needs what no item has (a forgotten --map, rows for a trace judge)."""
     for judge in judges:
         if judge.definition.mode == "agent":
-            if not predicting and all(i.trace is None for i in items):
+            if not predicting and not survey.traces:
                 raise ConfigError(
                     f"judge {judge.name!r} investigates traces, but the data are dataset rows: "
                     "give trace files, or a predict_fn that runs the application on each row"
                 )
             continue
         for name in judge.definition.variables:
-            from_run = name != "expectations" and (predicting or any(i.trace is not None for i in items))
-            if not from_run and all(getattr(i, name) is None for i in items):
+            from_run = name != "expectations" and (predicting or survey.traces)
+            if not from_run and name not in survey.fields:
                 raise ConfigError(
                     f"judge {judge.name!r} uses {{{{ {name} }}}} but no item has {name}: "
                     f"map a column with --map {name}=COLUMN"
@@ -257,20 +364,6 @@ def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> J
     if key not in providers:
         providers[key] = get_provider(judge.model, **judge.model_options)
     return judge.with_provider(providers[key])
-
-
-_MAX_LOADING_NOTES = 5
-_NOTE_CHARS = 500
-
-
-def _loading_notes(items: Sequence[Item], warnings: list[str]) -> None:
-    """Say once what loading the traces passed over or fixed (files that are no traces, excluded files, odd
-    traces), a few distinct notes at most: the judge sees them in GetTraceInfo, the user would not."""
-    notes = list(dict.fromkeys(note for item in items if item.trace for note in item.trace.warnings))
-    for note in notes[:_MAX_LOADING_NOTES]:  # file names in them are anyone's: no terminal control, bounded
-        warn(warnings, f"loading the traces: {safe(redact_text(note[:_NOTE_CHARS]), keep_newlines=False)}")
-    if len(notes) > _MAX_LOADING_NOTES:
-        warn(warnings, f"loading the traces: {len(notes) - _MAX_LOADING_NOTES} more notes (the judges see them)")
 
 
 def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:

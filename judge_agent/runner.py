@@ -5,6 +5,9 @@ The rule here is isolation: one bad item never sinks the run. Whatever fails whi
 error record; a cache that fails is set aside for the rest of the run with one warning. Only the
 results file failing stops the run (`ResultsWriteError`): every worker stops, what was written stays.
 `evaluate.aevaluate` builds the jobs and the runner; the run's outcome is `Evaluation`.
+
+Jobs may come from a lazy iterator: each worker takes the next one when it is free, so the items
+they judge are read as the run goes and dropped when judged (only `workers` items are held).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -41,7 +44,8 @@ class ProgressSink(Protocol):
     """Where `aevaluate` reports progress: the CLI passes a rich progress bar; tests may count."""
 
     def start(self, total: int, done: int) -> None:
-        """The run begins: `total` judgments, of which `done` were already in the results file."""
+        """The run begins: `total` judgments, of which `done` were already in the results file. Both are 0
+        when they cannot be known before judging: the data was a one-shot iterator, read as it is judged."""
 
     def advance(self, record: EvalRecord) -> None:
         """One judgment finished (a cache hit or a failure included)."""
@@ -61,7 +65,12 @@ class Job:
     @functools.cached_property
     def key(self) -> RecordKey:
         """Computed once: it is looked up several times per job, and the definition digest hashes its JSON."""
-        return RecordKey(self.item.key, self.judge.name, self.judge.definition.digest(), self.judge.model, self.repeat)
+        return record_key(self.item.key, self.judge, self.repeat)
+
+
+def record_key(item_key: str, judge: Judge, repeat: int = 0) -> RecordKey:
+    """The results-file key of judging an item (known by its key alone: no need to load it) with a judge."""
+    return RecordKey(item_key, judge.name, judge.definition.digest(), judge.model, repeat)
 
 
 def warn(warnings: list[str], message: str) -> None:
@@ -86,32 +95,45 @@ class Runner:
         self.sink = sink
         self.progress = progress
         self.warnings = warnings
-        self.stopped: ResultsWriteError | None = None
+        self.stopped: Exception | None = None
 
-    async def run(self, jobs: Sequence[Job], workers: int) -> dict[RecordKey, EvalRecord]:
-        """Every job's record, or `ResultsWriteError` when the results file fails (the other workers are stopped)."""
+    async def run(self, jobs: Iterable[Job], workers: int) -> dict[RecordKey, EvalRecord]:
+        """Every job's record, `workers` at a time. Raises `ResultsWriteError` when the results file fails, or
+        what reading the next job raised (a lazy source's trace file that cannot be loaded): the other workers
+        are stopped, what was written stays."""
         results: dict[RecordKey, EvalRecord] = {}
         queue: Iterator[Job] = iter(jobs)
 
         async def worker(scope: anyio.CancelScope) -> None:
-            for job in queue:  # each worker takes the next job; the iterator is shared
+            while True:  # each worker takes the next job; the iterator is shared (and ends)
+                try:
+                    job = next(queue, None)
+                except Exception as exc:
+                    self._stop(exc, scope)
+                    return
+                if job is None:
+                    return
                 record = await self._outcome(job)
                 try:
                     record = self._keep(job, record)
                 except ResultsWriteError as exc:
-                    self.stopped = self.stopped or exc
-                    scope.cancel()
+                    self._stop(exc, scope)
                     return
                 results[job.key] = record
                 if self.progress is not None:
                     self.progress.advance(record)
 
         async with anyio.create_task_group() as group:
-            for _ in range(min(workers, len(jobs))):
+            for _ in range(workers):
                 group.start_soon(worker, group.cancel_scope)
         if self.stopped is not None:
             raise self.stopped
         return results
+
+    def _stop(self, exc: Exception, scope: anyio.CancelScope) -> None:
+        """The first reason the run cannot go on; every worker is cancelled."""
+        self.stopped = self.stopped or exc
+        scope.cancel()
 
     def _keep(self, job: Job, record: EvalRecord) -> EvalRecord:
         """Write the record; one that cannot be serialised is replaced by its error record."""
