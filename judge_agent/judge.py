@@ -218,7 +218,7 @@ class Judge:
         if store is not None:
             from trace_tools.server import build_server
 
-            server = build_server(store)
+            server = build_server(store, resources=False)  # the toolbox calls tools only
         limits = LoopLimits(
             definition.max_turns,
             definition.token_budget,

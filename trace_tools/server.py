@@ -99,9 +99,15 @@ _TOOLS: dict[str, Callable[..., ToolResult]] = {
 }
 
 
-def build_server(store: TraceSource, name: str = "trace-tools", prompts: Sequence[TracePrompt] = ()) -> MCPServer:
+def build_server(
+    store: TraceSource, name: str = "trace-tools", prompts: Sequence[TracePrompt] = (), resources: bool = True
+) -> MCPServer:
     """An MCP server exposing the investigation tools over `store` (transport chosen by the caller),
-    and `prompts` (`trace_tools.prompt_plugins.discover_prompts()`) as MCP prompts about one trace.
+    `prompts` (`trace_tools.prompt_plugins.discover_prompts()`) as MCP prompts about one trace, and
+    the traces as `trace://` resources unless `resources` is False: a client that only calls tools
+    (a judge's in-process session, one server per judgment in a batch) need not pay the SDK's
+    resource template, which derives an argument model and a validator anew for every server
+    (~1 ms, most of building one).
 
     The tools are synchronous: mcp runs them in worker threads, so a live store's database calls
     do not hold up the event loop (or other sessions)."""
@@ -114,7 +120,8 @@ def build_server(store: TraceSource, name: str = "trace-tools", prompts: Sequenc
     )
     for prompt in prompts:
         server.add_prompt(_prompt(store, prompt))
-    _add_resources(server, store)
+    if resources:
+        _add_resources(server, store)
     return server
 
 
