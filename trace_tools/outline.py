@@ -8,15 +8,24 @@ out the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from trace_tools.index import TraceIndex
+from trace_tools.model import Trace
+from trace_tools.redaction import value_redactor
 from trace_tools.text import as_text
 
 MAX_VALUE_CHARS = 3000
 
 
 def outline(index: TraceIndex) -> str:
-    """Every span in tree order: id, name, type, status, timing, inputs, outputs, attributes, events."""
+    """Every span in tree order: id, name, type, status, timing, inputs, outputs, attributes, events.
+
+    Shown as `index.show` would show each value, redacted in one batch (`value_redactor`): a batch
+    run outlines every trace it judges."""
     trace = index.trace
+    show: Callable[[str | None, Any], Any] = value_redactor(_values(trace)) if index.redact else _as_is
     base = trace.start_ns
     lines = [
         f"Trace {trace.trace_id}: {len(trace.spans)} spans, {_ms(trace.duration_ns)} ms, status {trace.status_code}"
@@ -24,30 +33,42 @@ def outline(index: TraceIndex) -> str:
     lines.extend(f"Warning: {w}" for w in trace.warnings)
     for span in trace.spans:
         pad = "  " * span.depth
-        status = span.status_code + (f": {_value(index, None, span.status_message)}" if span.status_message else "")
+        status = span.status_code + (f": {_value(show, None, span.status_message)}" if span.status_message else "")
         lines.append(
-            f"{pad}[{span.span_id}] {_value(index, 'name', span.name)} ({span.span_type}, {status}, "
+            f"{pad}[{span.span_id}] {_value(show, 'name', span.name)} ({span.span_type}, {status}, "
             f"start +{_ms(span.start_ns - base)} ms, {_ms(span.duration_ns)} ms)"
         )
         if span.inputs is not None:
-            lines.append(f"{pad}  inputs: {_value(index, span.inputs_key, span.inputs)}")
+            lines.append(f"{pad}  inputs: {_value(show, span.inputs_key, span.inputs)}")
         if span.outputs is not None:
-            lines.append(f"{pad}  outputs: {_value(index, span.outputs_key, span.outputs)}")
+            lines.append(f"{pad}  outputs: {_value(show, span.outputs_key, span.outputs)}")
         attributes = [
-            f"{key}={_value(index, key, value)}"
+            f"{key}={_value(show, key, value)}"
             for key, value in span.attributes.items()
             if not span.shows_as_content(key)
         ]
         if attributes:
             lines.append(f"{pad}  attributes: {'; '.join(attributes)}")
         for event in span.events:
-            fields = "; ".join(f"{k}={_value(index, k, v)}" for k, v in event.attributes.items())
+            fields = "; ".join(f"{k}={_value(show, k, v)}" for k, v in event.attributes.items())
             lines.append(f"{pad}  event {event.name} at +{_ms(event.time_ns - base)} ms: {fields}")
     return "\n".join(lines)
 
 
-def _value(index: TraceIndex, key: str | None, value: object) -> str:
-    text = as_text(index.show(key, value)).replace("\n", "\\n")
+def _values(trace: Trace) -> Iterator[Any]:
+    """Every value `outline` shows (attributes shown as content too: a few more is harmless)."""
+    for span in trace.spans:
+        yield from (span.name, span.status_message, span.inputs, span.outputs, *span.attributes.values())
+        for event in span.events:
+            yield from event.attributes.values()
+
+
+def _as_is(_key: str | None, value: Any) -> Any:
+    return value
+
+
+def _value(show: Callable[[str | None, Any], Any], key: str | None, value: object) -> str:
+    text = as_text(show(key, value)).replace("\n", "\\n")
     if len(text) > MAX_VALUE_CHARS:
         return text[:MAX_VALUE_CHARS] + f"…[+{len(text) - MAX_VALUE_CHARS} chars; GetSpan reads the rest]"
     return text
