@@ -58,18 +58,18 @@ class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
         params: Mapping[str, Any] | None = None,
     ) -> Completion:
         import openai
+        from openai.types.chat import ChatCompletion
 
-        tool_kwargs: dict[str, Any] = {}
+        body: dict[str, Any] = {"model": self.model, "messages": [_to_message(m) for m in messages]}
         if tools:
-            tool_kwargs = {"tools": [_to_tool(t) for t in tools], "tool_choice": tool_choice}
+            body |= {"tool_choice": tool_choice, "tools": [_to_tool(t) for t in tools]}
+        # Params go in the body as given, so server-specific ones (top_k, min_p) pass too.
+        body |= params or {}
         async with self.request(openai):
-            response = await self._client.chat.completions.create(
-                model=self.model,
-                messages=[_to_message(m) for m in messages],
-                # Params go in the body as given, so server-specific ones (top_k, min_p) pass too.
-                extra_body=dict(params) if params else None,
-                **tool_kwargs,
-            )
+            # The SDK's generic POST (its documented way to send a request as is): `create` walks
+            # every message and tool schema through its per-field request transform, ~0.5 ms a
+            # turn (a batch run's CPU) for a body it sends unchanged.
+            response = await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
             return _to_completion(response)
 
 
