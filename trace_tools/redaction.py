@@ -285,7 +285,7 @@ def _plain(value: Any, position: int, texts: list[str], owners: list[int]) -> bo
             texts.append(item)
             owners.append(position)
         elif isinstance(item, dict):
-            plain = plain and not any(_key_class(str(key)) for key in item)
+            plain = plain and not any(map(_key_class, map(str, item)))
             pending.extend(item.values())
         elif isinstance(item, (list, tuple)):
             pending.extend(item)

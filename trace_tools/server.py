@@ -253,7 +253,6 @@ def _prompt(store: TraceSource, offered: TracePrompt) -> Prompt:
 
 def _bind(store: TraceSource, tool_name: str, function: Callable[..., ToolResult]) -> Callable[..., CallToolResult]:
     """`function` with `store` bound, answering compact JSON text and the same data as structured content."""
-    signature = _signature(function)
 
     def call(**arguments: Any) -> CallToolResult:
         logger.info("%s %s", tool_name, _short(arguments))
@@ -271,17 +270,17 @@ def _bind(store: TraceSource, tool_name: str, function: Callable[..., ToolResult
             structured_content=result.model_dump(mode="json", exclude_none=True),
         )
 
-    parameters = list(signature.parameters.values())[1:]
-    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=CallToolResult
-    )
+    call.__signature__ = _signature(function)  # type: ignore[attr-defined]
     call.__name__ = function.__name__
     return call
 
 
 @functools.cache
 def _signature(function: Callable[..., ToolResult]) -> inspect.Signature:
-    return inspect.signature(function, eval_str=True)  # evaluating the annotations takes ~1 ms
+    """`function`'s signature without the store, as the bound tool's: made once per tool, since a
+    batch run binds the tools for every judgment (evaluating the annotations alone takes ~1 ms)."""
+    signature = inspect.signature(function, eval_str=True)
+    return signature.replace(parameters=list(signature.parameters.values())[1:], return_annotation=CallToolResult)
 
 
 def _short(arguments: dict[str, Any]) -> str:
