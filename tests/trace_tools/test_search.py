@@ -433,3 +433,25 @@ def test_hostile_patterns_in_the_joined_pass_answer(pattern: str) -> None:
     compiled = search.CompiledPattern(pattern, case_sensitive=False)
     assert compiled.context_free and compiled.engine == "re2"
     assert tools.search_trace_regex(store, pattern).total_matches == 0
+
+
+PLAIN_PATTERNS = ["order", "ORDER_ITEM", "555", "kelvin", "secret", "(?i)Keys", r"a\.b", "[a]bc", "x", "12\x003", "ab"]
+
+
+@pytest.mark.parametrize("pattern", PLAIN_PATTERNS)
+@pytest.mark.parametrize("case_sensitive", [False, True])
+def test_plain_text_found_in_the_joined_text_as_per_field(
+    joined_store: TraceStore, pattern: str, case_sensitive: bool
+) -> None:
+    compiled = search.CompiledPattern(pattern, case_sensitive)
+    assert (compiled.plain is not None) == ("\x00" not in pattern)
+    fields = joined_store.get().search_fields
+    found = [(m.field, m.start, m.end) for m in search.find(fields, compiled, None, search.Deadline())]
+    assert found == per_field_matches(joined_store, pattern, case_sensitive)
+    scoped = [(m.field, m.start, m.end) for m in search.find(fields, compiled, {4, 5, 13}, search.Deadline())]
+    assert scoped == [m for m in found if fields.span_positions[m[0]] in {4, 5, 13}]
+
+
+@pytest.mark.parametrize("pattern", ["straße", "a.b", "ab?", "(?x)a b", "(?-i:ab)c", "a|b"])
+def test_only_plain_ascii_text_takes_the_find_path(pattern: str) -> None:
+    assert search.CompiledPattern(pattern, case_sensitive=False).plain is None
