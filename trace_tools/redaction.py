@@ -28,6 +28,7 @@ import base64
 import binascii
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -147,11 +148,7 @@ def hinted(texts: list[str]) -> set[int]:
     hint the scan goes on at the next text. No hint spans two texts: none matches NUL.
     """
     encoded = [text.encode() for text in texts]
-    starts: list[int] = []
-    offset = 0
-    for data in encoded:
-        starts.append(offset)
-        offset += len(data) + 1
+    starts = list(itertools.accumulate([len(data) + 1 for data in encoded[:-1]], initial=0))
     joined = b"\x00".join(encoded)
     found: set[int] = set()
     position = 0
@@ -257,7 +254,14 @@ def value_redactor(values: Iterable[Any]) -> Callable[[str | None, Any], Any]:
     kept = list(values)  # alive as long as the redactor: their ids stay theirs
     texts: list[str] = []
     owners: list[int] = []
-    plain = {position for position, value in enumerate(kept) if _plain(value, position, texts, owners)}
+    plain: set[int] = set()
+    for position, value in enumerate(kept):
+        if isinstance(value, str):  # most values: no walk needed
+            texts.append(value)
+            owners.append(position)
+            plain.add(position)
+        elif _plain(value, position, texts, owners):
+            plain.add(position)
     dirty = hinted(texts)
     plain.difference_update(owners[i] for i in dirty)
     plain_ids = {id(kept[position]) for position in plain}
