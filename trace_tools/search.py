@@ -126,7 +126,7 @@ class CompiledPattern:
         self.plain = _plain(parsed) if parsed is not None else None
         self.ignore_case = bool(parsed.state.flags & re.IGNORECASE) if parsed is not None else not case_sensitive
         self.search: Callable[..., Any]
-        self.finditer: Callable[[str], Iterator[Any]]
+        self.finditer: Callable[..., Iterator[Any]]
         if parsed is not None and not _has_repeat(parsed) and _paths(parsed) <= MAX_RE_PATHS:
             self.engine = "re"
             compiled_re = re.compile(pattern, flags)
@@ -329,41 +329,45 @@ def _joined_matches(
     fields: SearchFields, pattern: CompiledPattern, first: int, end: int, deadline: Deadline
 ) -> Iterator[FieldMatch]:
     """The matches in fields [first, end) of a context-free RE2 pattern, from one pass over their
-    joined UTF-8 text (a call per window of fields and per match, not a call per field).
+    joined UTF-8 text (an engine call per window of fields and per match, not one per field).
 
-    Each call searches a window of whole fields (at most `WINDOW` bytes), so every match inside a
-    field lies inside one call's text, and the leftmost match found is the field's own first match,
-    unless it runs on past the field's end (a pattern matching the NUL separator): that field, and a
-    field with non-ASCII text (match offsets count characters, not bytes) or longer than a window,
-    are searched alone. A field's further matches are searched within its bytes only.
+    Each call searches from where the pass is to the end of a window of whole fields (at most
+    `WINDOW` bytes), so every match inside a field lies inside one call's text, and the leftmost
+    match found is the one a search of that field alone finds next, unless it runs on past the
+    field's end (a pattern matching the NUL separator): then the rest of that field is searched
+    alone, as is a field with non-ASCII text (match offsets count characters, not bytes) or one
+    longer than a window.
     """
     joined, starts = fields.encoded
     texts = fields.texts
     field, next_check = first, 0
+    position = starts[first] if first < end else 0
     while field < end:
-        begin = starts[field]
-        if begin >= next_check:  # the clock is read once per window of text, not per field
+        if position >= next_check:  # the clock is read once per window of text, not per field
             if deadline.expired():
                 return
-            next_check = begin + WINDOW
+            next_check = position + WINDOW
+        begin = starts[field]
         if starts[field + 1] - begin > WINDOW:
             yield from _field_matches(pattern, field, texts[field], deadline)
             field += 1
+            position = starts[field]
             continue
-        stop = bisect.bisect_right(starts, begin + WINDOW, field + 1, end + 1) - 1
-        found = pattern.search(joined, begin, starts[stop] - 1)
+        stop = bisect.bisect_right(starts, position + WINDOW, field + 1, end + 1) - 1
+        found = pattern.search(joined, position, starts[stop] - 1)
         if found is None:
-            field = stop
+            field, position = stop, starts[stop]
             continue
         field = bisect.bisect_right(starts, found.start(), field, stop) - 1
-        base, field_end = starts[field], starts[field + 1] - 1
-        if found.end() > field_end or not texts[field].isascii():
-            yield from _field_matches(pattern, field, texts[field], deadline)
-        else:
-            while found is not None:
-                yield FieldMatch(field, found.start() - base, found.end() - base)
-                found = pattern.search(joined, found.end(), field_end)
-        field += 1
+        base = starts[field]
+        if found.end() >= starts[field + 1] or not texts[field].isascii():
+            for match in pattern.finditer(texts[field], max(position - base, 0)):
+                yield FieldMatch(field, match.start(), match.end())
+            field += 1
+            position = starts[field]
+            continue
+        yield FieldMatch(field, found.start() - base, found.end() - base)
+        position = found.end()
 
 
 def _has_repeat(parsed: Any) -> bool:
