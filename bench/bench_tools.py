@@ -47,7 +47,10 @@ PATTERNS = (
     ("b: no usable literal", r"\d{3}-\d{4}"),
     ("c: common word", r"customer"),
     ("d: literal, no match", r"segfault in worker \d+"),
+    ("e: no usable literal, letter runs", r"[A-Z]{5}_[A-Z]{4}_\d+"),
 )
+#: the patterns with no literal the prefilter can use (issue 13: >= 10x MLflow); the rest have one (>= 30x)
+NO_LITERAL = frozenset({PATTERNS[1][0], PATTERNS[4][0]})
 
 
 LOAD_LIMIT_S = 15.0
