@@ -16,7 +16,8 @@ refused at once (`ResultsInUse`).
 Memory: items are read as they are judged and dropped once judged (`dataset.iter_items`), so a run
 holds the traces in flight and one file's, not the data's. A first pass reads the data once to check
 it, count the judgments (the progress total) and say what loading noted, all before anything is
-judged; a one-shot iterator is read once, as it is judged (`_survey`).
+judged; data of up to `_HOLD_SPANS` spans is kept from it rather than read twice, and a one-shot
+iterator is read once, as it is judged (`_survey`). The records of the run are held (`Evaluation`).
 
 Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing
 but log warnings.
@@ -235,6 +236,8 @@ async def aevaluate(
 
 #: Items of a one-shot iterator read before judging, to check the data (`_check_fields`) and that there is some.
 _LOOK_AHEAD = 64
+#: Spans (a row counts as one) of data small enough to keep from the survey to the judging, not read twice.
+_HOLD_SPANS = 20_000
 _MAX_LOADING_NOTES = 5
 _NOTE_CHARS = 500
 
@@ -283,13 +286,21 @@ class _Survey:
 
 
 def _survey(read: Callable[[], Iterator[Item]], *, one_shot: bool) -> tuple[_Survey, Iterable[Item]]:
-    """Read the data once to check it, then hand back the items to judge: read again from the start, or for a
-    one-shot iterator the first `_LOOK_AHEAD` items surveyed and the rest as it comes (surveyed as it goes)."""
+    """Read the data once to check it, then hand back the items to judge: the items themselves when they hold
+    at most `_HOLD_SPANS` spans (small data is not loaded twice), else read again from the start; for a one-shot
+    iterator, the first `_LOOK_AHEAD` items surveyed and the rest as it comes (surveyed as it goes)."""
     survey = _Survey(one_shot)
     if not one_shot:
-        for _item in survey.watch(read()):
-            pass
-        return survey, _Replay(read)
+        held: list[Item] | None = []
+        spans = 0
+        for item in survey.watch(read()):
+            if held is not None:
+                spans += len(item.trace.spans) if item.trace else 1
+                if spans <= _HOLD_SPANS:
+                    held.append(item)
+                else:
+                    held = None  # too much to hold: dropped, and read again when judged
+        return survey, held if held is not None else _Replay(read)
     watched = survey.watch(read())
     head = list(islice(watched, _LOOK_AHEAD))
     return survey, chain(head, watched)

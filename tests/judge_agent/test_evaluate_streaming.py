@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from judge_agent import evaluate as evaluate_module
 from judge_agent.dataset import Filters, collect
 from judge_agent.evaluate import evaluate
 from judge_agent.records import EvalRecord, read_records
@@ -83,7 +84,10 @@ def server() -> Iterator[ScriptedModelServer]:
         yield running
 
 
-def test_only_the_traces_in_flight_are_held_while_a_run_judges(server: ScriptedModelServer) -> None:
+def test_only_the_traces_in_flight_are_held_while_a_run_judges(
+    server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluate_module, "_HOLD_SPANS", 100)  # 30 traces of 7 spans: more than may be held
     data = Copies(30)
     most: list[int] = []
 
@@ -99,6 +103,12 @@ def test_only_the_traces_in_flight_are_held_while_a_run_judges(server: ScriptedM
     assert len(most) == 5 and max(most) <= 2 + 2, most  # two workers' traces, the one being read: never all 30
     assert progress.started == (30, 0)  # re-iterable data is read once before judging: the total is known
     assert data.reads == 2  # the survey, then the judging
+
+
+def test_small_data_is_read_once_and_held_from_the_checks_to_the_judging(server: ScriptedModelServer) -> None:
+    data = Copies(5)
+    evaluation = evaluate(data, "performance", **options(server))
+    assert (data.reads, evaluation.judged) == (1, 5)
 
 
 def test_results_come_in_the_order_of_the_data_whichever_finishes_first(tmp_path: Path) -> None:
