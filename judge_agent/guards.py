@@ -80,14 +80,23 @@ def call_key(call: ToolCall) -> str:
 
 
 class RepeatMemory:
-    """Answers a repeated identical call from memory, and leaves a tool out after its second repeat."""
+    """Answers a repeated identical call from memory, and leaves a tool out after its second repeat.
+
+    `repeats` counts the repeated calls of the judgment: a model asking again for what it has is
+    out of new things to look at (the loop then asks for the verdict, `loop.STALL_REPEATS`).
+    """
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[int, ToolOutcome]] = {}  # call key → (times repeated, first outcome)
         self._left_out: set[str] = set()
+        self.repeats = 0
 
     def remember(self, call: ToolCall, outcome: ToolOutcome) -> None:
         self._seen.setdefault(call_key(call), (0, outcome))
+
+    def forget(self, call: ToolCall) -> None:
+        """Run `call` again when next made: its result was stubbed out of the conversation."""
+        self._seen.pop(call_key(call), None)
 
     def recall(self, call: ToolCall) -> ToolOutcome | None:
         """The answer to a call made before (its first result, after a note), or None for a new call."""
@@ -97,6 +106,7 @@ class RepeatMemory:
             return None
         times, first = remembered
         self._seen[key] = (times + 1, first)
+        self.repeats += 1
         note = (
             f"You already made this exact {call.name} call; its result is repeated below. "
             "Do not repeat it: use what you have, try different arguments or another tool, or submit your verdict."
@@ -140,17 +150,17 @@ class ContextPruner:
         and the last turn's results cannot be stubbed, and the answer needs room too)."""
         return self.estimate(messages, tools) >= FULL_AT * self.window
 
-    def prune(self, messages: list[Message], tools: Sequence[ToolSpec]) -> int:
+    def prune(self, messages: list[Message], tools: Sequence[ToolSpec]) -> list[str]:
         """Stub tool results older than the last model turn, oldest first, until under 60% of the
-        window; only once past 80%. Returns how many were stubbed."""
+        window; only once past 80%. Returns the tool call ids whose results were stubbed."""
         if self.estimate(messages, tools) < PRUNE_AT * self.window:
-            return 0
+            return []
         last_assistant = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=0)
-        pruned = 0
+        pruned: list[str] = []
         for i, message in enumerate(messages[:last_assistant]):
             if message.role == "tool" and message.content != STUB and len(message.content) > len(STUB):
                 messages[i] = replace(message, content=STUB)
-                pruned += 1
+                pruned.append(message.tool_call_id or "")
                 if self.estimate(messages, tools) < PRUNE_TO * self.window:
                     break
         return pruned

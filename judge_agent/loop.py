@@ -8,7 +8,8 @@ verdict's schema and validation are the `VerdictContract`'s.
 Guards, shared by every provider:
 - a plain-text answer gets one reminder to call `submit_verdict`;
 - an invalid verdict gets one repair turn, then the loop fails with `VerdictError`;
-- a repeated identical tool call is answered from memory (`guards.RepeatMemory`);
+- a repeated identical tool call is answered from memory (`guards.RepeatMemory`), and after
+  `STALL_REPEATS` repeats the investigation is over: the model has nothing new to look at;
 - near the context window the oldest tool results become stubs (`guards.ContextPruner`);
 - every tool result is bounded (`guards.bound_result`);
 - each tool call has `LoopLimits.tool_timeout_s` (a tool that never answers is an error the
@@ -56,6 +57,10 @@ logger = logging.getLogger("judge_agent")
 LOG_PREVIEW_CHARS = 500
 #: Context windows up to this size get the `ToolHints` (small pages, few optional arguments).
 SMALL_WINDOW = 16_384
+#: Repeated calls after which the verdict is asked for. A small model that asks again for what it
+#: has read otherwise repeats itself until `max_turns`, each turn a model turn for nothing. Three,
+#: so a tool left out after its second repeat (`RepeatMemory`) gets one turn to change course.
+STALL_REPEATS = 3
 
 
 def small_window(context_window: int) -> bool:
@@ -229,6 +234,8 @@ class _Run:
             if await self.handle(completion):
                 return self.result
             self.prune()
+            if self.memory.repeats >= STALL_REPEATS:
+                return await self.final_turn(AgentError(f"{self.memory.repeats} calls repeated earlier ones"))
             investigated = any(call.name != VERDICT_TOOL for call in completion.tool_calls)  # results fill it
             if investigated and self.pruner.full(self.messages, [*self.specs, self.verdict_spec]):
                 window = self.pruner.window
@@ -359,10 +366,14 @@ class _Run:
         return self.result
 
     def prune(self) -> None:
-        pruned = self.pruner.prune(self.messages, [*self.specs, self.verdict_spec])
+        pruned = set(self.pruner.prune(self.messages, [*self.specs, self.verdict_spec]))
         if pruned:
+            for message in self.messages:  # a stubbed result is no longer "already made": run it again if asked
+                for call in message.tool_calls:
+                    if call.id in pruned:
+                        self.memory.forget(call)
             window = self.pruner.window
-            note = f"context at {PRUNE_AT:.0%} of {window} tokens: {pruned} old tool result(s) replaced by stubs"
+            note = f"context at {PRUNE_AT:.0%} of {window} tokens: {len(pruned)} old tool result(s) replaced by stubs"
             logger.debug(note)
             if note not in self.result.notes:
                 self.result.notes.append(note)

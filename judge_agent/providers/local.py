@@ -87,7 +87,7 @@ class LocalProvider(Provider):
         super().__init__(
             model, context_window=context_window or (known.context_window if known else None), prices=prices
         )
-        self.threads = threads or os.cpu_count() or 2
+        self.threads = threads or free_cores()
         self.max_new_tokens = max_new_tokens
         self.timeout = timeout
         self._tool_docs: dict[str, str] = {}
@@ -150,7 +150,9 @@ class LocalProvider(Provider):
             started = time.perf_counter()
             # llama.cpp refuses a prompt whose length plus max_tokens passes the window, even when
             # the answer would fit: ask for no more than the room left (the grammar bounds a call)
-            room = self.context_window - len(llm.tokenize(prompt.encode("utf-8"), special=True)) - ROOM_MARGIN
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            reused = cached_prefix(llm.input_ids, tokens)
+            room = self.context_window - len(tokens) - ROOM_MARGIN
             if room < MIN_ANSWER_TOKENS:
                 raise ProviderError(
                     self.name, f"the conversation fills the context window ({self.context_window} tokens)"
@@ -174,11 +176,11 @@ class LocalProvider(Provider):
         usage = response.get("usage") or {}
         prompt_tokens, generated = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
         logger.debug(
-            "local model: %d prompt tokens, %d generated in %.1f s (%.1f tok/s overall)",
+            "local model: %d prompt tokens (%d reused from the cache), %d generated in %.1f s",
             prompt_tokens,
+            reused,
             generated,
             elapsed,
-            (prompt_tokens + generated) / elapsed if elapsed else 0.0,
         )
         self._calls += 1
         return _parse(response["choices"][0]["text"], f"local_{self._calls}", Usage(prompt_tokens, generated))
@@ -209,6 +211,25 @@ class LocalProvider(Provider):
                 if len(_models) == 1:
                     atexit.register(_close_models)
             return _models[key]
+
+
+def free_cores() -> int:
+    """Cores not already busy (the 1-minute load average), at least one: llama.cpp's threads wait
+    for each other at every layer, so a thread without a core of its own stalls the rest. On the
+    2-core machine at load ~11, smollm2 took 10 s for a turn with 1 thread and over 120 s with 2."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, round(cores - os.getloadavg()[0])))
+
+
+def cached_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    """How many of `tokens` llama.cpp finds in its cache (the common prefix with what it last read
+    and wrote): only the rest is read again, so a turn costs its new tokens when the prefix holds."""
+    shared = 0
+    for old, new in zip(cached, tokens, strict=False):
+        if old != new:
+            break
+        shared += 1
+    return min(shared, len(tokens) - 1)  # llama.cpp reads at least one token to get fresh logits
 
 
 def _close_models() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,14 @@ from judge_agent.errors import ConfigError, ProviderError
 from judge_agent.judge import load_builtin, make_judge
 from judge_agent.messages import Message, ToolCall, ToolSpec
 from judge_agent.providers import local_models
-from judge_agent.providers.local import MAX_DECODED_CHARS, LocalProvider, constrain, tools_prompt
+from judge_agent.providers.local import (
+    MAX_DECODED_CHARS,
+    LocalProvider,
+    cached_prefix,
+    constrain,
+    free_cores,
+    tools_prompt,
+)
 from judge_agent.providers.local_models import KnownModel, resolve_model_file
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VerdictContract
@@ -25,13 +34,14 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 REQUIRED = os.environ.get("JUDGE_AGENT_REQUIRE_LOCAL_MODEL") == "1"
 HAS_LLAMA = REQUIRED or importlib.util.find_spec("llama_cpp") is not None
 HAS_SMOLLM2 = REQUIRED or (HAS_LLAMA and local_models.KNOWN_MODELS["smollm2-135m"].installed)
+SPAN_ID = {"type": "string", "title": "Span Id", "description": "16-hex id", "pattern": "^[0-9a-f]{16}$"}
 GET_SPAN = ToolSpec(
     "GetSpan",
     "Read one span",
     {
         "type": "object",
         "properties": {
-            "span_id": {"type": "string", "title": "Span Id", "description": "16-hex id", "pattern": "^[0-9a-f]{16}$"},
+            "span_id": SPAN_ID,
             "trace_id": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{32}$"}, {"type": "null"}], "default": None},
             "attributes": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
             "max_content_chars": {"type": "integer", "default": 2000},
@@ -244,3 +254,40 @@ async def test_a_local_turn_asks_for_no_more_tokens_than_the_window_has_left() -
     full = [Message("system", "Judge the trace."), Message("user", " ".join(f"span{i}" for i in range(2000)))]
     with pytest.raises(ProviderError, match=r"the conversation fills the context window \(2048 tokens\)"):
         await provider.complete(full, [GET_SPAN, VERDICT])
+
+
+def test_cached_prefix_is_the_common_prefix_less_the_token_llama_cpp_reads_again() -> None:
+    assert cached_prefix([1, 2, 3, 9], [1, 2, 3, 4, 5]) == 3
+    assert cached_prefix([], [1, 2]) == 0
+    assert cached_prefix([7], [1, 2]) == 0
+    assert cached_prefix([1, 2, 3, 4], [1, 2, 3]) == 2  # all cached: one token is read again for fresh logits
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="the smollm2-135m weights are not installed (see README)")
+async def test_a_turn_that_extends_the_last_one_reads_only_its_new_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    """The loop only appends, so each turn's prompt extends the last: llama.cpp reuses the cached
+    prefix (the system turn, tools and earlier turns) and reads the new tail alone."""
+    caplog.set_level(logging.DEBUG, logger="judge_agent")
+    provider = LocalProvider("smollm2-135m", context_window=2048, max_new_tokens=48)
+    by_id = ToolSpec("GetSpan", "Read one span", {**GET_SPAN.input_schema, "properties": {"span_id": SPAN_ID}})
+    messages = [Message("system", "Judge the trace."), Message("user", "Read span a1b2c3d4e5f60718.")]
+    first = await provider.complete(messages, [by_id])  # one short call: the test measures reading, not writing
+    messages += [
+        Message("assistant", "", tool_calls=first.tool_calls),
+        Message("tool", "the span", tool_call_id=first.tool_calls[0].id, tool_name=first.tool_calls[0].name),
+    ]
+    await provider.complete(messages, [by_id])
+    logged = [re.search(r"(\d+) prompt tokens \((\d+) reused", r.getMessage()) for r in caplog.records]
+    (first_prompt, first_reused), (second_prompt, second_reused) = [(int(m[1]), int(m[2])) for m in logged if m]
+    assert second_reused >= first_prompt > first_reused
+    assert second_prompt - second_reused < 100  # the call as rendered, the result and framing: not the whole prompt
+
+
+@pytest.mark.parametrize(("load", "threads"), [(0.2, 2), (0.9, 1), (1.4, 1), (11.0, 1)])
+def test_llama_cpp_gets_only_the_cores_the_machine_has_free(
+    monkeypatch: pytest.MonkeyPatch, load: float, threads: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert free_cores() == threads

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from judge_agent.errors import MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
+from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
 from judge_agent.events import LoopEvent, MessageEvent, UsageEvent
 from judge_agent.guards import MAX_RESULT_CHARS, STUB
 from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent
@@ -307,3 +307,27 @@ def test_cited_span_ids_are_bounded() -> None:
     many = ["a" * 16] * 65
     result = run(ScriptedProvider([verdict("pass", "ok", many), verdict("pass", "ok", ["b" * 5_000_000])]))
     assert isinstance(result.error, VerdictError) and "cite at most 64 span ids" in str(result.error)
+
+
+def test_the_verdict_is_asked_for_once_three_calls_repeated_earlier_ones() -> None:
+    tools = FakeTools(FakeTool("Search", "3 hits"), FakeTool("Read", "span"))
+    a, b = ("Search", {"q": "a"}), ("Read", {"id": "1"})
+    script = [calls(a), calls(b), calls(a), calls(b), calls(a), verdict("pass", "seen enough")]
+    provider = ScriptedProvider(script)
+    result = run(provider, tools, limits=LoopLimits(max_turns=20))
+    assert result.verdict == Verdict("pass", "seen enough", ())
+    assert result.turns == 6  # five investigating turns, three of them repeats, then the verdict-only turn
+    assert provider.history[-1].tool_names == [VERDICT_TOOL]
+    assert "3 calls repeated earlier ones" in provider.history[-1].messages[-1].content
+    stalled = run(ScriptedProvider([*script[:5], text("hm")]), tools)
+    assert isinstance(stalled.error, AgentError) and "repeated" in str(stalled.error)
+
+
+def test_a_call_whose_result_was_stubbed_runs_again_instead_of_being_a_repeat() -> None:
+    tools = FakeTools(FakeTool("Read", lambda args: f"{args['n']}:" + "x" * 1500))
+    reads = [call("Read", n=n, usage=(0, 5)) for n in (0, 1, 2, 3, 0)]  # the last asks again for the stubbed 0
+    provider = ScriptedProvider([*reads, verdict("pass", "ok")], context_window=2048)
+    result = run(provider, tools)
+    assert [args["n"] for _, args in tools.calls] == [0, 1, 2, 3, 0]
+    assert tool_results(result)[4].startswith("0:")
+    assert [c.repeated for c in result.tool_calls] == [False] * 5
