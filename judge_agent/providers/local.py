@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -214,11 +215,14 @@ class LocalProvider(Provider):
 
 
 def free_cores() -> int:
-    """Cores not already busy (the 1-minute load average), at least one: llama.cpp's threads wait
-    for each other at every layer, so a thread without a core of its own stalls the rest. On the
-    2-core machine at load ~11, smollm2 took 10 s for a turn with 1 thread and over 120 s with 2."""
+    """Every core, unless the machine is oversubscribed (a 1-minute load average above the core
+    count): then one thread fewer per extra unit of load, at least one. llama.cpp's threads wait for
+    each other at every layer, so a thread without a core of its own stalls the rest (on 2 cores at
+    load ~11, smollm2 took 10 s for a turn with 1 thread and over 120 s with 2). Below the core count
+    the average is mostly work that has ended (the pip install before a first judgment): all cores."""
     cores = os.cpu_count() or 1
-    return max(1, min(cores, round(cores - os.getloadavg()[0])))
+    excess = os.getloadavg()[0] - cores
+    return cores if excess <= 0 else max(1, cores - math.ceil(excess))
 
 
 def cached_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:

@@ -284,7 +284,7 @@ async def test_a_turn_that_extends_the_last_one_reads_only_its_new_tokens(caplog
     assert second_prompt - second_reused < 100  # the call as rendered, the result and framing: not the whole prompt
 
 
-@pytest.mark.parametrize(("load", "threads"), [(0.2, 2), (0.9, 1), (1.4, 1), (11.0, 1)])
+@pytest.mark.parametrize(("load", "threads"), [(0.2, 2), (1.4, 2), (2.0, 2), (2.6, 1), (11.0, 1)])
 def test_llama_cpp_gets_only_the_cores_the_machine_has_free(
     monkeypatch: pytest.MonkeyPatch, load: float, threads: int
 ) -> None:
