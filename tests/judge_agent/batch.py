@@ -12,6 +12,7 @@ import errno
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -80,7 +81,8 @@ def evaluate_command(server: ScriptedModelServer, out: Path) -> list[str]:
 def start_evaluate(server: ScriptedModelServer, out: Path) -> subprocess.Popen[str]:
     """`evaluate_command` started in a process of its own."""
     command = evaluate_command(server, out)
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # SIGABRT then prints every thread's stack
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def hang_after(finished: int, arrived: threading.Event, release: threading.Event) -> Any:
@@ -112,8 +114,15 @@ def run_in_flight(out: Path, finished: int) -> Iterator[tuple[subprocess.Popen[s
             assert arrived.wait(60), process.stderr.read() if process.stderr else ""
             yield process, hanging
         finally:
-            process.wait(30)
-            release.set()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                # rare, under load (issue 13's note): say where the run was stuck instead of only that it was
+                process.send_signal(signal.SIGABRT)
+                _, stacks = process.communicate(timeout=30)
+                raise AssertionError(f"evaluate still ran 30 s after the test was done with it:\n{stacks}") from None
+            finally:
+                release.set()
 
 
 # a results file on a disk that fills up (or turns read-only) mid-run
