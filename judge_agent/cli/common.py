@@ -242,15 +242,46 @@ def say(message: str, style: str = "red") -> None:
 
 
 def interruptible(start: Callable[[], Awaitable[T]], output: Path | None) -> T:
-    """Run to the end; on Ctrl-C say what is kept and how to resume, exiting 130."""
+    """Run to the end; on Ctrl-C say what is kept and how to resume, exiting 130.
+
+    Ctrl-C cancels the run through an anyio cancel scope. Left to asyncio's runner, SIGINT cancels
+    the host task natively, and under load that cancel was sometimes lost while a judgment waited
+    on its model: the run went on waiting (seen in CI). A second Ctrl-C interrupts at once.
+    """
+    import asyncio
+    import signal
+
     import anyio
 
+    interrupted = False
+
+    async def run() -> tuple[T] | None:
+        nonlocal interrupted
+        loop = asyncio.get_running_loop()
+        with anyio.CancelScope() as scope:
+
+            def on_interrupt() -> None:
+                nonlocal interrupted
+                interrupted = True
+                scope.cancel()
+                loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C raises KeyboardInterrupt
+
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+            try:
+                return (await start(),)
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+        return None
+
     try:
-        return anyio.run(start)
-    except KeyboardInterrupt:
+        outcome = anyio.run(run)
+    except KeyboardInterrupt:  # before the handler was in place, or a second Ctrl-C
+        outcome = None
+    if interrupted or outcome is None:
         kept = f"finished results are in {output}; " if output else ""
         say(f"interrupted: {kept}re-run the same command to resume", "yellow")
         sys.exit(130)
+    return outcome[0]
 
 
 def configure_logging(verbose: bool) -> None:
