@@ -82,7 +82,7 @@ def read_stdin(max_bytes: int | None = None) -> bytes:
         TraceLoadError: stdin is a terminal (nothing was piped in: reading would wait for typing),
             or it holds more than the loaders' size cap (`TRACE_TOOLS_MAX_BYTES`).
     """
-    from trace_tools.loaders.reading import DEFAULT_MAX_BYTES
+    from trace_tools.loaders.reading import DEFAULT_MAX_BYTES, read_capped
 
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     stream = sys.stdin.buffer
@@ -90,18 +90,7 @@ def read_stdin(max_bytes: int | None = None) -> bytes:
         raise TraceLoadError(
             STDIN_SOURCE, "is a terminal: pipe a trace in, e.g. `cat trace.jsonl | trace-tools info -`"
         )
-    data = bytearray()
-    # in chunks: one read of the whole cap would allocate the cap up front
-    while chunk := stream.read(min(_CHUNK, limit + 1 - len(data))):
-        data += chunk
-        if len(data) > limit:
-            raise TraceLoadError(
-                STDIN_SOURCE, f"holds more than {limit} bytes (set TRACE_TOOLS_MAX_BYTES to allow more)"
-            )
-    return data  # type: ignore[return-value]  # a bytearray reads like bytes for the loaders, and is not copied
-
-
-_CHUNK = 1 << 20
+    return read_capped(stream, STDIN_SOURCE, limit, f"holds more than {limit} bytes")
 
 
 def _word(name: str) -> str:

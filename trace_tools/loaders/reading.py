@@ -14,6 +14,7 @@ import os
 import stat
 import zlib
 from pathlib import Path
+from typing import Protocol
 
 import zstandard
 
@@ -68,16 +69,28 @@ def decompress(data: bytes, source: str, max_bytes: int | None = None) -> bytes:
     return data
 
 
+class Readable(Protocol):
+    """What `read_capped` reads from: a file, a decompressor or standard input."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_capped(stream: Readable, source: str, max_bytes: int, too_much: str) -> bytes:
+    """A stream's bytes (a decompressor, standard input), refused with `too_much` as soon as they
+    pass `max_bytes`: read in chunks (one read of the cap would allocate it up front), held once."""
+    out = bytearray()
+    while chunk := stream.read(min(_CHUNK, max_bytes + 1 - len(out))):
+        out += chunk
+        if len(out) > max_bytes:
+            raise TraceLoadError(source, f"{too_much}{_HOW}")
+    return out  # type: ignore[return-value]  # a bytearray reads like bytes everywhere it goes (orjson, protobuf)
+
+
 def _bounded(
     stream: gzip.GzipFile | zstandard.ZstdDecompressionReader, source: str, max_bytes: int, codec: str
 ) -> bytes:
-    """The stream's bytes, refused as soon as they pass `max_bytes` (held once, in one buffer)."""
-    out = bytearray()
+    """The decompressed bytes, refused as soon as they pass `max_bytes`."""
     try:
-        while chunk := stream.read(min(_CHUNK, max_bytes + 1 - len(out))):
-            out += chunk
-            if len(out) > max_bytes:
-                raise TraceLoadError(source, f"decompresses to more than {max_bytes} bytes{_HOW}")
+        return read_capped(stream, source, max_bytes, f"decompresses to more than {max_bytes} bytes")
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise TraceLoadError(source, f"is not valid {codec} data ({exc})") from exc
-    return out  # type: ignore[return-value]  # a bytearray reads like bytes everywhere it goes (orjson, protobuf)
