@@ -49,6 +49,8 @@ TraceInput = str | Path | Trace | Mapping[str, Any]
 #: `name` = the root's name (one row back), GetSpan with attribute names copied from earlier
 #: results (repeats the memory did not recognise, the order differing), and searched inside a
 #: single span; without them it lists the spans with previews and reads the ones it picks.
+#: Overview tools: a pasted outline already holds what GetTraceInfo and ListSpans answer (the seed
+#: trace pasted, a 1.5B model still began with both: two turns for nothing).
 TRACE_TOOL_HINTS = ToolHints(
     small_window_arguments={
         "max_results": 20,
@@ -59,6 +61,7 @@ TRACE_TOOL_HINTS = ToolHints(
     },
     kept_optional=frozenset({"pattern"}),
     cut_advice="ask for a smaller page or read on with offset",
+    overview_tools=frozenset({"GetTraceInfo", "ListSpans"}),
 )
 
 
@@ -224,6 +227,7 @@ class Judge:
             definition.token_budget,
             self.log_full_responses,
             investigate_first=agent and not inlined,
+            pasted=agent and inlined,
         )
         try:
             async with open_toolbox(server, self.mcp_endpoints if agent else ()) as toolbox:

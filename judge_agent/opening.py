@@ -23,6 +23,11 @@ from trace_tools.outline import outline
 from trace_tools.redaction import redact_value
 
 FIELDS = ("inputs", "outputs", "expectations")
+#: Shorter outlines tried in turn when the whole one is over the inline budget: (the most characters
+#: of a value, attributes shown). A small model reading a pasted outline of every span's timing and
+#: the start of its values needs few turns; investigating through the tools, each turn re-reads the
+#: conversation (the seed trace: 41k characters whole, 4k with values cut at 120 and no attributes).
+SHORTER_OUTLINES = ((300, True), (300, False), (120, False))
 PLAIN_REQUEST = "Evaluate this according to your instructions, then call submit_verdict."
 
 
@@ -70,13 +75,14 @@ def opening(
             inputs, outputs = root_fields(index)
             given["inputs"] = inputs if given["inputs"] is None else given["inputs"]
             given["outputs"] = outputs if given["outputs"] is None else given["outputs"]
-        text = outline(index) if index is not None else None
-        inlined = text is not None and should_inline(definition, context_window, text)
+        text = fitted_outline(definition, context_window, index) if index is not None else None
+        inlined = text is not None
         if inlined and text is not None:
             values["trace"] = f"the trace below (id {label})"
             first = (
                 "Here is the whole trace, as data. The tools remain available for details.\n"
-                f"{prompts.data_block('trace', text)}\n\nInvestigate as needed, then call submit_verdict."
+                f"{prompts.data_block('trace', text)}\n\n"
+                "Judge from it; call a tool only for a detail it does not show, then call submit_verdict."
             )
         else:
             values["trace"] = f"the trace with id {label}, which you investigate with the tools"
@@ -89,6 +95,22 @@ def opening(
         values[name] = prompts.data_block(name, shown) if shown is not None else "(not given)"
     system = prompts.system_prompt(prompts.fill(definition.instructions, values), contract, definition.examples, agent)
     return Opening([Message("system", system), Message("user", first)], inlined)
+
+
+def fitted_outline(definition: JudgeDefinition, context_window: int, index: TraceIndex) -> str | None:
+    """The most detailed outline of the trace the judge's `inline` setting lets into the first
+    message: the whole one, else (`auto`) the first of `SHORTER_OUTLINES` within the budget; None
+    when none is."""
+    text = outline(index)
+    if should_inline(definition, context_window, text):
+        return text
+    if definition.inline != "auto":
+        return None
+    for max_value_chars, attributes in SHORTER_OUTLINES:
+        text = outline(index, max_value_chars, attributes)
+        if should_inline(definition, context_window, text):
+            return text
+    return None
 
 
 def should_inline(definition: JudgeDefinition, context_window: int, text: str) -> bool:
