@@ -16,6 +16,7 @@ from typing import Any
 
 from judge_agent import prompts
 from judge_agent.definition import JudgeDefinition
+from judge_agent.loop import small_window
 from judge_agent.messages import Message
 from judge_agent.verdict import VerdictContract
 from trace_tools.index import TraceIndex
@@ -99,12 +100,12 @@ def opening(
 
 def fitted_outline(definition: JudgeDefinition, context_window: int, index: TraceIndex) -> str | None:
     """The most detailed outline of the trace the judge's `inline` setting lets into the first
-    message: the whole one, else (`auto`) the first of `SHORTER_OUTLINES` within the budget; None
-    when none is."""
+    message: the whole one, else (`auto`, on a small window) the first of `SHORTER_OUTLINES` within
+    the budget; None when none is. A large window's model investigates as quickly as it reads."""
     text = outline(index)
     if should_inline(definition, context_window, text):
         return text
-    if definition.inline != "auto":
+    if definition.inline != "auto" or not small_window(context_window):
         return None
     for max_value_chars, attributes in SHORTER_OUTLINES:
         text = outline(index, max_value_chars, attributes)

@@ -17,10 +17,12 @@ from trace_tools.redaction import value_redactor
 from trace_tools.text import as_text
 
 MAX_VALUE_CHARS = 3000
+SLOWEST = 3  # spans named on top: a small model reading a long outline misses a slow span deep in it
 
 
 def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attributes: bool = True) -> str:
-    """Every span in tree order: id, name, type, status, timing, inputs, outputs, attributes, events.
+    """The slowest spans, then every span in tree order: id, name, type, status, timing, inputs,
+    outputs, attributes, events.
 
     Shown as `index.show` would show each value, redacted in one batch (`value_redactor`): a batch
     run outlines every trace it judges. A smaller `max_value_chars` and `attributes=False` give a
@@ -37,6 +39,10 @@ def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attribute
         f"Trace {trace.trace_id}: {len(trace.spans)} spans, {_ms(trace.duration_ns)} ms, status {trace.status_code}"
     ]
     lines.extend(f"Warning: {w}" for w in trace.warnings)
+    slowest = trace.slowest_spans(SLOWEST)
+    if slowest:
+        named = ", ".join(f"{cut('name', s.name)} [{s.span_id}] {_ms(s.duration_ns)} ms" for s in slowest)
+        lines.append(f"Slowest spans below the root: {named}")
     if max_value_chars < MAX_VALUE_CHARS:
         lines.append(f"Values over {max_value_chars} characters are cut (…[+N chars]); GetSpan reads a span whole.")
     if not attributes:
