@@ -56,6 +56,7 @@ def judge_once(model: str, fixture: str, turns: int) -> dict[str, object]:
         "tokens_out": feedback.metadata.output_tokens,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "rationale": feedback.rationale[:300],
+        "cited": feedback.cited_span_ids,
     }
 
 
@@ -117,6 +118,8 @@ def main() -> None:
                 + f" {row['wall_s']!s:>7} {load:>5.1f} {row['peak_rss_mb']!s:>7}"
             )
             print(f"    rationale: {row['rationale']}")
+            cited = row["cited"]
+            print(f"    cited: {', '.join(cited) if isinstance(cited, list) else cited}")
 
 
 def _child(arguments: list[str]) -> dict[str, object]:

@@ -17,12 +17,14 @@ from trace_tools.redaction import value_redactor
 from trace_tools.text import as_text
 
 MAX_VALUE_CHARS = 3000
-SLOWEST = 3  # spans named on top: a small model reading a long outline misses a slow span deep in it
+#: Spans named again at the end: a 1.5B model reading the seed trace pasted judged its three
+#: identical calls and missed the 2.5 s span among 14 (the end of a prompt is what it weighs most).
+SLOWEST = 3
 
 
 def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attributes: bool = True) -> str:
-    """The slowest spans, then every span in tree order: id, name, type, status, timing, inputs,
-    outputs, attributes, events.
+    """Every span in tree order (id, name, type, status, timing, inputs, outputs, attributes,
+    events), then the slowest spans.
 
     Shown as `index.show` would show each value, redacted in one batch (`value_redactor`): a batch
     run outlines every trace it judges. A smaller `max_value_chars` and `attributes=False` give a
@@ -39,10 +41,6 @@ def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attribute
         f"Trace {trace.trace_id}: {len(trace.spans)} spans, {_ms(trace.duration_ns)} ms, status {trace.status_code}"
     ]
     lines.extend(f"Warning: {w}" for w in trace.warnings)
-    slowest = trace.slowest_spans(SLOWEST)
-    if slowest:
-        named = ", ".join(f"{cut('name', s.name)} [{s.span_id}] {_ms(s.duration_ns)} ms" for s in slowest)
-        lines.append(f"Slowest spans below the root: {named}")
     if max_value_chars < MAX_VALUE_CHARS:
         lines.append(f"Values over {max_value_chars} characters are cut (…[+N chars]); GetSpan reads a span whole.")
     if not attributes:
@@ -64,6 +62,10 @@ def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attribute
         for event in span.events:
             fields = "; ".join(f"{k}={cut(k, v)}" for k, v in event.attributes.items())
             lines.append(f"{pad}  event {event.name} at +{_ms(event.time_ns - base)} ms: {fields}")
+    slowest = trace.slowest_spans(SLOWEST)
+    if slowest:
+        named = ", ".join(f"{cut('name', s.name)} [{s.span_id}] took {_ms(s.duration_ns)} ms" for s in slowest)
+        lines.append(f"Slowest spans below the root: {named}")
     return "\n".join(lines)
 
 

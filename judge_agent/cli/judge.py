@@ -101,8 +101,8 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @click.option(
     "--inline",
     type=click.Choice(["auto", "always", "never"]),
-    help="Paste the whole trace into the first message: always, never, or auto (when it fits the window); "
-    "default: the judge's own, auto.",
+    help="Paste the whole trace into the first message: always, never, or auto (when it fits the window, "
+    "on a small window with long values cut if need be); default: the judge's own, auto.",
 )
 @click.option("--max-turns", type=click.IntRange(1, 500), help="Model turns before the verdict is demanded.")
 @click.option(
