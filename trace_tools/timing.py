@@ -18,6 +18,7 @@ records. The walks are iterative: agent traces can nest thousands deep.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ def _cover(owner: Span | None, start: int, end: int, children: list[SpanTiming])
     covered = total = 0
     cursor = start
     last: Span | None = None
-    for child in sorted(children, key=lambda c: (c.start_ns, c.end_ns)):
+    for child in sorted(children, key=_BY_START):
         total += child.duration_ns
         if child.start_ns > cursor:
             gaps.append(Gap(owner, cursor, child.start_ns, last, child.span))
@@ -158,6 +159,10 @@ def _cover(owner: Span | None, start: int, end: int, children: list[SpanTiming])
     if end > cursor:
         gaps.append(Gap(owner, cursor, end, last, None))
     return gaps, covered, total
+
+
+_BY_START = operator.attrgetter("start_ns", "end_ns")
+_BY_END = operator.attrgetter("end_ns", "start_ns")
 
 
 @dataclass(slots=True)
@@ -177,7 +182,7 @@ def _critical_path(
     stretches between are the span's own. Children that overlap a chosen one are off the path."""
 
     def frame(span: Span | None, kids: list[Span], begin: int, finish: int) -> _Frame:
-        by_end = sorted((windows[k] for k in kids), key=lambda w: (w.end_ns, w.start_ns), reverse=True)
+        by_end = sorted((windows[k] for k in kids), key=_BY_END, reverse=True) if kids else []
         return _Frame(span, begin, finish, by_end)
 
     backwards: list[Section] = []

@@ -285,3 +285,25 @@ def test_timing_from_the_shell() -> None:
     assert json.loads(out)["name"] == "fetch_data"
     code, out = run("timing", str(FIXTURES / "data_processor.jsonl"), "--span", "0000000000000bad")
     assert code == 1 and "not found" in out
+
+
+def test_on_the_parallel_fixture_only_the_slowest_tool_and_the_untraced_wait_cost_time() -> None:
+    """fixtures/parallel_tools.jsonl: three tools at once; search_flights is slow (2.2 s) but runs
+    beside search_hotels (2.65 s), so it is off the critical path; 1.3 s pass with no span at all."""
+    (trace,) = trace_tools.load_path(FIXTURES / "parallel_tools.jsonl")
+    report = get_trace_timing(store_of(trace))
+    on_path = {r["name"] for r in rows(report.critical_path)}
+    assert {"search_hotels", "GET /v2/hotels", "ChatCompletion"} <= on_path
+    assert not {"search_flights", "get_weather"} & on_path
+    spans = {r["name"]: r for r in rows(report.spans) if r["type"] == "TOOL"}
+    assert spans["search_flights"]["duration_ms"] == 2200.0 and spans["search_flights"]["critical_ms"] == 0.0
+    (gap,) = rows(report.gaps)
+    assert (gap["name"], gap["ms"], gap["after"], gap["before"]) == (
+        "trip_planner.run",
+        1304.0,
+        "search_hotels",
+        "ChatCompletion",
+    )
+    (parallel,) = rows(report.parallel)
+    assert parallel["children_sum_ms"] > parallel["wall_ms"]
+    assert sum(r["ms"] for r in rows(report.critical_path)) == report.duration_ms == 6417.0
