@@ -51,6 +51,7 @@ _MAX_NAMED = 3
 _NAME_CHARS = 80
 _MESSAGE_CHARS = 200
 _RATIONALE_CHARS = 4000
+_TOOL_CALLS = ("tool call", "tool calls")
 
 
 class _Check(BaseModel):
@@ -97,7 +98,7 @@ class MaxToolCalls(_Check):
 
     def outcome(self, trace: Trace) -> Outcome:
         calls = [c for c in tool_calls(trace) if self.tool is None or c.name == self.tool]
-        what = f"calls of {_shown(self.tool)}" if self.tool else "tool calls"
+        what = (f"call of {_shown(self.tool)}", f"calls of {_shown(self.tool)}") if self.tool else _TOOL_CALLS
         return _at_most(len(calls), self.limit, what, [c.span.span_id for c in calls])
 
 
@@ -109,7 +110,7 @@ class MaxLlmCalls(_Check):
 
     def outcome(self, trace: Trace) -> Outcome:
         spans = llm_calls(trace)
-        return _at_most(len(spans), self.limit, "LLM calls", [s.span_id for s in spans])
+        return _at_most(len(spans), self.limit, ("LLM call", "LLM calls"), [s.span_id for s in spans])
 
 
 class NoRepeatedToolCalls(_Check):
@@ -199,7 +200,7 @@ class Trajectory(_Check):
         calls = tool_calls(trace)
         result = match(calls, list(self.reference), self.mode)
         if result.passed:
-            return Outcome(True, f"{count(len(calls), 'tool call')} match the reference ({self.mode})")
+            return Outcome(True, f"matches the reference ({self.mode}): {count(len(calls), 'tool call')}")
         if result.position is not None:
             step, call = self.reference[result.position], calls[result.position]
             detail = f"step {result.position + 1}: expected {_shown(step.describe())}, called {_shown(call.name)}"
@@ -386,10 +387,12 @@ def run_checks(name: str, checks: tuple[_Check, ...], value_type: ValueType, tra
     )
 
 
-def _at_most(found: int, limit: int, what: str, span_ids: list[str]) -> Outcome:
+def _at_most(found: int, limit: int, noun: tuple[str, str], span_ids: list[str]) -> Outcome:
+    """`found` against `limit`, citing the spans past the limit; `noun` is singular and plural."""
+    what = f"{found} {noun[found != 1]}"
     if found <= limit:
-        return Outcome(True, f"{found} {what}, at most {limit}")
-    return Outcome(False, f"{found} {what}, more than {limit}", tuple(span_ids[limit:]))
+        return Outcome(True, f"{what}, at most {limit}")
+    return Outcome(False, f"{what}, more than {limit}", tuple(span_ids[limit:]))
 
 
 def _ids(calls: Iterable[ToolCall]) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
 
@@ -22,7 +23,9 @@ from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.evaluate import evaluate
 from judge_agent.feedback import Feedback
 from judge_agent.judge import load_builtin, load_judge, make_check
+from judge_agent.records import EvalRecord
 from judge_agent.testing import ScriptedModelServer
+from judge_agent.watch import WatchOptions, WatchStatus, awatch
 from tests.judge_agent.batch import (
     FIXTURES,
     TRACE_FILES,
@@ -30,7 +33,9 @@ from tests.judge_agent.batch import (
     options,
     verdict,
 )
+from tests.judge_agent.store_data import three
 from trace_tools import Trace, load_path
+from trace_tools.store import TraceQuery, open_store
 
 TOOL_LOOP = str(FIXTURES / "tool_loop.jsonl")  # GenAI semconv: 7 failing search_flights, 5 of them identical
 DATA = str(FIXTURES / "data_processor.jsonl")  # OpenInference: fetch_data, then call_api 3 times the same
@@ -111,7 +116,12 @@ def test_a_check_file_judges_a_trace_with_no_model(tmp_path: Path) -> None:
         ("max_tokens: 3000", DATA, False, "3,974 tokens, over 3,000"),
         ("max_tokens: 10", str(FIXTURES / "error_status.jsonl"), True, "no span reports token usage"),
         ("max_duration_s: 9.5", DATA, False, "took 9.8 s, over 9.5 s"),
-        ("trajectory: [fetch_data, call_api, call_api, call_api]", DATA, True, "4 tool calls match the reference"),
+        (
+            "trajectory: [fetch_data, call_api, call_api, call_api]",
+            DATA,
+            True,
+            "matches the reference (strict): 4 tool calls",
+        ),
         (
             "trajectory: [fetch_data, fetch_data]",
             DATA,
@@ -130,7 +140,12 @@ def test_a_check_file_judges_a_trace_with_no_model(tmp_path: Path) -> None:
             False,
             "not in the reference: call_api, call_api",
         ),
-        ("trajectory: {mode: unordered, reference: [call_api, call_api, call_api, fetch_data]}", DATA, True, "match"),
+        (
+            "trajectory: {mode: unordered, reference: [call_api, call_api, call_api, fetch_data]}",
+            DATA,
+            True,
+            "matches the reference (unordered)",
+        ),
     ],
 )
 def test_each_check_kind(tmp_path: Path, entry: str, trace: str, passed: bool, line: str) -> None:
@@ -352,3 +367,26 @@ def test_the_commands_judge_report_compare_and_validate_checks_with_no_model(tmp
     (agreement,) = json.loads(validated.stdout)
     assert (agreement["model"], agreement["items"], agreement["errors"]) == ("none", 3, 0)
     assert agreement["accuracy"] == pytest.approx(2 / 3)  # the data_processor trace: 4 calls pass a limit of 6
+
+
+@pytest.mark.anyio
+async def test_watch_checks_stored_traces_as_they_complete_with_no_model(tmp_path: Path) -> None:
+    status, stop = WatchStatus(), anyio.Event()
+    with open_store(tmp_path / "traces.sqlite") as database:
+        ids = three(database)
+
+        async def stop_when_done() -> None:
+            while status.judged < len(ids):
+                await anyio.sleep(0.02)
+            stop.set()
+
+        settings = WatchOptions(query=TraceQuery(quiet_s=0), poll_s=0.05)
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                group.start_soon(stop_when_done)
+                hygiene = make_check("hygiene", ["tool_calls_succeeded", {"max_llm_calls": 1}])
+                await awatch(database, [hygiene], stop, settings, cache=False, status=status)
+        stored = database.verdicts(ids)
+    assert sorted(v.trace_id for v in stored) == sorted(ids)
+    feedbacks = [EvalRecord.model_validate_json(v.record).feedback for v in stored]
+    assert {(f.value, f.metadata.mode) for f in feedbacks} == {(False, "check")}  # two LLM calls in each
