@@ -24,6 +24,7 @@ redacted and cut short (no model sees it, but records and reports do).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -52,12 +53,24 @@ _NAME_CHARS = 80
 _MESSAGE_CHARS = 200
 _RATIONALE_CHARS = 4000
 _TOOL_CALLS = ("tool call", "tool calls")
+_REQUESTED = "the trace has no tool spans: tool calls were read from the model's requests (their outcome is unknown)"
+
+
+@dataclass
+class Seen:
+    """The trace as the checks of one judgment read it: its tool calls found once for them all."""
+
+    trace: Trace
+
+    @functools.cached_property
+    def calls(self) -> list[ToolCall]:
+        return tool_calls(self.trace)
 
 
 class _Check(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def outcome(self, trace: Trace) -> Outcome:
+    def outcome(self, seen: Seen) -> Outcome:
         raise NotImplementedError
 
 
@@ -76,8 +89,8 @@ class ToolOrder(_Check):
     kind: Literal["tool_order"] = "tool_order"
     tools: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=2, max_length=MAX_REFERENCE_STEPS)
 
-    def outcome(self, trace: Trace) -> Outcome:
-        calls = tool_calls(trace)
+    def outcome(self, seen: Seen) -> Outcome:
+        calls = seen.calls
         position, previous = 0, None
         for tool in self.tools:
             found = next((n for n in range(position, len(calls)) if calls[n].name == tool), None)
@@ -96,8 +109,8 @@ class MaxToolCalls(_Check):
     limit: int = Field(ge=0)
     tool: str | None = None
 
-    def outcome(self, trace: Trace) -> Outcome:
-        calls = [c for c in tool_calls(trace) if self.tool is None or c.name == self.tool]
+    def outcome(self, seen: Seen) -> Outcome:
+        calls = [c for c in seen.calls if self.tool is None or c.name == self.tool]
         what = (f"call of {_shown(self.tool)}", f"calls of {_shown(self.tool)}") if self.tool else _TOOL_CALLS
         return _at_most(len(calls), self.limit, what, [c.span.span_id for c in calls])
 
@@ -108,8 +121,8 @@ class MaxLlmCalls(_Check):
     kind: Literal["max_llm_calls"] = "max_llm_calls"
     limit: int = Field(ge=0)
 
-    def outcome(self, trace: Trace) -> Outcome:
-        spans = llm_calls(trace)
+    def outcome(self, seen: Seen) -> Outcome:
+        spans = llm_calls(seen.trace)
         return _at_most(len(spans), self.limit, ("LLM call", "LLM calls"), [s.span_id for s in spans])
 
 
@@ -118,8 +131,8 @@ class NoRepeatedToolCalls(_Check):
 
     kind: Literal["no_repeated_tool_calls"] = "no_repeated_tool_calls"
 
-    def outcome(self, trace: Trace) -> Outcome:
-        calls = tool_calls(trace)
+    def outcome(self, seen: Seen) -> Outcome:
+        calls = seen.calls
         first: dict[bytes, ToolCall] = {}
         times: Counter[bytes] = Counter()
         repeats: list[ToolCall] = []
@@ -144,8 +157,8 @@ class ToolCallsSucceeded(_Check):
 
     kind: Literal["tool_calls_succeeded"] = "tool_calls_succeeded"
 
-    def outcome(self, trace: Trace) -> Outcome:
-        calls = tool_calls(trace)
+    def outcome(self, seen: Seen) -> Outcome:
+        calls = seen.calls
         failed = [c for c in calls if c.failed]
         if not failed:
             return Outcome(True, f"{count(len(calls), 'tool call')}, none failed")
@@ -162,10 +175,10 @@ class MaxDuration(_Check):
     kind: Literal["max_duration_s"] = "max_duration_s"
     limit: float = Field(gt=0)
 
-    def outcome(self, trace: Trace) -> Outcome:
-        took = trace.duration_ns / 1e9
+    def outcome(self, seen: Seen) -> Outcome:
+        took = seen.trace.duration_ns / 1e9
         detail = f"took {duration(took)}, {'within' if took <= self.limit else 'over'} {duration(self.limit)}"
-        return Outcome(took <= self.limit, detail, () if took <= self.limit else (trace.root.span_id,))
+        return Outcome(took <= self.limit, detail, () if took <= self.limit else (seen.trace.root.span_id,))
 
 
 class MaxTokens(_Check):
@@ -174,8 +187,8 @@ class MaxTokens(_Check):
     kind: Literal["max_tokens"] = "max_tokens"
     limit: int = Field(ge=0)
 
-    def outcome(self, trace: Trace) -> Outcome:
-        usage = trace.innermost_usage()
+    def outcome(self, seen: Seen) -> Outcome:
+        usage = seen.trace.innermost_usage()
         if not usage:
             return Outcome(True, "no span reports token usage: nothing counted")
         total = sum(u.total for u in usage)
@@ -196,8 +209,8 @@ class Trajectory(_Check):
     mode: MatchMode = "strict"
     reference: tuple[Annotated[Step, BeforeValidator(_step)], ...] = Field(max_length=MAX_REFERENCE_STEPS)
 
-    def outcome(self, trace: Trace) -> Outcome:
-        calls = tool_calls(trace)
+    def outcome(self, seen: Seen) -> Outcome:
+        calls = seen.calls
         result = match(calls, list(self.reference), self.mode)
         if result.passed:
             return Outcome(True, f"matches the reference ({self.mode}): {count(len(calls), 'tool call')}")
@@ -250,8 +263,8 @@ class PythonCheck(_Check):
         except ValueError as exc:
             raise CheckError(f"{self.function} returned a value that does not fit: {exc}") from exc
 
-    def outcome(self, trace: Trace) -> Outcome:
-        passed, rationale, cited = self.call(trace, ValueType(kind="bool"))
+    def outcome(self, seen: Seen) -> Outcome:
+        passed, rationale, cited = self.call(seen.trace, ValueType(kind="bool"))
         said = _cut(rationale, _MESSAGE_CHARS) or ("passed" if passed else "failed")
         return Outcome(bool(passed), f"{self.function}: {said}", tuple(cited))
 
@@ -362,9 +375,12 @@ def run_checks(name: str, checks: tuple[_Check, ...], value_type: ValueType, tra
         if len(checks) == 1 and isinstance(checks[0], PythonCheck):
             value, rationale, cited = checks[0].call(trace, value_type)
         else:
-            outcomes = [check.outcome(trace) for check in checks]
+            seen = Seen(trace)
+            outcomes = [check.outcome(seen) for check in checks]
             value = all(o.passed for o in outcomes)
             rationale = "\n".join(f"{'pass' if o.passed else 'FAIL'}: {o.detail}" for o in outcomes)
+            if "calls" in seen.__dict__ and any(c.requested for c in seen.calls):
+                rationale += f"\nnote: {_REQUESTED}"
             cited = list(dict.fromkeys(s for o in outcomes if not o.passed for s in o.span_ids))
     except CheckError as exc:
         value, error = None, FeedbackError(code=exc.code, message=_cut(str(exc), 500))

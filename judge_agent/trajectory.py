@@ -3,13 +3,17 @@ they match a reference trajectory (strict, unordered, subset, superset: agenteva
 
 A tool call is a span of type TOOL, whatever the convention (OpenInference, GenAI semconv, MLflow,
 Langfuse: `trace_tools.conventions` maps them); its name is the convention's tool name attribute,
-else the span's name; its arguments are the span's inputs. Deterministic checks
-(`judge_agent.checks`) are built on this.
+else the span's name; its arguments are the span's inputs. A trace with no TOOL span (an app
+instrumented only at its model client, such as opentelemetry-instrumentation-openai-v2) has its
+tool calls read from what the model asked for in its outputs instead: OpenAI's `tool_calls`
+(`function.name`, `function.arguments`), GenAI semconv's `tool_call` parts, Anthropic's `tool_use`
+blocks; whether such a call succeeded is not known. Deterministic checks (`judge_agent.checks`) are
+built on this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,10 +38,11 @@ class ToolCall:
     name: str
     arguments: Any
     span: Span
+    requested: bool = False  # read from a model's output (the trace has no tool spans): its outcome is unknown
 
     @property
     def failed(self) -> bool:
-        return self.span.status_code == "ERROR"
+        return not self.requested and self.span.status_code == "ERROR"
 
     def signature(self) -> bytes:
         """What two identical calls share: the name and the arguments (key order ignored)."""
@@ -68,16 +73,50 @@ class Step(BaseModel):
 
 
 def tool_calls(trace: Trace) -> list[ToolCall]:
-    """The trace's tool calls in the order they started (tree order between calls starting together)."""
-    spans = [s for s in trace.spans if s.span_type == "TOOL"]
-    order = {id(s): n for n, s in enumerate(spans)}
-    spans.sort(key=lambda s: (s.start_ns, order[id(s)]))
-    return [ToolCall(_tool_name(s), maybe_json(s.inputs), s) for s in spans]
+    """The trace's tool calls in the order they started (tree order between calls starting together); with no
+    tool span, the calls its models asked for, in the order of their model calls."""
+    spans = _in_start_order([s for s in trace.spans if s.span_type == "TOOL"])
+    if spans:
+        return [ToolCall(_tool_name(s), maybe_json(s.inputs), s) for s in spans]
+    return [
+        ToolCall(name, maybe_json(arguments), span, requested=True)
+        for span in _in_start_order(llm_calls(trace))
+        for name, arguments in _requested(span.outputs)
+    ]
 
 
 def llm_calls(trace: Trace) -> list[Span]:
     """The trace's model calls (spans of type LLM)."""
     return [s for s in trace.spans if s.span_type == "LLM"]
+
+
+def _in_start_order(spans: list[Span]) -> list[Span]:
+    order = {id(s): n for n, s in enumerate(spans)}
+    return sorted(spans, key=lambda s: (s.start_ns, order[id(s)]))
+
+
+#: Content blocks that are a model's request to call a tool (GenAI semconv parts, Anthropic, OpenAI Responses).
+_CALL_TYPES = frozenset({"tool_call", "tool_use", "function_call"})
+#: Values visited per model output: outputs are bounded by the loaders, the walk is bounded again here.
+_MAX_VISITED = 10_000
+
+
+def _requested(output: Any) -> Iterator[tuple[str, Any]]:
+    """The (name, arguments) of each tool call a model output asks for, in document order."""
+    stack, visited = [output], 0
+    while stack and visited < _MAX_VISITED:
+        node = stack.pop()
+        visited += 1
+        if isinstance(node, Mapping):
+            function = node.get("function")
+            if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+                yield function["name"], function.get("arguments")
+            elif node.get("type") in _CALL_TYPES and isinstance(node.get("name"), str):
+                yield node["name"], node.get("arguments", node.get("input"))
+            else:
+                stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
 
 
 def _tool_name(span: Span) -> str:

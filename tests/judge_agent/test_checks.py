@@ -155,6 +155,17 @@ def test_each_check_kind(tmp_path: Path, entry: str, trace: str, passed: bool, l
     assert feedback.rationale.startswith("pass: " if passed else "FAIL: ")
 
 
+def test_tool_calls_read_from_the_models_requests_are_said_to_be(tmp_path: Path) -> None:
+    trace = str(FIXTURES / "openai_v2" / "content")
+    body = "checks:\n  - tool_calls_succeeded\n  - trajectory: [get_order_status]\n"
+    assert load_judge(check_file(tmp_path, body))(trace).rationale.splitlines() == [
+        "pass: 1 tool call, none failed",
+        "pass: matches the reference (strict): 1 tool call",
+        "note: the trace has no tool spans: tool calls were read from the model's requests (their outcome is unknown)",
+    ]
+    assert "note:" not in check(tmp_path, "max_llm_calls: 2", trace).rationale  # no tool call was looked at
+
+
 def test_only_the_calls_past_the_limit_or_outside_the_reference_are_cited(tmp_path: Path) -> None:
     calls = [s.span_id for s in load_path(DATA)[0].spans if s.span_type == "TOOL"]
     assert check(tmp_path, "max_tool_calls: 2", DATA).cited_span_ids == calls[2:]

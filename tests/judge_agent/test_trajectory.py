@@ -22,6 +22,19 @@ def test_tool_calls_are_named_by_each_conventions_tool_name_in_start_order() -> 
     assert calls_of("error_status.jsonl") == []  # no tool spans: an empty trajectory
 
 
+def test_with_no_tool_span_the_calls_are_read_from_what_the_model_asked_for() -> None:
+    """opentelemetry-instrumentation-openai-v2 records the chat calls only; the tool call is in a choice."""
+    (call,) = tool_calls(load_path(FIXTURES / "openai_v2" / "content")[0])
+    assert (call.name, call.arguments, call.requested, call.failed) == (
+        "get_order_status",
+        {"order_id": "A-10482"},
+        True,
+        False,
+    )
+    assert call.span.span_type == "LLM"  # cited where the model asked
+    assert tool_calls(load_path(FIXTURES / "openai_v2" / "no_content")[0]) == []  # content not captured: none seen
+
+
 def test_arguments_are_decoded_and_compared_by_value() -> None:
     (fetch, *calls) = tool_calls(load_path(FIXTURES / "data_processor.jsonl")[0])
     assert fetch.arguments == {"table": "usage_events", "region": "EMEA", "since": "2025-04-01"}
