@@ -139,6 +139,12 @@ def test_a_check_file_judges_a_trace_with_no_model(tmp_path: Path) -> None:
             False,
             "not in the reference: call_api, call_api",
         ),
+        (  # a YAML date equals the text the trace recorded
+            "trajectory: {mode: superset, reference: [{name: fetch_data, arguments: {since: 2025-04-01}}]}",
+            DATA,
+            True,
+            "matches the reference (superset)",
+        ),
         (
             "trajectory: {mode: unordered, reference: [call_api, call_api, call_api, fetch_data]}",
             DATA,
