@@ -68,6 +68,8 @@ class Seen:
 
 
 class _Check(BaseModel):
+    """A check kind: its settings (a judge file's entry) and how it reads a trace."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def outcome(self, seen: Seen) -> Outcome:

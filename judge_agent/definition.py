@@ -92,7 +92,9 @@ class JudgeDefinition(BaseModel):
 
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
-        payload = self.model_dump(mode="json", exclude={"model", "description"})
+        # A judge without checks hashes as before checks existed: caches and results files keep their keys.
+        exclude = {"model", "description"} | (set() if self.checks else {"checks"})
+        payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -52,7 +52,8 @@ class ToolCall:
 class Step(BaseModel):
     """One step of a reference trajectory: a tool, and optionally arguments the call must carry.
 
-    Only the arguments given are compared (equal values); the call may carry others.
+    Only the arguments given are compared; the call may carry others. Values are equal as Python
+    values (1 == 1.0) or as JSON (a YAML date, `2025-04-01`, equals the text a trace recorded).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,10 +67,14 @@ class Step(BaseModel):
         if self.arguments is None:
             return True
         given = call.arguments
-        return isinstance(given, Mapping) and all(k in given and given[k] == v for k, v in self.arguments.items())
+        return isinstance(given, Mapping) and all(k in given and _same(given[k], v) for k, v in self.arguments.items())
 
     def describe(self) -> str:
         return self.name if self.arguments is None else f"{self.name}({to_json(self.arguments).decode()})"
+
+
+def _same(recorded: Any, expected: Any) -> bool:
+    return bool(recorded == expected) or to_json(recorded, sort_keys=True) == to_json(expected, sort_keys=True)
 
 
 def tool_calls(trace: Trace) -> list[ToolCall]:

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from judge_agent import judge as judge_module
 from judge_agent.checks import MaxToolCalls, ToolCallsSucceeded, resolve
 from judge_agent.cli import main
+from judge_agent.definition import define
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.evaluate import evaluate
 from judge_agent.feedback import Feedback
@@ -138,6 +139,12 @@ def test_a_check_file_judges_a_trace_with_no_model(tmp_path: Path) -> None:
             DATA,
             False,
             "not in the reference: call_api, call_api",
+        ),
+        (  # a YAML date equals the text the trace recorded
+            "trajectory: {mode: superset, reference: [{name: fetch_data, arguments: {since: 2025-04-01}}]}",
+            DATA,
+            True,
+            "matches the reference (superset)",
         ),
         (
             "trajectory: {mode: unordered, reference: [call_api, call_api, call_api, fetch_data]}",
@@ -303,6 +310,14 @@ def test_judge_file_mistakes_are_one_line_errors_naming_the_file(tmp_path: Path,
     path = check_file(tmp_path, body + "\n")
     with pytest.raises(JudgeFileError, match=rf"^{path}: .*{message}"):
         load_judge(path)
+
+
+def test_judges_without_checks_keep_the_digests_they_had_before_checks_existed() -> None:
+    """The digest keys caches and resumed results: adding the `checks` field must not change it."""
+    stable = define(name="stable", instructions="Is {{ outputs }} polite?", value_type="bool")
+    assert stable.digest() == "3e2c7f9e9db67f68"  # computed by the code before checks (75a7b46)
+    checked = make_check("c", ["tool_calls_succeeded"]).definition
+    assert checked.digest() != checked.model_copy(update={"checks": ()}).digest()  # checks are in the digest
 
 
 def test_a_check_needs_a_trace() -> None:
