@@ -53,7 +53,9 @@ TraceInput = str | Path | Trace | Mapping[str, Any]
 #: results (repeats the memory did not recognise, the order differing), and searched inside a
 #: single span; without them it lists the spans with previews and reads the ones it picks.
 #: Overview tools: a pasted outline already holds what GetTraceInfo and ListSpans answer (the seed
-#: trace pasted, a 1.5B model still began with both: two turns for nothing).
+#: trace pasted, a 1.5B model still began with both: two turns for nothing), and its timings and
+#: slowest spans most of GetTraceTiming's, whose answer on the 14-span seed trace is 1.5k tokens
+#: (~25 s of reading on 2 cores): pasted, the model called it twice (the second a repeat).
 TRACE_TOOL_HINTS = ToolHints(
     small_window_arguments={
         "max_results": 20,
@@ -64,7 +66,7 @@ TRACE_TOOL_HINTS = ToolHints(
     },
     kept_optional=frozenset({"pattern"}),
     cut_advice="ask for a smaller page or read on with offset",
-    overview_tools=frozenset({"GetTraceInfo", "ListSpans"}),
+    overview_tools=frozenset({"GetTraceInfo", "ListSpans", "GetTraceTiming"}),
 )
 
 

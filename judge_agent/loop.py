@@ -66,8 +66,9 @@ SMALL_WINDOW = 16_384
 #: so a tool left out after its second repeat (`RepeatMemory`) gets one turn to change course.
 STALL_REPEATS = 3
 #: Model turns, after a pasted trace on a small window, before the verdict is asked for: room for
-#: a look at a value the outline cut, not a second investigation of what it shows.
-PASTED_TURNS = 2
+#: a look at a value the outline cut, not a second investigation of what it shows (each turn's
+#: tool answer is ~300-1,500 tokens: 5-25 s of reading for a 1.5B model on 2 cores).
+PASTED_TURNS = 1
 
 
 def small_window(context_window: int) -> bool:
@@ -97,8 +98,8 @@ class ToolHints:
         kept_optional: the optional arguments still offered; the others are left out of the
             schemas (a small model fills in every optional argument it sees). None keeps all.
         cut_advice: how the model can ask for less, said when a tool result is cut.
-        overview_tools: tools that answer nothing a pasted trace outline does not already show
-            (on small windows they are not offered once the trace is pasted).
+        overview_tools: tools answering overviews of the whole trace, which a pasted outline
+            mostly holds (on small windows they are not offered once the trace is pasted).
     """
 
     small_window_arguments: Mapping[str, Any] = field(default_factory=dict)

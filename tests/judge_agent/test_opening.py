@@ -162,7 +162,8 @@ def test_a_trace_over_the_inline_budget_is_pasted_as_a_shorter_outline_on_a_smal
     assert first.count("\n  [") + first.count("\n    [") == 13  # and every span under the root
     assert "db.system.name" not in first
     assert "Slowest spans below the root: fetch_data [8e3b7512175dbc22] took 2500.0 ms, SELECT" in first
-    assert "GetTraceInfo" not in provider.history[0].tool_names  # what the outline answers is not offered
+    offered = provider.history[0].tool_names  # the whole-trace overviews are not offered
+    assert "GetSpan" in offered and not {"GetTraceInfo", "ListSpans", "GetTraceTiming"} & set(offered)
 
 
 def test_a_trace_too_large_even_shortened_is_investigated_and_never_inline_is_obeyed() -> None:
