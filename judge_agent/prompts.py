@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
 
-VARIABLES = ("trace", "inputs", "outputs", "expectations")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)
