@@ -15,6 +15,7 @@ from judge_agent.cli import main
 from judge_agent.dataset import Filters, collect
 from judge_agent.errors import ConfigError
 from judge_agent.judge import load_builtin, make_judge
+from judge_agent.telemetry import evaluation_attributes
 from judge_agent.testing.model_server import ScriptedModelServer, tool_calls
 from tests.judge_agent.batch import (
     FIXTURES,
@@ -77,6 +78,9 @@ async def test_user_frustration_reads_the_whole_conversation_in_order() -> None:
     assert "User: I literally just gave it to you. N-2291!" in block
     tools = [t["function"]["name"] for t in server.requests[0].json["tools"]]
     assert tools == ["submit_verdict"]
+    # exported as an OTel evaluation event, the verdict names its conversation (it is about no one trace)
+    value_type = load_builtin("user_frustration").definition.value_type
+    assert evaluation_attributes(feedback, value_type)["gen_ai.conversation.id"] == "support-7f2c"
 
 
 @pytest.mark.anyio
