@@ -194,6 +194,7 @@ class Judge:
             store = _store(trace, trace_id, self.redact)
         if store is not None and not store.several:
             index = store.get()
+        served = store if agent else None  # what the tools serve (a plain judge gets none)
         if agent and store is None and not self.mcp_endpoints:
             raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
         if not agent and index is not None:  # a plain judge reads the trace's root inputs and outputs
@@ -203,10 +204,8 @@ class Judge:
         talk = None
         if store is not None and "conversation" in definition.variables:
             talk = conversation(turns(store.indexes.values()), session.dropped if session else 0)
-        if not agent:
-            _require(definition, inputs=inputs, outputs=outputs, expectations=expectations, conversation=talk)
-        elif talk is None:
-            _require(definition, conversation=talk)
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
+        _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
             definition.value_type, cite_spans=agent, compact=small_window(provider.context_window)
@@ -214,15 +213,13 @@ class Judge:
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
         if session is not None:
             label = f"session {session.session_id!r}"
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
         try:
             start = opening(definition, contract, provider.context_window, index, label, fields, self.redact, store)
-            served = store if agent else None  # a plain judge reads its fields: no tools
             result = await self._investigate(provider, served, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        feedback = self._feedback(provider, store, result, started, inlined=start.inlined)
+        feedback = self._feedback(provider, served, result, started, inlined=start.inlined)
         if session is not None:
             feedback.session_id = session.session_id
         return feedback

@@ -54,6 +54,7 @@ class Example(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    conversation: Any = None
     score: Any
     justification: str
 
@@ -108,7 +109,7 @@ def system_prompt(
 
 def _example(number: int, example: Example) -> str:
     lines = [f"Example {number}:"]
-    for label in ("inputs", "outputs", "expectations"):
+    for label in ("inputs", "outputs", "expectations", "conversation"):
         value = getattr(example, label)
         if value is not None:
             lines.append(data_block(label, value))

@@ -102,7 +102,7 @@ async def test_a_conversation_judge_given_one_trace_reads_it_as_one_turn() -> No
     (trace,) = [t for t in load_path(GENAI) if "Porto" in str(t.root.inputs)]
     with ScriptedModelServer([verdict("complete", "One question, answered.")]) as server:
         feedback = await judge_with("openai", server, load_builtin("conversation_completeness"), trace=trace)
-    assert feedback.value == "complete" and feedback.session_id is None and feedback.trace_id == trace.trace_id
+    assert feedback.value == "complete" and feedback.session_id is None
     assert f"Turn 1 (trace {trace.trace_id}" in system_prompt(server)
 
 
