@@ -18,6 +18,8 @@ from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
 
 VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation")
+#: What a scored example may show the judge (its data), in this order.
+EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)
@@ -109,7 +111,7 @@ def system_prompt(
 
 def _example(number: int, example: Example) -> str:
     lines = [f"Example {number}:"]
-    for label in ("inputs", "outputs", "expectations", "conversation"):
+    for label in EXAMPLE_FIELDS:
         value = getattr(example, label)
         if value is not None:
             lines.append(data_block(label, value))
