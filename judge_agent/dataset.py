@@ -384,10 +384,12 @@ def _trace_item(trace: Trace) -> Item:
 def _sessions(items: Iterable[Item]) -> Iterator[Item]:
     """The sessions among the items' traces, as items (see `iter_items`)."""
     traces = []
+    sources: dict[str, str] = {}  # an item's source may name more than its trace's file (a store)
     for item in items:
         if item.trace is None:
             raise ConfigError("--group-by session groups traces into conversations; the data has dataset rows")
         traces.append(item.trace)
+        sources[item.trace.trace_id] = item.source
     sessions, alone = group_sessions(traces)
     if not sessions and traces:
         raise ConfigError(
@@ -404,7 +406,8 @@ def _sessions(items: Iterable[Item]) -> Iterator[Item]:
                 len(session.traces),
                 session.dropped,
             )
-        yield Item(key=f"session:{session.session_id}", source=session.sources, session=session)
+        source = ", ".join(dict.fromkeys(sources[trace.trace_id] for trace in session.traces))
+        yield Item(key=f"session:{session.session_id}", source=source, session=session)
 
 
 def _unique(items: Iterable[Item]) -> Iterator[Item]:

@@ -22,9 +22,11 @@ from tests.judge_agent.batch import (
     isolated,  # noqa: F401 (an autouse fixture: key, cache dir, short back-off)
     responder,
 )
+from tests.judge_agent.store_data import fill, traces_of
 from tests.judge_agent.test_builtins import judge_with, system_prompt, verdict
 from trace_tools import load_path
 from trace_tools.sessions import group_sessions
+from trace_tools.store import open_store
 
 SESSIONS = FIXTURES / "sessions"
 LANGFUSE = SESSIONS / "langfuse_chat.jsonl"
@@ -236,3 +238,21 @@ def test_judge_session_on_the_command_line(tmp_path: Path) -> None:
     assert "no session 'nope'" in unknown.stderr and "'conv_rome_0603'" in unknown.stderr
     both = cli(None, "judge", str(GENAI), "--session", "x", "--trace-id", "y", "--builtin", "knowledge_retention")
     assert both.exit_code == 2 and "--session" in both.stderr
+
+
+def test_evaluate_store_group_by_session_judges_the_stored_conversations(tmp_path: Path) -> None:
+    store, out = str(tmp_path / "traces.sqlite"), tmp_path / "results.jsonl"
+    with open_store(store) as database:
+        fill(database, traces_of(str(LANGFUSE), str(GENAI)))
+    with ScriptedModelServer([responder(chat_verdicts)] * 10) as server:
+        args = ["evaluate", "--store", store, "--since", "3650d", "--group-by", "session"]
+        result = cli(server, *args, "--builtin", "user_frustration", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    verdicts = {r["item"]["key"]: (r["feedback"]["value"], r["item"]["turns"]) for r in lines(out)}
+    assert verdicts == {
+        "session:support-7f2c": ("resolved", 3),
+        "session:support-91ad": ("none", 3),
+        "session:conv_rome_0603": ("none", 3),
+        "session:conv_lisbon_0611": ("none", 1),
+    }
+    assert {r["item"]["source"] for r in lines(out)} == {f"store:{store}"}
