@@ -19,11 +19,11 @@ from judge_agent.definition import JudgeDefinition
 from judge_agent.loop import small_window
 from judge_agent.messages import Message
 from judge_agent.verdict import VerdictContract
-from trace_tools.index import TraceIndex
+from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.outline import outline
 from trace_tools.redaction import redact_value
 
-FIELDS = ("inputs", "outputs", "expectations")
+FIELDS = ("inputs", "outputs", "expectations", "conversation")
 #: Shorter outlines tried in turn when the whole one is over the inline budget: (the most characters
 #: of a value, attributes shown). A small model reading a pasted outline of every span's timing and
 #: the start of its values needs few turns; investigating through the tools, each turn re-reads the
@@ -55,6 +55,7 @@ def opening(
     label: str,
     fields: Mapping[str, Any],
     redact: bool,
+    store: TraceStore | None = None,
 ) -> Opening:
     """The system prompt and first user message of a judgment.
 
@@ -62,9 +63,10 @@ def opening(
         context_window: the model's, to decide whether the trace outline is inlined (`inline: auto`).
         index: the trace served to the tools, if any (agent mode).
         label: how the first message names the trace (its id, or where it is served).
-        fields: inputs, outputs and expectations as given (None: not given; an agent judge then
-            reads the root span's).
+        fields: inputs, outputs, expectations and the conversation as given (None: not given; an
+            agent judge then reads the root span's inputs and outputs).
         redact: mask secrets in the fields given (the trace's are masked by its store).
+        store: the traces served to the tools; several are a session's (`label` names it).
     """
     values: dict[str, str] = {}
     inlined = False
@@ -76,9 +78,17 @@ def opening(
             inputs, outputs = root_fields(index)
             given["inputs"] = inputs if given["inputs"] is None else given["inputs"]
             given["outputs"] = outputs if given["outputs"] is None else given["outputs"]
-        text = fitted_outline(definition, context_window, index) if index is not None else None
+        several = store is not None and store.several  # a session's traces are investigated, never pasted
+        text = fitted_outline(definition, context_window, index) if index is not None and not several else None
         inlined = text is not None
-        if inlined and text is not None:
+        if store is not None and several:
+            values["trace"] = f"the {len(store)} traces of {label} (one per turn), which you investigate with the tools"
+            first = (
+                f"Judge {label}: {len(store)} traces, one per turn, in the order they ran. ListTraces lists "
+                "them; GetTraceInfo, ListSpans, GetSpan and SearchTraceRegex take a trace_id. Investigate, "
+                "then call submit_verdict."
+            )
+        elif inlined and text is not None:
             values["trace"] = f"the trace below (id {label})"
             first = (
                 "Here is the whole trace, as data. The tools remain available for details.\n"
