@@ -67,6 +67,15 @@ class JudgeDefinition(BaseModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"criteria names must differ: {', '.join(twice)} given twice")
+        for number, example in enumerate(self.examples, 1) if self.criteria else ():
+            scores = example.score if isinstance(example.score, dict) else {}
+            for criterion in self.criteria:
+                try:
+                    (criterion.value_type or self.value_type).validate_value(scores.get(criterion.name))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"example {number}: a rubric's score maps each criterion to its value; {criterion.name}: {exc}"
+                    ) from None
         return self
 
     @property

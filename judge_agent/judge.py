@@ -305,8 +305,8 @@ class Judge:
         inlined: bool,
     ) -> list[Feedback]:
         """The judgment's feedbacks. A rubric's criteria share one investigation: each criterion's
-        feedback shows its turns and tool calls, but its tokens and cost are counted once, on the
-        first criterion, so a run's totals stay true."""
+        feedback shows its turns and tool calls, but its tokens, cost and time are counted once, on
+        the first criterion, so a run's totals stay true."""
         failure = result.error
         submitted = result.verdict if failure is None else None
         verdicts: dict[str, Verdict] = {}
@@ -318,7 +318,7 @@ class Judge:
         names = [(c.name, criterion_name(self.name, c.name)) for c in self.definition.criteria]
         names = names or [(self.name, self.name)]
         wall_time_s = round(time.perf_counter() - started, 3)
-        shared = f"investigation shared with {names[0][1]}: its tokens and cost are counted there"
+        shared = f"investigation shared with {names[0][1]}: its tokens, cost and time are counted there"
         feedbacks = []
         for position, (key, name) in enumerate(names):
             verdict = verdicts.get(key)
@@ -331,7 +331,7 @@ class Judge:
                 tool_calls=result.tool_calls,
                 input_tokens=result.usage.input_tokens if charged else 0,
                 output_tokens=result.usage.output_tokens if charged else 0,
-                wall_time_s=wall_time_s,
+                wall_time_s=wall_time_s if charged else 0.0,
                 cost=provider.prices.cost(result.usage) if provider.prices and charged else None,
                 inlined_trace=inlined,
                 unknown_cited_span_ids=[s for s in cited if index is not None and s not in index.trace.by_id],

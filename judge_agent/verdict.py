@@ -33,6 +33,8 @@ RATIONALE_MAX_CHARS = 2000
 COMPACT_RATIONALE_MAX_CHARS = 500
 #: A decoding nudge only: validation asks for a non-empty rationale, as on every other window.
 COMPACT_RATIONALE_MIN_CHARS = 20
+#: The shortest bound a small window's rubric gives each criterion's rationale (see `rationale_max_chars`).
+COMPACT_RUBRIC_MIN_CHARS = 80
 #: The most span ids a verdict may cite, and the longest one kept (ids are 16 characters): the
 #: verdict is stored in every result, so nothing in it is unbounded.
 MAX_CITED_SPANS = 64
@@ -94,7 +96,13 @@ class VerdictContract:
 
     @property
     def rationale_max_chars(self) -> int:
-        return COMPACT_RATIONALE_MAX_CHARS if self.compact else RATIONALE_MAX_CHARS
+        """Each rationale's bound. A small window's rubric shares the compact bound among its criteria
+        (at least `COMPACT_RUBRIC_MIN_CHARS` each), so every verdict fits in one bounded generation."""
+        if not self.compact:
+            return RATIONALE_MAX_CHARS
+        if not self.criteria:
+            return COMPACT_RATIONALE_MAX_CHARS
+        return max(COMPACT_RUBRIC_MIN_CHARS, 2 * COMPACT_RATIONALE_MAX_CHARS // (len(self.criteria) + 1))
 
     def tool(self) -> ToolSpec:
         """The `submit_verdict` tool; its input schema is the verdict schema (a rubric's: one per criterion)."""

@@ -273,7 +273,10 @@ def builtins(show: str | None) -> None:
     table = Table("name", "values", "description")
     for name in builtin_names():
         definition = load_builtin(name).definition
-        table.add_row(name, definition.value_type.describe(), definition.description.strip())
+        values = definition.value_type.describe()
+        if definition.criteria:  # a rubric: one verdict per criterion
+            values = f"{len(definition.criteria)} criteria, each {values}"
+        table.add_row(name, values, definition.description.strip())
     stdout.print(table)
 
 

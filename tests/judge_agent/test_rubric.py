@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from judge_agent.cli import main
-from judge_agent.definition import define, read_definition
+from judge_agent.definition import builtin_definition, define, read_definition
 from judge_agent.errors import ConfigError, JudgeFileError, VerdictError
-from judge_agent.judge import Judge, load_judge, make_judge
+from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
+from judge_agent.mcp_prompts import judge_prompt
 from judge_agent.testing import ScriptedModelServer, reply, tool_calls
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VERDICT_TOOL, RubricVerdict, VerdictContract
@@ -231,3 +232,48 @@ def test_a_rubric_ending_in_text_fails_every_criterion_once(tmp_path: Path, mode
     feedbacks = rubric_judge(tmp_path, model_server).feedbacks(SEED)
     assert [f.ok for f in feedbacks] == [False] * 3
     assert len(model_server.requests) == 3
+
+
+def test_a_rubric_example_scores_every_criterion() -> None:
+    criteria = [{"name": "a", "guideline": "A."}, {"name": "b", "guideline": "B.", "value_type": "int"}]
+    example = {"inputs": "x", "score": {"a": "pass", "b": "high"}, "justification": "j"}
+    with pytest.raises(ConfigError, match=r"example 1: a rubric's score maps each criterion to its value; b: expected"):
+        define(name="r", instructions="{{ trace }}", value_type=["pass", "fail"], criteria=criteria, examples=[example])
+    fine = {**example, "score": {"a": "pass", "b": 3}}
+    assert define(name="r", instructions="{{ trace }}", value_type=["pass", "fail"], criteria=criteria, examples=[fine])
+
+
+def test_the_builtin_rubric_judges_the_rag_fixture_in_one_investigation(model_server: ScriptedModelServer) -> None:
+    retriever, answer = "4046a6bce168ef40", "fbe8f3654468a80b"  # the policy says 30 days; the answer says 90
+    verdicts = {
+        "no_repeated_calls": entry("pass", "One retrieval, one LLM call.", []),
+        "failures_handled": entry("pass", "Nothing failed.", []),
+        "grounded_answer": entry("fail", "The answer says 90 days; the policy says 30.", [retriever, answer]),
+    }
+    model_server.enqueue(tool_calls(("SearchTraceRegex", {"pattern": "30 days|90 days"})), submit(verdicts))
+    judge = load_builtin("agent_guidelines", model_options={"base_url": model_server.openai_base_url})
+    feedbacks = judge.with_options(model="openai:/m").feedbacks(FIXTURES / "rag_contradiction.jsonl")
+    assert [(f.name, f.value) for f in feedbacks] == [
+        ("agent_guidelines/no_repeated_calls", "pass"),
+        ("agent_guidelines/failures_handled", "pass"),
+        ("agent_guidelines/grounded_answer", "fail"),
+    ]
+    assert feedbacks[2].cited_span_ids == [retriever, answer]
+    assert len(model_server.requests) == 2
+    search = next(m for m in model_server.requests[1].json["messages"] if m["role"] == "tool")["content"]
+    assert "30 days" in search  # the real tools answered through MCP
+
+
+def test_the_rubric_as_an_mcp_prompt_asks_for_each_criterion() -> None:
+    text = judge_prompt(builtin_definition("agent_guidelines"), "0af7651916cd43dd8448eb211c80319c")
+    for criterion in builtin_definition("agent_guidelines").criteria:
+        assert f"### {criterion.name}\n{criterion.guideline.strip()}" in text
+    assert text.count('- value: exactly one of "pass", "fail"') == 3
+
+
+def test_watch_refuses_a_rubric_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["watch", "--store", str(tmp_path / "s.db"), "--builtin", "agent_guidelines", "--model", "openai:/m"]
+    )
+    assert result.exit_code != 0
+    assert "is a rubric: watch takes judges of one verdict; use evaluate" in result.output
