@@ -44,7 +44,7 @@ from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, ResultsFile, read_records
-from judge_agent.runner import Job, ProgressSink, Runner, record_key, warn
+from judge_agent.runner import Job, ProgressSink, Runner, record_keys, warn
 from judge_agent.summary import JudgeSummary, summarize
 from trace_tools.redaction import redact_text
 from trace_tools.text import safe
@@ -181,9 +181,9 @@ async def aevaluate(
                 for judge in bound:
                     for repeat in range(repeats):
                         job = Job(item, judge, repeat)
-                        order.append(job.key)
-                        if _finished(previous.get(job.key), retry_failed):
-                            resumed[job.key] = previous[job.key]
+                        order.extend(job.keys)
+                        if all(_finished(previous.get(key), retry_failed) for key in job.keys):
+                            resumed.update((key, previous[key]) for key in job.keys)
                         else:
                             yield job
 
@@ -192,7 +192,9 @@ async def aevaluate(
 
             pairs = [(judge, repeat) for judge in bound for repeat in range(repeats)]
             pending = [
-                i for i in items if any(not _finished(previous.get(record_key(i.key, *k)), retry_failed) for k in pairs)
+                i
+                for i in items
+                if any(not _finished(previous.get(key), retry_failed) for k in pairs for key in record_keys(i.key, *k))
             ]
             if pending:
                 await predict_all(predict_fn, pending, traces_path)
@@ -273,7 +275,13 @@ class _Survey:
         """The judgments to make and those already in the results file; (0, 0) for a one-shot iterator."""
         if self.one_shot:
             return 0, 0
-        keys = [record_key(key, judge, repeat) for key in self.keys for judge in judges for repeat in range(repeats)]
+        keys = [
+            k
+            for key in self.keys
+            for judge in judges
+            for repeat in range(repeats)
+            for k in record_keys(key, judge, repeat)
+        ]
         return len(keys), sum(_finished(previous.get(key), retry_failed) for key in keys)
 
     def notes_to(self, warnings: list[str]) -> None:
