@@ -11,7 +11,9 @@ from typing import Any
 
 import anyio
 import pytest
+from click.testing import CliRunner
 
+from judge_agent.cli import main
 from judge_agent.compare import compare
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import evaluate
@@ -123,3 +125,15 @@ def test_compare_and_validate_work_per_criterion(tmp_path: Path) -> None:
     unnamed.write_text(json.dumps({"trace": str(error_file), "value": "pass"}) + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="has no label for judge 'agent_guidelines/no_repeated_calls' or"):
         anyio.run(functools.partial(avalidate, judge, unnamed))
+
+
+def test_the_evaluate_command_gates_and_reports_a_criterion(rubric_server: ScriptedModelServer, tmp_path: Path) -> None:
+    out, report = tmp_path / "results.jsonl", tmp_path / "report.html"
+    args = ["evaluate", *map(str, TRACE_FILES), "--builtin", "agent_guidelines", "--model", "openai:/m"]
+    args += ["--base-url", rubric_server.openai_base_url, "--out", str(out), "--report", str(report), "-q"]
+    result = CliRunner().invoke(main, [*args, "--fail-under", "agent_guidelines/failures_handled=0.9"])
+    assert result.exit_code == 1, result.output  # 3 of 4 handled their failures: 75% < 90%
+    assert "agent_guidelines/failures_handled" in result.output and "agent_guidelines/grounded_answer" in result.output
+    assert "agent_guidelines/failures_handled" in report.read_text(encoding="utf-8")
+    unknown = CliRunner().invoke(main, [*args, "--fail-under", "agent_guidelines=0.9"])
+    assert unknown.exit_code == 2 and "no judge named agent_guidelines in this run" in unknown.output
