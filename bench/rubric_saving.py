@@ -2,6 +2,14 @@
 
     python bench/rubric_saving.py [--model local:/qwen2.5-1.5b] [--base-url URL] \
         [--fixtures rag_contradiction.jsonl,...] [--max-turns 8]
+    python bench/rubric_saving.py --replay GGUF [--fixtures ...]
+
+With `--replay`, no model judges: a scripted model (the real openai SDK against
+`ScriptedModelServer`) makes the same investigation for every judge (GetTraceInfo, ListSpans, then
+the verdict), through the real loop, MCP tools and prompts, and each turn's usage is counted by
+tokenizing what the request really holds (its messages and tool schemas) with the GGUF's tokenizer
+(vocabulary only, no weights run). Turns are then the same by construction; the tokens are those
+each judge's prompts cost. A real model may investigate differently per criterion.
 
 The rubric is the `agent_guidelines` built-in (three criteria). Each criterion is also made a judge
 of its own: the rubric's instructions about that one guideline, its value type and its examples'
@@ -14,11 +22,15 @@ the load average. Prints one row per judgment and, per fixture, the totals and t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,7 +39,8 @@ from judge_agent import prompts  # noqa: E402
 from judge_agent.definition import JudgeDefinition, builtin_definition, define  # noqa: E402
 from judge_agent.feedback import Feedback  # noqa: E402
 from judge_agent.judge import Judge  # noqa: E402
-from judge_agent.verdict import Criterion  # noqa: E402
+from judge_agent.testing import ScriptedModelServer, tool_calls  # noqa: E402
+from judge_agent.verdict import VERDICT_TOOL, Criterion  # noqa: E402
 
 SINGLE = """\
 Check the agent run in {{ trace }} against the guideline below. Investigate: map the spans, read
@@ -69,6 +82,48 @@ def single(rubric: JudgeDefinition, criterion: Criterion) -> JudgeDefinition:
     )
 
 
+#: The replayed investigation: the same tool calls for every judge, then the verdict.
+STEPS = [("GetTraceInfo", {}), ("ListSpans", {})]
+RATIONALE = "The evidence in the cited spans supports this value for the criterion, as read in the investigation."
+
+
+def replaying(tokens: Callable[[str], int]) -> Callable[[Any], Any]:
+    """A scripted-model entry: the next step of the replayed investigation, or a verdict for whatever
+    `submit_verdict` asks (one entry per criterion for a rubric), with usage counted from the request."""
+
+    def respond(body: Any) -> Any:
+        text = "".join(str(m.get("content") or "") + json.dumps(m.get("tool_calls") or "") for m in body["messages"])
+        prompt = tokens(text + json.dumps(body.get("tools") or []))
+        turn = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        if turn < len(STEPS):
+            return tool_calls(STEPS[turn], usage=(prompt, tokens(json.dumps(STEPS[turn]))))
+        spec = next(t for t in body["tools"] if t["function"]["name"] == VERDICT_TOOL)["function"]["parameters"]
+        props = spec["properties"]
+        arguments = _entry(props) if "value" in props else {name: _entry(p["properties"]) for name, p in props.items()}
+        return tool_calls((VERDICT_TOOL, arguments), usage=(prompt, tokens(json.dumps(arguments))))
+
+    return respond
+
+
+def _entry(properties: dict[str, Any]) -> dict[str, Any]:
+    value = properties["value"]
+    first = value["enum"][0] if "enum" in value else value.get("minimum", True if value["type"] == "boolean" else 1)
+    return {"value": first, "rationale": RATIONALE, "cited_span_ids": []}
+
+
+@contextlib.contextmanager
+def replay_server(gguf: str) -> Iterator[ScriptedModelServer]:
+    import llama_cpp
+
+    vocabulary = llama_cpp.Llama(model_path=gguf, vocab_only=True, verbose=False)
+
+    def tokens(text: str) -> int:
+        return len(vocabulary.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    with ScriptedModelServer([replaying(tokens)] * 1000) as server:
+        yield server
+
+
 def run(judge: Judge, fixture: Path) -> Row:
     started = time.perf_counter()
     feedbacks: list[Feedback] = judge.feedbacks(fixture)
@@ -91,7 +146,19 @@ def main() -> None:
     parser.add_argument("--base-url", default=None, help="an OpenAI-compatible server (openai:/NAME models)")
     parser.add_argument("--fixtures", default="rag_contradiction.jsonl")
     parser.add_argument("--max-turns", type=int, default=8)
+    parser.add_argument("--replay", metavar="GGUF", help="a scripted investigation; tokens counted with this tokenizer")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.replay:
+            os.environ.setdefault("OPENAI_API_KEY", "replay")
+            server = stack.enter_context(replay_server(args.replay))
+            args.model, args.base_url = "openai:/replay", server.openai_base_url
+            steps = " → ".join(name for name, _ in STEPS)
+            print(f"replayed investigation ({steps} → verdict), tokens of {Path(args.replay).name}")
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     options = {"base_url": args.base_url} if args.base_url else {}
     rubric = builtin_definition("agent_guidelines")
     print(f"model {args.model}, max {args.max_turns} turns; load average {os.getloadavg()[0]:.1f} at start")
@@ -119,7 +186,8 @@ def main() -> None:
         print(
             f"saving of the rubric: {_ratio(summed.input_tokens, together.input_tokens)} input tokens, "
             f"{_ratio(summed.output_tokens, together.output_tokens)} output tokens, "
-            f"{_ratio(summed.turns, together.turns)} turns, {_ratio(summed.wall_s, together.wall_s)} wall time"
+            f"{_ratio(summed.turns, together.turns)} turns, "
+            f"{_ratio(round(summed.wall_s, 1), together.wall_s)} wall time"
         )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
