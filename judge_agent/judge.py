@@ -14,7 +14,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -152,7 +152,8 @@ class Judge:
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
-        return self._run(self.acall, trace, inputs, outputs, expectations, trace_id, on_event)
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        return _sync(functools.partial(self.acall, trace, **fields, on_event=on_event))
 
     def feedbacks(
         self,
@@ -165,22 +166,8 @@ class Judge:
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Judge synchronously (see `afeedbacks`): every feedback, a rubric's one per criterion."""
-        return self._run(self.afeedbacks, trace, inputs, outputs, expectations, trace_id, on_event)
-
-    def _run(self, method: Callable[..., Awaitable[T]], trace: TraceInput | None, *fields: Any) -> T:
-        if _in_event_loop():
-            raise RuntimeError(f"Judge called inside a running event loop: use `await judge.{method.__name__}(...)`")
-        inputs, outputs, expectations, trace_id, on_event = fields
-        call = functools.partial(
-            method,
-            trace,
-            inputs=inputs,
-            outputs=outputs,
-            expectations=expectations,
-            trace_id=trace_id,
-            on_event=on_event,
-        )
-        return anyio.run(call)
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        return _sync(functools.partial(self.afeedbacks, trace, **fields, on_event=on_event))
 
     async def acall(
         self,
@@ -432,6 +419,13 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
     else:
         traces, source = load(dict(trace)), "the trace data given"
     return TraceStore([select_trace(traces, trace_id, source=source, option="trace_id")], redact)
+
+
+def _sync(call: functools.partial[Coroutine[Any, Any, T]]) -> T:
+    """Run a judging coroutine function to completion, refusing inside a running event loop."""
+    if _in_event_loop():
+        raise RuntimeError(f"Judge called inside a running event loop: use `await judge.{call.func.__name__}(...)`")
+    return anyio.run(call)
 
 
 def _in_event_loop() -> bool:
