@@ -205,8 +205,10 @@ class Runner:
         return [f"{key}/{name}" for name, _ in job.judge.definition.outcomes]
 
     def _cache_key(self, job: Job) -> str | None:
-        """The judgment's cache key; None without a cache, or when the item's content cannot be hashed."""
-        if self.cache is None:
+        """The judgment's cache key; None without a cache, or when the item's content cannot be hashed (judged
+        uncached). Checks are not cached: running one costs less than the lookup, and a check function's code is
+        not in its key."""
+        if self.cache is None or job.judge.definition.mode == "check":
             return None
         judge = job.judge
         try:

@@ -190,7 +190,7 @@ def check_judges(judges: Sequence[Judge]) -> None:
     names = [j.name for j in judges]
     if not judges or len(set(names)) != len(names):
         raise ConfigError("watch needs at least one judge, each with its own name")
-    plain = [j.name for j in judges if j.definition.mode != "agent"]
+    plain = [j.name for j in judges if j.definition.mode == "plain"]
     if plain:
         raise ConfigError(f"judge {plain[0]!r} has no {{{{ trace }}}}: watch judges traces, give trace judges")
     rubrics = [j.name for j in judges if j.definition.criteria]
