@@ -44,12 +44,13 @@ from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import Criterion, RubricVerdict, Verdict, VerdictContract
 from trace_tools import Trace, load, load_path
-from trace_tools.index import TraceIndex, TraceStore
+from trace_tools.index import TraceStore
 from trace_tools.selection import select_trace
+from trace_tools.sessions import Session, conversation, select_session, turns
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
 T = TypeVar("T")
-TraceInput = str | Path | Trace | Mapping[str, Any]
+TraceInput = str | Path | Trace | Mapping[str, Any] | Session
 #: trace_tools' arguments, for the loop on small context windows. Pages: 100 ListSpans rows are
 #: ~50 s of prompt for a 1.5B model on 2 cores. Optional arguments: left free, a 1.5B model fills
 #: in every one it sees (page_token "", status "OK", parent_id = the root...), silently filtering
@@ -154,11 +155,12 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
-        return _sync(functools.partial(self.acall, trace, **fields, on_event=on_event))
+        return _sync(functools.partial(self.acall, trace, **fields, session_id=session_id, on_event=on_event))
 
     def feedbacks(
         self,
@@ -168,11 +170,12 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Judge synchronously (see `afeedbacks`): every feedback, a rubric's one per criterion."""
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
-        return _sync(functools.partial(self.afeedbacks, trace, **fields, on_event=on_event))
+        return _sync(functools.partial(self.afeedbacks, trace, **fields, session_id=session_id, on_event=on_event))
 
     async def acall(
         self,
@@ -182,14 +185,20 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
-        """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode).
+        """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode), or a session: a
+        `Session`, or the one `session_id` names among the traces given.
+
+        A session's judge reads `{{ conversation }}` (its turns in order); in agent mode the tools
+        serve every trace of the session (ListTraces lists them, the others take a trace_id).
 
         Raises:
             ConfigError: no model, a missing API key, a missing field the template uses; a rubric
                 (several feedbacks: use `afeedbacks`).
             TraceLoadError: the trace cannot be loaded.
+            TraceSelectionError: no such trace or session among those given.
         Judging failures (provider errors, no valid verdict) are returned as an error Feedback.
         """
         if self.definition.criteria:
@@ -197,9 +206,8 @@ class Judge:
                 f"judge {self.name!r} is a rubric of {len(self.definition.criteria)} criteria: "
                 "use judge.feedbacks(...) or await judge.afeedbacks(...) for one feedback per criterion"
             )
-        feedbacks = await self.afeedbacks(
-            trace, inputs=inputs, outputs=outputs, expectations=expectations, trace_id=trace_id, on_event=on_event
-        )
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        feedbacks = await self.afeedbacks(trace, **fields, session_id=session_id, on_event=on_event)
         return feedbacks[0]
 
     async def afeedbacks(
@@ -210,6 +218,7 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Every feedback of one judgment (see `acall`): the judge's one, or a rubric's one per
@@ -222,39 +231,54 @@ class Judge:
         started = time.perf_counter()
         definition = self.definition
         if definition.mode == "check":
+            if isinstance(trace, Session) or session_id is not None:
+                raise ConfigError(f"judge {self.name!r} checks one trace, not a session: judge traces with it")
             if trace is None:
                 raise ConfigError(f"judge {self.name!r} checks a trace: pass a trace (a path, Trace or dict)")
             check = functools.partial(self._check, trace, trace_id)
             return [await anyio.to_thread.run_sync(check, abandon_on_cancel=True)]  # a slow function holds no loop
+        agent = definition.mode == "agent"
+        session = _session(trace, session_id) if isinstance(trace, Session) or session_id is not None else None
         store = index = None
-        if definition.mode == "agent":
-            if trace is None and not self.mcp_endpoints:
-                raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
-            if trace is not None:
-                store = _store(trace, trace_id, self.redact)
-                index = store.get()
-        else:
-            if trace is not None:  # a plain judge reads the trace's root inputs and outputs
-                root_inputs, root_outputs = root_fields(_store(trace, trace_id, self.redact).get())
-                inputs = root_inputs if inputs is None else inputs
-                outputs = root_outputs if outputs is None else outputs
-            _require(definition, inputs=inputs, outputs=outputs, expectations=expectations)
+        if session is not None:
+            store = TraceStore(session.traces, self.redact)
+        elif trace is not None:
+            store = _store(trace, trace_id, self.redact)
+        if store is not None and not store.several:
+            index = store.get()
+        served = store if agent else None  # what the tools serve (a plain judge gets none)
+        if agent and store is None and not self.mcp_endpoints:
+            raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
+        if not agent and index is not None:  # a plain judge reads the trace's root inputs and outputs
+            root_inputs, root_outputs = root_fields(index)
+            inputs = root_inputs if inputs is None else inputs
+            outputs = root_outputs if outputs is None else outputs
+        talk = None
+        if store is not None and "conversation" in definition.variables:
+            talk = conversation(turns(store.indexes.values()), session.dropped if session else 0)
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
+        _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
             definition.value_type,
-            cite_spans=definition.mode == "agent",
+            cite_spans=agent,
             compact=small_window(provider.context_window),
             criteria=definition.criteria,
         )
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations}
+        if session is not None:
+            label = f"session {session.session_id!r}"
         try:
-            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact)
-            result = await self._investigate(provider, store, contract, start.messages, start.inlined, on_event)
+            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact, store)
+            result = await self._investigate(provider, served, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        return self._feedbacks(provider, index, result, started, inlined=start.inlined)
+        feedbacks = self._feedbacks(provider, served, result, started, inlined=start.inlined)
+        if session is not None:
+            for feedback in feedbacks:
+                feedback.session_id = session.session_id
+        return feedbacks
 
     def _check(self, trace: TraceInput, trace_id: str | None) -> Feedback:
         definition = self.definition
@@ -300,7 +324,7 @@ class Judge:
     def _feedbacks(
         self,
         provider: Provider,
-        index: TraceIndex | None,
+        store: TraceStore | None,
         result: LoopResult,
         started: float,
         inlined: bool,
@@ -318,6 +342,7 @@ class Judge:
         # (the verdict's key, the feedback's name): a rubric's criteria, or the judge's one verdict
         names = [(c.name, criterion_name(self.name, c.name)) for c in self.definition.criteria]
         names = names or [(self.name, self.name)]
+        indexes = list(store.indexes.values()) if store is not None else []
         wall_time_s = round(time.perf_counter() - started, 3)
         shared = f"investigation shared with {names[0][1]}: its tokens, cost and time are counted there"
         feedbacks = []
@@ -335,7 +360,7 @@ class Judge:
                 wall_time_s=wall_time_s if charged else 0.0,
                 cost=provider.prices.cost(result.usage) if provider.prices and charged else None,
                 inlined_trace=inlined,
-                unknown_cited_span_ids=[s for s in cited if index is not None and s not in index.trace.by_id],
+                unknown_cited_span_ids=[s for s in cited if indexes and not any(s in i.trace.by_id for i in indexes)],
                 notes=result.notes if charged else [*result.notes, shared],
             )
             feedbacks.append(
@@ -344,7 +369,7 @@ class Judge:
                     value=verdict.value if verdict else None,
                     rationale=verdict.rationale if verdict else "",
                     cited_span_ids=cited,
-                    trace_id=index.trace.trace_id if index else None,
+                    trace_id=indexes[0].trace.trace_id if len(indexes) == 1 else None,
                     error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
                     metadata=metadata,
                 )
@@ -455,12 +480,7 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
 
 def _chosen(trace: TraceInput, trace_id: str | None) -> Trace:
     """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
-    if isinstance(trace, Trace):
-        traces, source = [trace], "the Trace given"
-    elif isinstance(trace, (str, Path)):
-        traces, source = load_path(trace), str(trace)
-    else:
-        traces, source = load(dict(trace)), "the trace data given"
+    traces, source = _traces(trace)
     return select_trace(traces, trace_id, source=source, option="trace_id")
 
 
@@ -469,6 +489,29 @@ def _sync(call: functools.partial[Coroutine[Any, Any, T]]) -> T:
     if _in_event_loop():
         raise RuntimeError(f"Judge called inside a running event loop: use `await judge.{call.func.__name__}(...)`")
     return anyio.run(call)
+
+
+def _traces(data: TraceInput) -> tuple[list[Trace], str]:
+    """The traces given, and how an error names them."""
+    if isinstance(data, Session):
+        return list(data.traces), f"session {data.session_id!r}"
+    if isinstance(data, Trace):
+        return [data], "the Trace given"
+    if isinstance(data, (str, Path)):
+        return load_path(data), str(data)
+    return load(dict(data)), "the trace data given"
+
+
+def _session(data: TraceInput | None, session_id: str | None) -> Session:
+    """The session to judge: the one given, or the one `session_id` names in the traces given."""
+    if isinstance(data, Session):
+        if session_id is not None and session_id != data.session_id:
+            raise ConfigError(f"session_id {session_id!r} differs from the Session given ({data.session_id!r})")
+        return data
+    if data is None or session_id is None:
+        raise ConfigError("a session's judgment needs the traces: pass a path, Trace data or a Session")
+    traces, source = _traces(data)
+    return select_session(traces, session_id, source)
 
 
 def _in_event_loop() -> bool:
@@ -481,6 +524,11 @@ def _in_event_loop() -> bool:
 
 def _require(definition: JudgeDefinition, **given: Any) -> None:
     missing = [name for name in definition.variables if name in given and given[name] is None]
+    if "conversation" in missing:
+        raise ConfigError(
+            f"judge {definition.name!r} uses {{{{ conversation }}}}: pass a session (session_id=..., or a Session) "
+            "or a trace (a one-turn conversation)"
+        )
     if missing:
         names = ", ".join(f"{m}=..." for m in missing)
         raise ConfigError(
