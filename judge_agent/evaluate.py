@@ -40,7 +40,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from judge_agent.cache import CacheError, VerdictCache
-from judge_agent.dataset import FIELDS, Filters, Item, iter_items
+from judge_agent.dataset import FIELDS, Filters, GroupBy, Item, iter_items
 from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
@@ -142,6 +142,7 @@ async def aevaluate(
     strict: bool = False,
     exclude: Sequence[str] = (),
     outputs: Sequence[str | Path] = (),
+    group_by: GroupBy = "trace",
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
@@ -166,6 +167,7 @@ async def aevaluate(
         exclude: globs of files to pass over in directories and glob matches (`results.jsonl`, `runs/*`).
         outputs: other files this run writes (the CLI's --report): never read as data, nor are `output`
             and the traces `predict_fn` saves, so the same command runs again over a directory holding them.
+        group_by: "session" judges each conversation (its traces, keyed `session:<id>`) instead of each trace.
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -182,7 +184,8 @@ async def aevaluate(
     selected = filters or Filters()
 
     def read() -> Iterator[Item]:
-        return selected.select(iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written))
+        items = iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written, group_by=group_by)
+        return selected.select(items)
 
     source: Callable[[], Iterator[Item]] = read
     if predict_fn is not None:  # predict_fn gives the items their traces: they are held, as it changes them
@@ -310,9 +313,9 @@ class _Survey:
         """The items, each noted as it passes."""
         for item in items:
             self.keys.append(item.key)
-            self.traces = self.traces or item.trace is not None
+            self.traces = self.traces or bool(item.traces)
             self.fields.update(name for name in FIELDS if getattr(item, name) is not None)
-            for note in item.trace.warnings if item.trace else ():
+            for note in (note for trace in item.traces for note in trace.warnings):
                 if len(self.notes) < _MAX_LOADING_NOTES:
                     self.notes[note] = None
                 elif note not in self.notes:
@@ -349,7 +352,7 @@ def _survey(read: Callable[[], Iterator[Item]], *, one_shot: bool) -> tuple[_Sur
         spans = 0
         for item in survey.watch(read()):
             if held is not None:
-                spans += len(item.trace.spans) if item.trace else 1
+                spans += sum(len(trace.spans) for trace in item.traces) or 1
                 if spans <= _HOLD_SPANS:
                     held.append(item)
                 else:
@@ -414,6 +417,10 @@ def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) ->
             continue
         for name in judge.definition.variables:
             from_run = name != "expectations" and (predicting or survey.traces)
+            if name == "conversation" and not from_run:
+                raise ConfigError(
+                    f"judge {judge.name!r} reads {{{{ conversation }}}}: give traces, grouped with --group-by session"
+                )
             if not from_run and name not in survey.fields:
                 raise ConfigError(
                     f"judge {judge.name!r} uses {{{{ {name} }}}} but no item has {name}: "

@@ -37,9 +37,11 @@ logger = logging.getLogger("judge_agent.records")
 class ItemInfo(BaseModel):
     """What was judged, as far as a reader of the results needs to know."""
 
-    key: str = Field(description="stable id of the item: 'trace:<trace id>' or '<dataset>#<row>'")
+    key: str = Field(description="stable id of the item: 'trace:<trace id>', 'session:<id>' or '<dataset>#<row>'")
     source: str = Field(description="the file (and row) the item came from")
     trace_id: str | None = None
+    session_id: str | None = Field(default=None, description="the conversation, when the item is a session")
+    turns: int | None = Field(default=None, description="a session's traces (one per turn)")
     root_span_id: str | None = Field(default=None, description="the trace's root span (what a verdict is about)")
     name: str | None = Field(default=None, description="the trace's root span name")
     start_time: datetime | None = None
@@ -47,6 +49,7 @@ class ItemInfo(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    conversation: str | None = Field(default=None, description="a session's turns as its judges read them (cut)")
 
 
 class RecordKey(NamedTuple):

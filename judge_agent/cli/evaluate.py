@@ -122,6 +122,14 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (after the other filters).")
+@click.option(
+    "--group-by",
+    type=click.Choice(["trace", "session"]),
+    default="trace",
+    show_default=True,
+    help="What an item is: each trace, or each session (a conversation's traces, by session.id, "
+    "gen_ai.conversation.id or MLflow's session), judged as one.",
+)
 @click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option(
@@ -161,6 +169,7 @@ def evaluate(
     sample: float | None,
     seed: int,
     limit: int | None,
+    group_by: Literal["trace", "session"],
     retry_failed: bool,
     no_cache: bool,
     fail_under: dict[str, float],
@@ -177,6 +186,7 @@ def evaluate(
     judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
         --map expectations=expected --report report.html --fail-under correctness=0.9
     judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
+    judge-agent evaluate chats/ --group-by session --builtin user_frustration --builtin knowledge_retention
 
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
     oldest first), chosen by the filters.
@@ -228,6 +238,7 @@ def evaluate(
                 strict=strict,
                 exclude=exclude,
                 outputs=[report] if report else [],
+                group_by=group_by,
             ),
             output,
         )
