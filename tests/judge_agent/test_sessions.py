@@ -107,7 +107,7 @@ async def test_an_mlflow_session_is_judged_from_its_traces_files() -> None:
             "openai", server, load_builtin("knowledge_retention"), trace=chat, session_id="mlflow-chat-42"
         )
     assert (feedback.value, feedback.session_id) == ("forgotten", "mlflow-chat-42")
-    block = system_prompt(server).split('<data name="conversation">')[-1]
+    block = system_prompt(server).split('<data name="conversation">')[1]  # the instructions' (examples follow)
     assert block.index("User: I need a laptop for travel, under 900 EUR.") < block.index("Agent: Yes: the Aero 15 Pro")
 
 
