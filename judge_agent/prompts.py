@@ -17,7 +17,9 @@ from pydantic import BaseModel
 from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
 
-VARIABLES = ("trace", "inputs", "outputs", "expectations")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation")
+#: What a scored example may show the judge (its data), in this order.
+EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)
@@ -54,6 +56,7 @@ class Example(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    conversation: Any = None
     score: Any
     justification: str
 
@@ -108,7 +111,7 @@ def system_prompt(
 
 def _example(number: int, example: Example) -> str:
     lines = [f"Example {number}:"]
-    for label in ("inputs", "outputs", "expectations"):
+    for label in EXAMPLE_FIELDS:
         value = getattr(example, label)
         if value is not None:
             lines.append(data_block(label, value))

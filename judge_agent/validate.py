@@ -5,12 +5,13 @@ A labels file is JSON Lines, one human judgment per line::
     {"trace": "fixtures/tool_loop.jsonl", "judge": "performance", "value": "needs_improvement"}
     {"trace": "runs/", "trace_id": "5b8e…", "value": "optimal"}
     {"key": "q17", "inputs": "2+2?", "outputs": "5", "expectations": "4", "judge": "correctness", "value": false}
+    {"trace": "chats/", "session_id": "support-7f2c", "judge": "user_frustration", "value": "resolved"}
 
 `trace` is a trace file or directory (relative to the labels file, or to the working directory),
-with `trace_id` when it holds several traces; otherwise `inputs`/`outputs`/`expectations` are
-given inline. `judge` may be left out when every label is for the judge being validated; labels
-for other judges are skipped. `key` names the item in the output (default: the trace id, or the
-line number).
+with `trace_id` when it holds several traces, or `session_id` to label a whole session; otherwise
+`inputs`/`outputs`/`expectations` are given inline. `judge` may be left out when every label is
+for the judge being validated; labels for other judges are skipped. `key` names the item in the
+output (default: the trace id, or the line number; a session's: `session:<id>`).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
 repeats the cache is bypassed) once per model, and the agreement is computed per model by
@@ -37,6 +38,7 @@ from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
 from trace_tools.errors import TraceSelectionError
 from trace_tools.selection import select_trace
+from trace_tools.sessions import select_session
 
 
 class Label(BaseModel):
@@ -49,6 +51,7 @@ class Label(BaseModel):
     key: str | None = None
     trace: str | None = None
     trace_id: str | None = None
+    session_id: str | None = None
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
@@ -57,6 +60,8 @@ class Label(BaseModel):
     def _an_item(self) -> Label:
         if self.trace is None and self.inputs is None and self.outputs is None:
             raise ValueError("a label needs a trace (file) or inputs/outputs")
+        if self.session_id is not None and (self.trace is None or self.trace_id is not None):
+            raise ValueError("a session's label gives the trace file and session_id (no trace_id)")
         return self
 
 
@@ -111,6 +116,10 @@ def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[
     if trace_path not in loaded:
         loaded[trace_path] = load_path(trace_path)
     try:
+        if label.session_id is not None:
+            session = select_session(loaded[trace_path], label.session_id, source=label.trace)
+            key = label.key or f"session:{session.session_id}"
+            return Item(key, session.sources, expectations=label.expectations, session=session)
         trace = select_trace(loaded[trace_path], label.trace_id, source=label.trace, option="trace_id")
     except TraceSelectionError as exc:
         raise ConfigError(f"{labels_path}:{number}: {exc}") from exc

@@ -6,6 +6,7 @@ not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
@@ -39,7 +40,8 @@ from judge_agent.formatting import figure
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
-    from judge_agent.dataset import Filters, Item
+    from judge_agent.dataset import Filters
+    from judge_agent.stored import StoredItems
     from trace_tools.store import TraceQuery
 
 
@@ -120,6 +122,14 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (after the other filters).")
+@click.option(
+    "--group-by",
+    type=click.Choice(["trace", "session"]),
+    default="trace",
+    show_default=True,
+    help="What an item is: each trace, or each session (a conversation's traces, by session.id, "
+    "gen_ai.conversation.id or MLflow's session), judged as one.",
+)
 @click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option(
@@ -159,6 +169,7 @@ def evaluate(
     sample: float | None,
     seed: int,
     limit: int | None,
+    group_by: Literal["trace", "session"],
     retry_failed: bool,
     no_cache: bool,
     fail_under: dict[str, float],
@@ -175,6 +186,7 @@ def evaluate(
     judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
         --map expectations=expected --report report.html --fail-under correctness=0.9
     judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
+    judge-agent evaluate chats/ --group-by session --builtin user_frustration --builtin knowledge_retention
 
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
     oldest first), chosen by the filters.
@@ -199,7 +211,6 @@ def evaluate(
         raise click.UsageError("give DATA or --store, not both")
     if store is not None and exclude:
         raise click.UsageError("--exclude passes over files of DATA: it does not apply to --store")
-    items = _from_store(store, query, filters) if store is not None else None
     if store is None:
         reject_store_filters(query)
         if not data:
@@ -209,33 +220,36 @@ def evaluate(
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
-    progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
-    evaluation = interruptible(
-        lambda: aevaluate(
-            items if items is not None else list(data),
-            judges,
-            model=model,
-            concurrency=concurrency,
-            output=output,
-            cache=not no_cache,
-            retry_failed=retry_failed,
-            filters=None if items is not None else filters,
-            mapping=mapping,
-            progress=progress,
-            strict=strict,
-            exclude=exclude,
-            outputs=[report] if report else [],
-        ),
-        output,
-    )
+    with contextlib.ExitStack() as open_stores:  # the store's traces are loaded as they are judged
+        items = _from_store(open_stores, store, query, filters) if store is not None else None
+        progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
+        evaluation = interruptible(
+            lambda: aevaluate(
+                items if items is not None else list(data),
+                judges,
+                model=model,
+                concurrency=concurrency,
+                output=output,
+                cache=not no_cache,
+                retry_failed=retry_failed,
+                filters=None if items is not None else filters,
+                mapping=mapping,
+                progress=progress,
+                strict=strict,
+                exclude=exclude,
+                outputs=[report] if report else [],
+                group_by=group_by,
+            ),
+            output,
+        )
     if as_json:
-        click.echo(evaluation.model_dump_json(exclude={"records"}, indent=2))
+        click.echo(evaluation.model_dump_json(indent=2))
     else:
         stdout.print(render_summary(evaluation))
     if report:
         from judge_agent.report import write_report
 
-        write_report(report, evaluation.records, evaluation.summaries)
+        write_report(report, evaluation.iter_records(), evaluation.summaries)
         stderr.print(f"report: {report}")
     failed_gates = [
         f"{judge} {score_text(summary)} < {figure(threshold, summary.kind != 'number')}"
@@ -244,21 +258,22 @@ def evaluate(
     ]
     for gate in failed_gates:
         say(f"FAIL: {gate}")
-    all_failed = evaluation.failed == len(evaluation.records)
+    all_failed = evaluation.failed == evaluation.count
     if all_failed:
-        first = next(r.feedback.error for r in evaluation.records if r.feedback.error is not None)
+        first = next(r.feedback.error for r in evaluation.iter_records() if r.feedback.error is not None)
         say(f"every judgment failed; the first ({first.code}): {first.message[:300]}")
     sys.exit(1 if failed_gates or all_failed else 0)
 
 
-def _from_store(store: str, query: TraceQuery, filters: Filters) -> list[Item]:
-    """The stored traces the filters select, loaded as items (one line when none match)."""
+def _from_store(stack: contextlib.ExitStack, store: str, query: TraceQuery, filters: Filters) -> StoredItems:
+    """The stored traces the filters select, as items loaded when judged from the store `stack` keeps open
+    (one line when none match)."""
     from judge_agent.stored import select_stored, stored_items
     from trace_tools.store import open_store
 
-    with open_store(store or None, create=False) as database:
-        chosen = select_stored(database, query, filters)
-        if not chosen:
-            kind = "trace" if query.complete is None else "complete trace"
-            raise ConfigError(f"no {kind} in {database.url} matches the filters")
-        return stored_items(database, chosen)
+    database = stack.enter_context(open_store(store or None, create=False))
+    chosen = select_stored(database, query, filters)
+    if not chosen:
+        kind = "trace" if query.complete is None else "complete trace"
+        raise ConfigError(f"no {kind} in {database.url} matches the filters")
+    return stored_items(database, chosen)
