@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_agent.errors import ConfigError
+from judge_agent.formatting import count
 from judge_agent.records import ItemInfo
 from trace_tools import Trace
 from trace_tools.errors import TraceLoadError
@@ -397,7 +398,7 @@ def _sessions(items: Iterable[Item]) -> Iterator[Item]:
             "or MLflow's mlflow.trace.session)"
         )
     if alone:
-        logger.warning("--group-by session: %d traces carry no session id and are not judged", len(alone))
+        logger.warning("--group-by session: %s with no session id not judged", count(len(alone), "trace"))
     for session in sessions:
         if session.dropped:
             logger.warning(

@@ -54,7 +54,7 @@ from judge_agent.guards import (
 )
 from judge_agent.messages import Completion, Message, ToolCall, ToolOutcome, ToolSpec, Usage
 from judge_agent.providers import Provider
-from judge_agent.verdict import VERDICT_TOOL, Verdict, VerdictContract
+from judge_agent.verdict import VERDICT_TOOL, RubricVerdict, Verdict, VerdictContract
 
 logger = logging.getLogger("judge_agent")
 
@@ -137,7 +137,7 @@ class LoopLimits:
 class LoopResult:
     """What the loop ends with: a verdict or a failure (the model's, or the provider's), and what it cost."""
 
-    verdict: Verdict | None = None
+    verdict: Verdict | RubricVerdict | None = None
     error: AgentError | ProviderError | None = None
     turns: int = 0
     usage: Usage = field(default_factory=Usage)

@@ -6,6 +6,7 @@ not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
@@ -39,7 +40,8 @@ from judge_agent.formatting import figure
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
-    from judge_agent.dataset import Filters, Item
+    from judge_agent.dataset import Filters
+    from judge_agent.stored import StoredItems
     from trace_tools.store import TraceQuery
 
 
@@ -201,7 +203,7 @@ def evaluate(
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
     options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
     judges = judges_from(judge_files, builtins, options)
-    unknown = sorted(set(fail_under) - {j.name for j in judges})
+    unknown = sorted(set(fail_under) - {name for j in judges for name, _ in j.definition.outcomes})  # rubrics' criteria
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")
     filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)
@@ -209,7 +211,6 @@ def evaluate(
         raise click.UsageError("give DATA or --store, not both")
     if store is not None and exclude:
         raise click.UsageError("--exclude passes over files of DATA: it does not apply to --store")
-    items = _from_store(store, query, filters) if store is not None else None
     if store is None:
         reject_store_filters(query)
         if not data:
@@ -219,26 +220,28 @@ def evaluate(
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
-    progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
-    evaluation = interruptible(
-        lambda: aevaluate(
-            items if items is not None else list(data),
-            judges,
-            model=model,
-            concurrency=concurrency,
-            output=output,
-            cache=not no_cache,
-            retry_failed=retry_failed,
-            filters=None if items is not None else filters,
-            mapping=mapping,
-            progress=progress,
-            strict=strict,
-            exclude=exclude,
-            outputs=[report] if report else [],
-            group_by=group_by,
-        ),
-        output,
-    )
+    with contextlib.ExitStack() as open_stores:  # the store's traces are loaded as they are judged
+        items = _from_store(open_stores, store, query, filters) if store is not None else None
+        progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
+        evaluation = interruptible(
+            lambda: aevaluate(
+                items if items is not None else list(data),
+                judges,
+                model=model,
+                concurrency=concurrency,
+                output=output,
+                cache=not no_cache,
+                retry_failed=retry_failed,
+                filters=None if items is not None else filters,
+                mapping=mapping,
+                progress=progress,
+                strict=strict,
+                exclude=exclude,
+                outputs=[report] if report else [],
+                group_by=group_by,
+            ),
+            output,
+        )
     if as_json:
         click.echo(evaluation.model_dump_json(indent=2))
     else:
@@ -262,14 +265,15 @@ def evaluate(
     sys.exit(1 if failed_gates or all_failed else 0)
 
 
-def _from_store(store: str, query: TraceQuery, filters: Filters) -> list[Item]:
-    """The stored traces the filters select, loaded as items (one line when none match)."""
+def _from_store(stack: contextlib.ExitStack, store: str, query: TraceQuery, filters: Filters) -> StoredItems:
+    """The stored traces the filters select, as items loaded when judged from the store `stack` keeps open
+    (one line when none match)."""
     from judge_agent.stored import select_stored, stored_items
     from trace_tools.store import open_store
 
-    with open_store(store or None, create=False) as database:
-        chosen = select_stored(database, query, filters)
-        if not chosen:
-            kind = "trace" if query.complete is None else "complete trace"
-            raise ConfigError(f"no {kind} in {database.url} matches the filters")
-        return stored_items(database, chosen)
+    database = stack.enter_context(open_store(store or None, create=False))
+    chosen = select_stored(database, query, filters)
+    if not chosen:
+        kind = "trace" if query.complete is None else "complete trace"
+        raise ConfigError(f"no {kind} in {database.url} matches the filters")
+    return stored_items(database, chosen)

@@ -100,6 +100,18 @@ async def test_a_session_is_chosen_by_its_id_among_the_traces_of_a_file() -> Non
 
 
 @pytest.mark.anyio
+async def test_an_mlflow_session_is_judged_from_its_traces_files() -> None:
+    chat = FIXTURES / "mlflow" / "chat_session"
+    with ScriptedModelServer([verdict("forgotten", "Turn 2 offers 1,499 EUR against the 900 EUR budget.")]) as server:
+        feedback = await judge_with(
+            "openai", server, load_builtin("knowledge_retention"), trace=chat, session_id="mlflow-chat-42"
+        )
+    assert (feedback.value, feedback.session_id) == ("forgotten", "mlflow-chat-42")
+    block = system_prompt(server).split('<data name="conversation">')[1]  # the instructions' (examples follow)
+    assert block.index("User: I need a laptop for travel, under 900 EUR.") < block.index("Agent: Yes: the Aero 15 Pro")
+
+
+@pytest.mark.anyio
 async def test_a_conversation_judge_given_one_trace_reads_it_as_one_turn() -> None:
     (trace,) = [t for t in load_path(GENAI) if "Porto" in str(t.root.inputs)]
     with ScriptedModelServer([verdict("complete", "One question, answered.")]) as server:
@@ -181,7 +193,7 @@ def test_evaluate_group_by_session_judges_sessions_and_the_report_shows_them(tmp
         result = cli(server, *args, *(a for name in SESSION_BUILTINS for a in ("--builtin", name)))
         assert result.exit_code == 0, result.output
         assert len(server.requests) == 12  # 4 sessions x 3 judges, one request each
-        assert "1 traces carry no session id" in result.stderr
+        assert "--group-by session: 1 trace with no session id not judged" in result.stderr
         again = cli(server, *args, *(a for name in SESSION_BUILTINS for a in ("--builtin", name)))
         assert again.exit_code == 0 and len(server.requests) == 12  # resumed by session key
     records = lines(out)

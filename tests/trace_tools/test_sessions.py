@@ -54,12 +54,16 @@ def test_a_turn_is_the_last_user_message_of_the_history_and_the_assistant_reply(
     assert second.trace_id == rome.traces[1].trace_id and second.start_time == "2025-06-02T09:01:30.000Z"
 
 
-def test_mlflow_session_metadata_names_the_session() -> None:
-    (trace,) = load_path(FIXTURES / "mlflow_trace.json")
-    assert session_id(trace) is None
-    trace.metadata["mlflow.trace.session"] = "mlflow-chat-1"
-    sessions, _ = group_sessions([trace])
-    assert [s.session_id for s in sessions] == ["mlflow-chat-1"]
+def test_mlflow_session_metadata_groups_its_turns_and_the_chat_history_gives_each_turn() -> None:
+    sessions, alone = group_sessions(load_path(FIXTURES / "mlflow" / "chat_session"))
+    assert [(s.session_id, len(s.traces)) for s in sessions] == [("mlflow-chat-42", 2)] and alone == []
+    first, second = turns(TraceIndex(t) for t in sessions[0].traces)
+    # the agent span's inputs are {"messages": [system, user, (assistant, user)]}: each turn is its last user message
+    assert first.user == "I need a laptop for travel, under 900 EUR. What do you suggest?"
+    assert second.user == "Does it have a bigger sibling with a 15-inch screen?"
+    assert second.agent is not None and "1,499 EUR" in second.agent
+    (rag,) = load_path(FIXTURES / "mlflow" / "rag_agent.json")
+    assert session_id(rag) == "session-7"
 
 
 def test_the_conversation_is_redacted_as_the_tools_show_it() -> None:
