@@ -52,4 +52,9 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'judge_agent' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+    value = getattr(importlib.import_module(home), name)
+    # Importing `judge_agent.evaluate` binds the submodule to the package's `evaluate` attribute;
+    # the public name is the function, so it is bound last (else `from judge_agent import evaluate`
+    # hands back the module).
+    globals()[name] = value
+    return value

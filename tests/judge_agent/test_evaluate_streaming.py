@@ -5,6 +5,7 @@ iterator of traces is data too."""
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from judge_agent import evaluate as evaluate_module
 from judge_agent.dataset import Filters, collect
 from judge_agent.evaluate import evaluate
 from judge_agent.records import EvalRecord, read_records
@@ -26,6 +26,8 @@ from tests.judge_agent.batch import (
 from trace_tools import Trace
 from trace_tools.errors import TraceLoadError
 from trace_tools.loaders import load
+
+evaluate_module = importlib.import_module("judge_agent.evaluate")
 
 _LINE = (FIXTURES / "error_status.jsonl").read_text().strip()
 _ORIGINAL_ID = json.loads(_LINE)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
