@@ -91,6 +91,9 @@ def resolve_model_file(name_or_path: str) -> tuple[Path, KnownModel | None]:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path, None
+        rooted = Path("/", name_or_path)  # `local:/root/m.gguf`: the URI's slash is the path's own
+        if rooted.is_file():
+            return rooted, None
         names = ", ".join(KNOWN_MODELS)
         raise ConfigError(f"local model {name_or_path!r} is neither a known model ({names}) nor a GGUF file")
     if not known.installed:

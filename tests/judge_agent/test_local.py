@@ -15,7 +15,7 @@ import pytest
 from judge_agent.errors import ConfigError, ProviderError
 from judge_agent.judge import load_builtin, make_judge
 from judge_agent.messages import Message, ToolCall, ToolSpec
-from judge_agent.providers import local_models
+from judge_agent.providers import local_models, parse_model_uri
 from judge_agent.providers.local import (
     MAX_DECODED_CHARS,
     LocalProvider,
@@ -178,6 +178,15 @@ def test_a_sha256_mismatch_is_a_clear_error_never_a_silent_load(
     monkeypatch.setitem(local_models.KNOWN_MODELS, "fake", fake_model(tmp_path, b"GGUF-tampered!!", sha256="0" * 64))
     with pytest.raises(ConfigError, match="fails its sha256 check"):
         resolve_model_file("fake")
+
+
+def test_a_gguf_path_in_a_uri_is_found_relative_or_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = tmp_path / "m.gguf"
+    weights.write_bytes(b"GGUF")
+    _, model = parse_model_uri(f"local:{weights}")  # local:/tmp/.../m.gguf: the URI's slash is the path's
+    assert resolve_model_file(model) == (weights, None)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_file(parse_model_uri("local:/m.gguf")[1]) == (Path("m.gguf"), None)
 
 
 def test_unknown_local_models_and_missing_weights_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
