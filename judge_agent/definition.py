@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from judge_agent import prompts
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.shape import shape_problem
+from judge_agent.spans import SpanFilter
 from judge_agent.value_types import ValueType
 
 InlineMode = Literal["auto", "always", "never"]
@@ -44,6 +45,9 @@ class JudgeDefinition(BaseModel):
     token_budget: int | None = Field(default=None, ge=1)
     inline: InlineMode = "auto"
     inline_budget: int | None = Field(default=None, ge=0, description="tokens; default a quarter of the window")
+    spans: SpanFilter | None = Field(
+        default=None, description="the spans a span-scoped judge judges when a run names none (`--each-span`)"
+    )
 
     @field_validator("value_type", mode="before")
     @classmethod
@@ -59,6 +63,19 @@ class JudgeDefinition(BaseModel):
         prompts.template_variables(value)
         return value
 
+    @field_validator("spans", mode="before")
+    @classmethod
+    def _span_filter(cls, value: Any) -> Any:
+        """Judge files may write `spans: retriever` or `spans: "type=tool,name=search"` as well as a mapping."""
+        return SpanFilter.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _spans_for_span_judges(self) -> JudgeDefinition:
+        if self.spans is not None and not self.span_scoped:
+            allowed = ", ".join("{{ " + v + " }}" for v in prompts.SPAN_VARIABLES)
+            raise ValueError(f"spans: only a judge whose instructions use {allowed} judges spans")
+        return self
+
     @property
     def variables(self) -> list[str]:
         return prompts.template_variables(self.instructions)
@@ -67,9 +84,14 @@ class JudgeDefinition(BaseModel):
     def mode(self) -> Literal["agent", "plain"]:
         return "agent" if "trace" in self.variables else "plain"
 
+    @property
+    def span_scoped(self) -> bool:
+        """Whether the judge gives one verdict per span (its instructions use a span variable)."""
+        return any(name in prompts.SPAN_VARIABLES for name in self.variables)
+
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
-        payload = self.model_dump(mode="json", exclude={"model", "description"})
+        payload = self.model_dump(mode="json", exclude={"model", "description", "spans"})  # spans choose items
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -30,6 +30,7 @@ from judge_agent.messages import Message
 from judge_agent.opening import opening, root_fields
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
+from judge_agent.spans import span_variables
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import VerdictContract
@@ -141,6 +142,7 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
@@ -153,6 +155,7 @@ class Judge:
             outputs=outputs,
             expectations=expectations,
             trace_id=trace_id,
+            span_id=span_id,
             on_event=on_event,
         )
         return anyio.run(call)
@@ -165,29 +168,34 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
-        """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode).
+        """Judge a trace (agent mode), inputs/outputs/expectations (plain mode), or one span of a trace
+        (`span_id`, for a judge whose instructions use `{{ span }}` and the other span variables).
 
         Raises:
-            ConfigError: no model, a missing API key, a missing field the template uses.
+            ConfigError: no model, a missing API key, a missing field the template uses, no span for a
+                span-scoped judge.
             TraceLoadError: the trace cannot be loaded.
+            SpanNotFoundError: the trace has no span `span_id`.
         Judging failures (provider errors, no valid verdict) are returned as an error Feedback.
         """
         started = time.perf_counter()
         definition = self.definition
-        store = index = None
+        store = _store(trace, trace_id, self.redact) if trace is not None else None
+        index = store.get() if store is not None else None
+        scoped = _span_scope(definition, index, span_id)
         if definition.mode == "agent":
             if trace is None and not self.mcp_endpoints:
                 raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
-            if trace is not None:
-                store = _store(trace, trace_id, self.redact)
-                index = store.get()
         else:
-            if trace is not None:  # a plain judge reads the trace's root inputs and outputs
-                root_inputs, root_outputs = root_fields(_store(trace, trace_id, self.redact).get())
+            if index is not None:  # a plain judge reads the trace's root inputs and outputs
+                root_inputs, root_outputs = root_fields(index)
                 inputs = root_inputs if inputs is None else inputs
                 outputs = root_outputs if outputs is None else outputs
+            store = None  # no tools: the trace was read for its fields (and its span's)
+            index = index if scoped else None  # a span verdict says which trace and span it is about
             _require(definition, inputs=inputs, outputs=outputs, expectations=expectations)
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
@@ -196,12 +204,13 @@ class Judge:
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations}
         try:
-            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact)
+            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact, scoped)
             result = await self._investigate(provider, store, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        return self._feedback(provider, index, result, started, inlined=start.inlined)
+        span = span_id if scoped else None
+        return self._feedback(provider, index, result, started, inlined=start.inlined, span_id=span)
 
     async def _investigate(
         self,
@@ -247,6 +256,7 @@ class Judge:
         result: LoopResult,
         started: float,
         inlined: bool,
+        span_id: str | None,
     ) -> Feedback:
         failure = result.error
         verdict = result.verdict if failure is None else None
@@ -271,6 +281,7 @@ class Judge:
             rationale=verdict.rationale if verdict else "",
             cited_span_ids=cited,
             trace_id=index.trace.trace_id if index else None,
+            span_id=index.span(span_id).span_id if index and span_id else None,
             error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
             metadata=metadata,
         )
@@ -353,6 +364,25 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
     else:
         traces, source = load(dict(trace)), "the trace data given"
     return TraceStore([select_trace(traces, trace_id, source=source, option="trace_id")], redact)
+
+
+def _span_scope(definition: JudgeDefinition, index: TraceIndex | None, span_id: str | None) -> dict[str, str]:
+    """The span variables of a span-scoped judge (empty for any other judge, which judges the whole trace).
+
+    Raises:
+        ConfigError: a span-scoped judge without a trace and span id, or a span id for another judge.
+        SpanNotFoundError: the trace has no such span.
+    """
+    if not definition.span_scoped:
+        if span_id is not None:
+            raise ConfigError(f"judge {definition.name!r} judges whole traces: it uses no {{{{ span }}}} variable")
+        return {}
+    if index is None or span_id is None:
+        raise ConfigError(
+            f"judge {definition.name!r} judges one span at a time: pass a trace and span_id "
+            "(or run `judge-agent evaluate --each-span TYPE`)"
+        )
+    return span_variables(index, span_id)
 
 
 def _in_event_loop() -> bool:

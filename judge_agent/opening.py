@@ -49,6 +49,7 @@ def opening(
     label: str,
     fields: Mapping[str, Any],
     redact: bool,
+    scoped: Mapping[str, str] | None = None,
 ) -> Opening:
     """The system prompt and first user message of a judgment.
 
@@ -59,8 +60,9 @@ def opening(
         fields: inputs, outputs and expectations as given (None: not given; an agent judge then
             reads the root span's).
         redact: mask secrets in the fields given (the trace's are masked by its store).
+        scoped: the span variables' values, already fenced (`spans.span_variables`), for a span-scoped judge.
     """
-    values: dict[str, str] = {}
+    values: dict[str, str] = dict(scoped or {})
     inlined = False
     first = PLAIN_REQUEST
     given = {name: fields.get(name) for name in FIELDS}

@@ -17,7 +17,10 @@ from pydantic import BaseModel
 from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
 
-VARIABLES = ("trace", "inputs", "outputs", "expectations")
+#: What a span-scoped judge reads of the one span it judges (`judge_agent.spans`): its GetSpan view, its
+#: inputs and outputs, its parent's view. A judge using any of them gives one verdict per span.
+SPAN_VARIABLES = ("span", "span_inputs", "span_outputs", "parent")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", *SPAN_VARIABLES)
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)

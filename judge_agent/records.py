@@ -34,10 +34,23 @@ from judge_agent.value_types import ValueType
 logger = logging.getLogger("judge_agent.records")
 
 
+class SpanInfo(BaseModel):
+    """The span a span-scoped judge judged (`evaluate --each-span`): which one, and a glimpse of it."""
+
+    span_id: str
+    name: str
+    type: str = Field(description="the common span type: LLM, TOOL, RETRIEVER...")
+    parent_id: str | None = None
+    inputs: Any = None
+    outputs: Any = None
+
+
 class ItemInfo(BaseModel):
     """What was judged, as far as a reader of the results needs to know."""
 
-    key: str = Field(description="stable id of the item: 'trace:<trace id>' or '<dataset>#<row>'")
+    key: str = Field(
+        description="stable id of the item: 'trace:<trace id>', 'span:<trace id>:<span id>' or '<dataset>#<row>'"
+    )
     source: str = Field(description="the file (and row) the item came from")
     trace_id: str | None = None
     root_span_id: str | None = Field(default=None, description="the trace's root span (what a verdict is about)")
@@ -47,6 +60,7 @@ class ItemInfo(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    span: SpanInfo | None = Field(default=None, description="the span judged, for a span item")
 
 
 class RecordKey(NamedTuple):

@@ -159,6 +159,8 @@ def render_report(
         hidden_rows=len(listed) - len(shown),
         record_count=len(records),
         item_count=len({record.item.key for record in records}),
+        span_count=len({record.item.key for record in records if record.item.span}),
+        span_traces=len({record.item.trace_id for record in records if record.item.span}),
         models=sorted({record.model for record in records}),
         period=(_when(finished[0]), _when(finished[-1])) if finished else None,
         input_tokens=sum(s.input_tokens for s in summaries),
@@ -336,6 +338,9 @@ def _row(anchor: int, record: EvalRecord, max_calls: int) -> Row:
         for index, span in enumerate(feedback.cited_span_ids)
     ]
     fields = [(name, _field(value)) for name in FIELDS if (value := getattr(record.item, name)) is not None]
+    span = record.item.span
+    if span is not None:  # a span item: what the span judge read
+        fields += [(f"span {name}", _field(value)) for name in ("inputs", "outputs") if (value := getattr(span, name))]
     value = feedback.value
     return Row(
         number=anchor,

@@ -206,7 +206,11 @@ class Runner:
         started = time.perf_counter()
         try:
             return await judge.acall(
-                item.trace, inputs=item.inputs, outputs=item.outputs, expectations=item.expectations
+                item.trace,
+                inputs=item.inputs,
+                outputs=item.outputs,
+                expectations=item.expectations,
+                span_id=item.span_id,
             )
         except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
             code, message = exc.code, str(exc)

@@ -7,10 +7,11 @@ A labels file is JSON Lines, one human judgment per line::
     {"key": "q17", "inputs": "2+2?", "outputs": "5", "expectations": "4", "judge": "correctness", "value": false}
 
 `trace` is a trace file or directory (relative to the labels file, or to the working directory),
-with `trace_id` when it holds several traces; otherwise `inputs`/`outputs`/`expectations` are
-given inline. `judge` may be left out when every label is for the judge being validated; labels
-for other judges are skipped. `key` names the item in the output (default: the trace id, or the
-line number).
+with `trace_id` when it holds several traces, and `span_id` for a label of one span (a span-scoped
+judge: the item is keyed `span:<trace id>:<span id>`, as `evaluate --each-span` keys it); otherwise
+`inputs`/`outputs`/`expectations` are given inline. `judge` may be left out when every label is for
+the judge being validated; labels for other judges are skipped. `key` names the item in the output
+(default: the trace id, or the line number).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
 repeats the cache is bypassed) once per model, and the agreement is computed per model by
@@ -27,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from judge_agent.dataset import Item
+from judge_agent.dataset import Item, span_item
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import ProgressSink, aevaluate
 from judge_agent.judge import Judge
@@ -36,7 +37,7 @@ from judge_agent.summary import SummaryKind, summary_kind
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
 from trace_tools.errors import TraceSelectionError
-from trace_tools.selection import select_trace
+from trace_tools.selection import normalize_id, select_trace
 
 
 class Label(BaseModel):
@@ -49,6 +50,7 @@ class Label(BaseModel):
     key: str | None = None
     trace: str | None = None
     trace_id: str | None = None
+    span_id: str | None = None
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
@@ -57,6 +59,8 @@ class Label(BaseModel):
     def _an_item(self) -> Label:
         if self.trace is None and self.inputs is None and self.outputs is None:
             raise ValueError("a label needs a trace (file) or inputs/outputs")
+        if self.span_id is not None and self.trace is None:
+            raise ValueError("span_id names a span of a trace: give the trace (file) too")
         return self
 
 
@@ -114,7 +118,15 @@ def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[
         trace = select_trace(loaded[trace_path], label.trace_id, source=label.trace, option="trace_id")
     except TraceSelectionError as exc:
         raise ConfigError(f"{labels_path}:{number}: {exc}") from exc
-    return Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
+    item = Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
+    if label.span_id is None:
+        return item
+    span = trace.by_id.get(normalize_id(label.span_id, 8) or "")
+    if span is None:
+        raise ConfigError(f"{labels_path}:{number}: trace {trace.trace_id} has no span {label.span_id[:40]!r}")
+    spanned = span_item(item, span)
+    spanned.key = label.key or spanned.key
+    return spanned
 
 
 async def avalidate(

@@ -120,6 +120,13 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), help="Judge this fraction of the items.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (after the other filters).")
+@click.option(
+    "--each-span",
+    "each_span",
+    metavar="FILTER",
+    help="Judge every span of a kind, one verdict per span, with judges that use {{ span }}: a type "
+    "(retriever, tool, llm, or the producer's word), name=TEXT, or type=TOOL,name=TEXT (default: the judges' own).",
+)
 @click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option(
@@ -159,6 +166,7 @@ def evaluate(
     sample: float | None,
     seed: int,
     limit: int | None,
+    each_span: str | None,
     retry_failed: bool,
     no_cache: bool,
     fail_under: dict[str, float],
@@ -175,6 +183,7 @@ def evaluate(
     judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
         --map expectations=expected --report report.html --fail-under correctness=0.9
     judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
+    judge-agent evaluate runs/ --builtin retrieval_relevance --each-span retriever --report spans.html
 
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
     oldest first), chosen by the filters.
@@ -225,6 +234,7 @@ def evaluate(
             strict=strict,
             exclude=exclude,
             outputs=[report] if report else [],
+            each_span=each_span,
         ),
         output,
     )
