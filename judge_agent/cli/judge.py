@@ -77,6 +77,11 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @click.option(
     "--trace-id", metavar="ID", help="Which trace, when TRACE (or --store) holds several (hex, base64 or tr-…)."
 )
+@click.option(
+    "--span-id",
+    metavar="ID",
+    help="Which span, for a judge of one span at a time ({{ span }}): `trace-tools spans TRACE --type T` lists them.",
+)
 @store_option
 @click.option("--last", is_flag=True, help="With --store: the newest complete trace (matching the filters).")
 @store_filters
@@ -141,6 +146,7 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 def judge(
     trace: Path | None,
     trace_id: str | None,
+    span_id: str | None,
     store: str | None,
     last: bool,
     query: TraceQuery,
@@ -212,6 +218,15 @@ def judge(
         loaded: Trace | None = stored_trace(store or None, trace_id, query=query)
     else:
         loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
+    if judge_.definition.span_scoped and (loaded is None or span_id is None):
+        raise click.UsageError(
+            f"judge {judge_.name!r} judges one span at a time: give TRACE and --span-id ID "
+            "(or judge every span of a kind with `judge-agent evaluate --each-span TYPE`)"
+        )
+    if span_id is not None and not judge_.definition.span_scoped:
+        raise click.UsageError(
+            f"--span-id goes with a span judge ({{{{ span }}}}): {judge_.name!r} judges whole traces"
+        )
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
     sink = _TranscriptWriter(transcript) if transcript else None
@@ -235,6 +250,7 @@ def judge(
             outputs=outputs,
             expectations=expectations,
             trace_id=trace_id if loaded is None else None,
+            span_id=span_id,
             on_event=on_event,
         )
     finally:

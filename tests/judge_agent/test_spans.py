@@ -71,7 +71,8 @@ def tool_judge(tmp_path: Path) -> Path:
 
 
 def cli(server: ScriptedModelServer, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "-q", "--model", "openai:/m", "--base-url", server.openai_base_url])
+    quiet = ["-q"] if args[0] in ("evaluate", "validate") else []
+    return CliRunner().invoke(main, [*args, *quiet, "--model", "openai:/m", "--base-url", server.openai_base_url])
 
 
 # filters and definitions
@@ -291,3 +292,22 @@ def test_validate_reads_span_labels(tmp_path: Path, tool_judge: Path) -> None:
     with ScriptedModelServer([]) as server:
         result = cli(server, "validate", "--labels", str(bad), "--judge", str(tool_judge))
     assert result.exit_code == 1 and "has no span '00000000000000ff'" in result.output
+
+
+def test_judge_command_judges_one_span_by_its_id() -> None:
+    with ScriptedModelServer([responder(lambda *_: "relevant")]) as server:
+        result = cli(
+            server, "judge", RAG, "--builtin", "retrieval_relevance", "--span-id", "4046A6BCE168EF40", "--json"
+        )
+        [request] = server.requests
+    assert result.exit_code == 0, result.output
+    feedback = json.loads(result.stdout)
+    assert (feedback["value"], feedback["span_id"]) == ("relevant", "4046a6bce168ef40")
+    assert "tags still on. Can I still get a refund?" in system_text(request)
+    with ScriptedModelServer([]) as server:
+        missing = cli(server, "judge", RAG, "--builtin", "retrieval_relevance")
+        unknown = cli(server, "judge", RAG, "--builtin", "retrieval_relevance", "--span-id", "00000000000000ff")
+        wrong = cli(server, "judge", RAG, "--builtin", "performance", "--span-id", "4046a6bce168ef40")
+    assert missing.exit_code == 2 and "judges one span at a time: give TRACE and --span-id ID" in missing.output
+    assert unknown.exit_code == 1 and "00000000000000ff" in unknown.output and "Traceback" not in unknown.output
+    assert wrong.exit_code == 2 and "--span-id goes with a span judge" in wrong.output
