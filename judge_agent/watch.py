@@ -201,6 +201,9 @@ class Watcher:
         if not judges or len(set(names)) != len(names):
             raise ConfigError("watch needs at least one judge, each with its own name")
         plain = [j.name for j in judges if j.definition.mode != "agent"]
+        scoped = [j.name for j in judges if j.definition.span_scoped]
+        if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
+            raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")
         if plain:
             raise ConfigError(f"judge {plain[0]!r} has no {{{{ trace }}}}: watch judges traces, give trace judges")
         self.database = database
