@@ -1,6 +1,7 @@
 """judge_agent: an agent-as-a-judge that investigates OpenTelemetry traces through MCP tools.
 
-The public API: define judges (`make_judge`, `load_judge`, `load_builtin`), call them on one trace
+The public API: define judges (`make_judge`, `load_judge`, `load_builtin`; `make_check` for checks
+that ask no model), call them on one trace
 (a `Feedback`), or run them over many items (`evaluate`, an `Evaluation`); `Filters` select items.
 
 Names are imported on first use (PEP 562): `judge-agent --help` should not pay for the MCP
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from judge_agent.definition import builtin_names
     from judge_agent.evaluate import Evaluation, aevaluate, evaluate
     from judge_agent.feedback import Feedback
-    from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
+    from judge_agent.judge import Judge, load_builtin, load_judge, make_check, make_judge
 
 _HOMES = {
     "Evaluation": "judge_agent.evaluate",
@@ -29,6 +30,7 @@ _HOMES = {
     "evaluate": "judge_agent.evaluate",
     "load_builtin": "judge_agent.judge",
     "load_judge": "judge_agent.judge",
+    "make_check": "judge_agent.judge",
     "make_judge": "judge_agent.judge",
 }
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate",
     "load_builtin",
     "load_judge",
+    "make_check",
     "make_judge",
 ]
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from judge_agent import prompts
+from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.shape import shape_problem
 from judge_agent.spans import SpanFilter
@@ -35,7 +36,7 @@ class JudgeDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
-    instructions: str = Field(min_length=1)
+    instructions: str = Field(description="required, unless the judge has checks")
     description: str = ""
     model: str | None = None
     value_type: ValueType = ValueType(kind="str")
@@ -48,6 +49,26 @@ class JudgeDefinition(BaseModel):
     spans: SpanFilter | None = Field(
         default=None, description="the spans a span-scoped judge judges when a run names none (`--each-span`)"
     )
+    checks: tuple[Check, ...] = Field(default=(), max_length=100, description="deterministic checks: no model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_defaults(cls, data: Any) -> Any:
+        """A check judge needs no instructions, and its value is pass or fail unless its file says otherwise."""
+        if isinstance(data, dict) and data.get("checks"):
+            return {"instructions": "", "value_type": "bool", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _instructions_or_checks(self) -> JudgeDefinition:
+        if self.checks and self.instructions:
+            raise ValueError("give instructions (a model judges) or checks (no model judges), not both")
+        if not self.checks and not self.instructions:
+            raise ValueError("instructions are empty: say what to judge (or give checks, for a judge with no model)")
+        lone_function = len(self.checks) == 1 and self.checks[0].kind == "python"
+        if self.checks and not lone_function and self.value_type.kind != "bool":
+            raise ValueError("checks pass or fail: value_type must be bool (a lone python check may give others)")
+        return self
 
     @field_validator("value_type", mode="before")
     @classmethod
@@ -81,7 +102,9 @@ class JudgeDefinition(BaseModel):
         return prompts.template_variables(self.instructions)
 
     @property
-    def mode(self) -> Literal["agent", "plain"]:
+    def mode(self) -> Literal["agent", "plain", "check"]:
+        if self.checks:
+            return "check"
         return "agent" if "trace" in self.variables else "plain"
 
     @property
@@ -91,7 +114,10 @@ class JudgeDefinition(BaseModel):
 
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
-        payload = self.model_dump(mode="json", exclude={"model", "description", "spans"})  # spans choose items
+        # A judge without checks hashes as before checks existed: caches and results files keep their keys.
+        # `spans` chooses the items, not their verdicts.
+        exclude = {"model", "description", "spans"} | (set() if self.checks else {"checks"})
+        payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -9,10 +9,11 @@
     ├── ResultsWriteError           the results file failed mid-run (in records.py; what was written stays)
     ├── ProviderError               provider_error: the model API answered with an error (provider, status, body)
     │   └── RateLimitError          rate_limited: throttled (429) after the SDK's own retries
-    └── AgentError                  agent_error: the investigation could not reach a verdict
-        ├── MaxTurnsExceeded        max_turns_exceeded
-        ├── TokenBudgetExceeded     token_budget_exceeded
-        └── VerdictError            invalid_verdict: the model's verdict was missing or invalid after repair
+    ├── AgentError                  agent_error: the investigation could not reach a verdict
+    │   ├── MaxTurnsExceeded        max_turns_exceeded
+    │   ├── TokenBudgetExceeded     token_budget_exceeded
+    │   └── VerdictError            invalid_verdict: the model's verdict was missing or invalid after repair
+    └── CheckError                  check_error: a deterministic check's Python function failed or answered wrong
 
 A failure that is none of these (a bug, a broken MCP server) is recorded as `internal_error`.
 Third-party exceptions are translated where they are caught (`raise ProviderError(...) from exc`).
@@ -35,6 +36,7 @@ ErrorCode = Literal[
     "max_turns_exceeded",
     "token_budget_exceeded",
     "invalid_verdict",
+    "check_error",
     "internal_error",
 ]
 INTERNAL_ERROR: ErrorCode = "internal_error"
@@ -113,6 +115,12 @@ class ContextWindowFull(AgentError):
 
 class VerdictError(AgentError):
     code: ClassVar[ErrorCode] = "invalid_verdict"
+
+
+class CheckError(JudgeAgentError):
+    """A check's Python function raised, or returned what is not a Feedback or a value of the judge's type."""
+
+    code: ClassVar[ErrorCode] = "check_error"
 
 
 #: The userinfo of a URL (`user:pw@` in `http://user:pw@host/v1`).

@@ -409,10 +409,11 @@ def _span_items(items: Iterable[Item], spans: SpanFilter | bool) -> Iterator[Ite
 def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) -> None:
     """Fail before judging when a judge needs what no item has (a forgotten --map, rows for a trace judge)."""
     for judge in judges:
-        if judge.definition.mode == "agent":
+        if judge.definition.mode != "plain":
             if not predicting and not survey.traces:
                 raise ConfigError(
-                    f"judge {judge.name!r} investigates traces, but the data are dataset rows: "
+                    f"judge {judge.name!r} {'checks' if judge.definition.mode == 'check' else 'investigates'} "
+                    "traces, but the data are dataset rows: "
                     "give trace files, or a predict_fn that runs the application on each row"
                 )
             continue
@@ -428,7 +429,7 @@ def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) ->
 def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> Judge:
     """The judge with a shared provider: one per (model, options), so connections are pooled
     (`watch` binds its judges the same way; the caller closes the providers)."""
-    if judge.provider is not None:
+    if judge.provider is not None or judge.definition.mode == "check":  # a check asks no model
         return judge
     key = (judge.model, repr(sorted(judge.model_options.items())))
     if key not in providers:

@@ -36,7 +36,7 @@ class FeedbackError(BaseModel):
 
 class FeedbackMetadata(BaseModel):
     model: str
-    mode: Literal["agent", "plain"]
+    mode: Literal["agent", "plain", "check"] = Field(description="check: a deterministic check, no model")
     turns: int = 0
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     input_tokens: int = Field(default=0, description="summed over all turns")

@@ -3,7 +3,8 @@
 
 With `{{ trace }}` in its instructions a judge is an agent that investigates the trace through
 the trace tools over MCP; without it, it is a plain LLM-as-a-judge: one verdict over the
-filled-in inputs, outputs and expectations, with no investigation tools. The judge is where
+filled-in inputs, outputs and expectations, with no investigation tools. A judge with `checks`
+instead of instructions asks no model at all (`judge_agent.checks`). The judge is where
 trace_tools meets the loop: it chooses the trace, serves it in-process, and tells the loop
 what it needs to know about trace_tools' arguments (`TRACE_TOOL_HINTS`).
 """
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
 from judge_agent import prompts
+from judge_agent.checks import CHECK_MODEL, run_checks
 from judge_agent.definition import InlineMode, JudgeDefinition, builtin_definition, define, read_definition
 from judge_agent.errors import ConfigError, sole_error
 from judge_agent.events import EventSink
@@ -94,7 +97,9 @@ class Judge:
 
     @property
     def model(self) -> str:
-        """The model URI this judge will use: its provider, its definition, or JUDGE_AGENT_MODEL."""
+        """The model URI this judge will use: its provider, its definition, or JUDGE_AGENT_MODEL ("none" for checks)."""
+        if self.definition.mode == "check":
+            return CHECK_MODEL
         if self._provider is not None:
             return self._provider.uri
         model = self.definition.model or os.environ.get(MODEL_ENV_VAR) or default_local_model()
@@ -183,6 +188,11 @@ class Judge:
         """
         started = time.perf_counter()
         definition = self.definition
+        if definition.mode == "check":
+            if trace is None:
+                raise ConfigError(f"judge {self.name!r} checks a trace: pass a trace (a path, Trace or dict)")
+            check = functools.partial(self._check, trace, trace_id)
+            return await anyio.to_thread.run_sync(check, abandon_on_cancel=True)  # a slow function holds no loop
         store = _store(trace, trace_id, self.redact) if trace is not None else None
         index = store.get() if store is not None else None
         scoped = _span_scope(definition, index, span_id)
@@ -211,6 +221,10 @@ class Judge:
                 await provider.aclose()
         span = span_id if scoped else None
         return self._feedback(provider, index, result, started, inlined=start.inlined, span_id=span)
+
+    def _check(self, trace: TraceInput, trace_id: str | None) -> Feedback:
+        definition = self.definition
+        return run_checks(self.name, definition.checks, definition.value_type, _chosen(trace, trace_id))
 
     async def _investigate(
         self,
@@ -337,6 +351,33 @@ def make_judge(
     return Judge(definition, provider=provider, model_options=model_options, mcp_endpoints=mcp_endpoints, redact=redact)
 
 
+def make_check(
+    name: str, checks: Sequence[Any], value_type: Any = bool, *, description: str = "", redact: bool = True
+) -> Judge:
+    """Define a judge that asks no model: deterministic checks over the trace (`judge_agent.checks`).
+
+    Args:
+        checks: check models (`checks.MaxToolCalls(limit=5)`), entries as judge files write them
+            (`"tool_calls_succeeded"`, `{"tool_order": ["search", "answer"]}`), or functions
+            `(trace) -> Feedback | value`, defined at module level: a definition names a function by
+            import path, so that results and their keys say which function judged.
+        value_type: what a lone function gives (several checks give bool: all passed).
+
+    Raises:
+        ConfigError: an unknown or invalid check, or a function that cannot be named by import path.
+    """
+    entries = [{"python": _import_path(c)} if callable(c) and not isinstance(c, BaseModel) else c for c in checks]
+    definition = define(name=name, checks=entries, description=description, value_type=ValueType.of(value_type))
+    return Judge(definition, redact=redact)
+
+
+def _import_path(function: Any) -> str:
+    path = f"{getattr(function, '__module__', '')}:{getattr(function, '__qualname__', '')}"
+    if "<" in path or path.startswith(":") or path.endswith(":"):
+        raise ConfigError(f"check {path!r} cannot be named by import path: define the function at module level")
+    return path
+
+
 def load_judge(path: str | Path, **judge_options: Any) -> Judge:
     """A judge from a YAML, TOML or JSON file (name, instructions, model, value_type, examples, ...).
 
@@ -352,18 +393,20 @@ def load_builtin(name: str, **judge_options: Any) -> Judge:
 
 
 def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
-    """A store of the one trace to judge, chosen by trace_tools' rule (an id, or the only trace).
+    """A store of the one trace to judge. The prompt's outline and the in-process MCP server read the
+    same store's index, so the trace is indexed (and redacted) once."""
+    return TraceStore([_chosen(trace, trace_id)], redact)
 
-    The prompt's outline and the in-process MCP server read the same store's index, so the
-    trace is indexed (and redacted) once.
-    """
+
+def _chosen(trace: TraceInput, trace_id: str | None) -> Trace:
+    """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
     if isinstance(trace, Trace):
         traces, source = [trace], "the Trace given"
     elif isinstance(trace, (str, Path)):
         traces, source = load_path(trace), str(trace)
     else:
         traces, source = load(dict(trace)), "the trace data given"
-    return TraceStore([select_trace(traces, trace_id, source=source, option="trace_id")], redact)
+    return select_trace(traces, trace_id, source=source, option="trace_id")
 
 
 def _span_scope(definition: JudgeDefinition, index: TraceIndex | None, span_id: str | None) -> dict[str, str]:

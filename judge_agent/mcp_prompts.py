@@ -35,7 +35,7 @@ def builtin_judge_prompts() -> list[TracePrompt]:
     offered = []
     for name in builtin_names():
         definition = builtin_definition(name)
-        if set(definition.variables) <= {"trace", *_FROM_TRACE}:
+        if definition.mode != "check" and set(definition.variables) <= {"trace", *_FROM_TRACE}:
             text = functools.partial(judge_prompt, definition)
             offered.append(TracePrompt(name, " ".join(definition.description.split()), text))
     return offered

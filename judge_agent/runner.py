@@ -181,8 +181,9 @@ class Runner:
         return _record(job, feedback, cached=False)
 
     def _cache_key(self, job: Job) -> str | None:
-        """The job's cache key; None without a cache, or when the item's content cannot be hashed (judged uncached)."""
-        if self.cache is None:
+        """The job's cache key; None without a cache, or when the item's content cannot be hashed (judged uncached).
+        Checks are not cached: running one costs less than the lookup, and a check function's code is not in its key."""
+        if self.cache is None or job.judge.definition.mode == "check":
             return None
         judge = job.judge
         try:

@@ -200,7 +200,7 @@ class Watcher:
         names = [j.name for j in judges]
         if not judges or len(set(names)) != len(names):
             raise ConfigError("watch needs at least one judge, each with its own name")
-        plain = [j.name for j in judges if j.definition.mode != "agent"]
+        plain = [j.name for j in judges if j.definition.mode == "plain"]
         scoped = [j.name for j in judges if j.definition.span_scoped]
         if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
             raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")

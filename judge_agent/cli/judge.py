@@ -229,6 +229,8 @@ def judge(
         )
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
+    if judge_.definition.mode == "check" and loaded is None:
+        raise click.UsageError(f"judge {judge_.name!r} checks a trace: give TRACE")
     sink = _TranscriptWriter(transcript) if transcript else None
     exporter = otlp_export(export_otlp, export_parent, spans=verbose or debug, full=debug)
     about = (loaded.trace_id, loaded.root.span_id) if loaded else (None, None)

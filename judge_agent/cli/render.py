@@ -66,6 +66,8 @@ def render_feedback(feedback: Feedback, trace: Trace | None) -> Panel:
     footer = (
         f"{meta.model} · {meta.turns} turns · {len(meta.tool_calls)} tool calls · {meta.input_tokens} in / "
         f"{meta.output_tokens} out tokens{price} · {duration(meta.wall_time_s)}"
+        if meta.mode != "check"
+        else f"deterministic check, no model · {duration(meta.wall_time_s)}"
     )
     body += [Text(""), Text(footer, style="dim")]
     body += [Text(f"note: {safe(n)}", style="dim") for n in meta.notes]
