@@ -8,7 +8,8 @@ count runs `evaluate(files, "performance")` in a fresh process against a scripte
 request, no network) and prints that process's peak RSS (`ru_maxrss`), its RSS after imports, and
 the wall time. `--before DIR` runs the same children on another checkout of the code too (e.g.
 `git worktree add ../before-p3 111757a`), so both are measured in one run on the same files.
-The cache is off and there is no results file: each count judges every trace.
+The cache is off and each run writes a new results file (as the CLI's `--out` always does; a
+library run without one holds its records): each count judges every trace.
 """
 
 from __future__ import annotations
@@ -87,14 +88,16 @@ def child(code: Path, files: list[str], base_url: str) -> None:
 
     imported = _rss_mb()
     started = time.perf_counter()
-    evaluation = evaluate(
-        files,
-        "performance",
-        model="openai:/bench",
-        model_options={"base_url": base_url, "api_key": "bench"},
-        concurrency=8,
-        cache=False,
-    )
+    with tempfile.TemporaryDirectory() as directory:
+        evaluation = evaluate(
+            files,
+            "performance",
+            model="openai:/bench",
+            model_options={"base_url": base_url, "api_key": "bench"},
+            concurrency=8,
+            cache=False,
+            output=Path(directory) / "results.jsonl",
+        )
     figures = {
         "judged": evaluation.judged,
         "failed": evaluation.failed,

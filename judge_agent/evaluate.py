@@ -17,7 +17,10 @@ Memory: items are read as they are judged and dropped once judged (`dataset.iter
 holds the traces in flight and one file's, not the data's. A first pass reads the data once to check
 it, count the judgments (the progress total) and say what loading noted, all before anything is
 judged; data of up to `_HOLD_SPANS` spans is kept from it rather than read twice, and a one-shot
-iterator is read once, as it is judged (`_survey`). The records of the run are held (`Evaluation`).
+iterator is read once, as it is judged (`_survey`). Records are summarised as they finish
+(`summary.Tally`) and left in the results file: `Evaluation` reads them back when asked, so what a run
+holds does not grow with its records, only with its item keys (~100 bytes each). Resuming indexes the
+results file (`records.ResultsIndex`: an offset per key) rather than loading it.
 
 Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing
 but log warnings.
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from judge_agent.cache import CacheError, VerdictCache
 from judge_agent.dataset import FIELDS, Filters, Item, iter_items, spans_of
@@ -43,10 +46,10 @@ from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, RecordKey, ResultsFile, read_records
+from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
 from judge_agent.runner import Job, ProgressSink, Runner, record_key, warn
 from judge_agent.spans import SpanFilter, absent
-from judge_agent.summary import JudgeSummary, summarize
+from judge_agent.summary import JudgeSummary, Tally
 from trace_tools.redaction import redact_text
 from trace_tools.text import safe
 
@@ -65,13 +68,19 @@ JudgeSpec = Judge | str | Path
 
 
 class Evaluation(BaseModel):
-    """What a batch run produced: this run's records (resumed ones included) and their aggregates."""
+    """What a batch run produced: the aggregates of this run's records (resumed ones included), its counts,
+    and the records themselves (`records`, `iter_records`).
+
+    With an output file the records are not held: they are read back from it when asked, in item order,
+    so a run of any size fits in memory (what the file holds then: a later run on it may have added some).
+    Without one, they are held.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    records: list[EvalRecord]
     summaries: list[JudgeSummary]
     output: Path | None = None
+    count: int = Field(default=0, description="records of this run, resumed ones included")
     judged: int = Field(default=0, description="judgments made by this run (cache hits included)")
     resumed: int = Field(default=0, description="results already in the output file, not judged again")
     cached: int = Field(default=0, description="verdicts taken from the cache")
@@ -79,6 +88,25 @@ class Evaluation(BaseModel):
     throttled: int = Field(default=0, description="rate limits met (each cut the concurrency)")
     wall_time_s: float = 0.0
     warnings: list[str] = Field(default_factory=list, description="what went wrong without failing the run")
+    _held: list[EvalRecord] | None = PrivateAttr(default=None)
+    _keys: Callable[[], Iterator[RecordKey]] | None = PrivateAttr(default=None)
+
+    @property
+    def records(self) -> list[EvalRecord]:
+        """This run's records in item order, all at once (`iter_records` reads them one at a time)."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[EvalRecord]:
+        """This run's records in item order: the held ones, or read back from `output` one at a time.
+
+        Raises:
+            ConfigError: the output file can no longer be read.
+        """
+        if self._held is not None:
+            return iter(self._held)
+        if self.output is None or self._keys is None:
+            return iter(())
+        return ResultsIndex(self.output).records(self._keys())
 
     def summary(self, judge: str) -> JudgeSummary:
         for summary in self.summaries:
@@ -180,30 +208,44 @@ async def aevaluate(
     if not survey.one_shot:
         survey.notes_to(warnings)
     providers: dict[tuple[str, str], Provider] = {}
-    order: list[RecordKey] = []  # every job's key, in item order: the records come back in it
-    resumed: dict[RecordKey, EvalRecord] = {}
+    tally = Tally()
+    held: dict[RecordKey, EvalRecord] | None = {} if output_path is None else None  # no file to read them back
+    counts = {"judged": 0, "cached": 0}
     try:
-        previous = {r.key: r for r in read_records(output_path)} if output_path else {}
+        previous = ResultsIndex(output_path) if output_path else None
+
+        def finished(key: RecordKey) -> bool:
+            return previous is not None and _finished(previous.ok(key), retry_failed)
+
         bound = [bind_provider(judge, providers) for judge in resolved]
+        judged_by = [(judge.name, judge.definition.digest(), judge.model) for judge in bound]
+
+        def keys() -> Iterator[RecordKey]:  # every record's key, in item order: records come back in it
+            for key in survey.keys:
+                for name, digest, judge_model in judged_by:
+                    for repeat in range(repeats):
+                        yield RecordKey(key, name, digest, judge_model, repeat)
 
         def jobs() -> Iterator[Job]:
             for item in items:
                 for judge in bound:
                     for repeat in range(repeats):
                         job = Job(item, judge, repeat)
-                        order.append(job.key)
-                        if _finished(previous.get(job.key), retry_failed):
-                            resumed[job.key] = previous[job.key]
-                        else:
+                        if not finished(job.key):
                             yield job
+
+        def on_record(job: Job, record: EvalRecord) -> None:
+            tally.add(record)
+            counts["judged"] += 1
+            counts["cached"] += record.cached
+            if held is not None:
+                held[job.key] = record
 
         if predict_fn is not None:
             from judge_agent.predict import predict_all
 
             pairs = [(judge, repeat) for judge in bound for repeat in range(repeats)]
-            pending = [
-                i for i in items if any(not _finished(previous.get(record_key(i.key, *k)), retry_failed) for k in pairs)
-            ]
+            pending = [i for i in items if any(not finished(record_key(i.key, *k)) for k in pairs)]
             if pending:
                 await predict_all(predict_fn, pending, traces_path)
         local = any(p.name == "local" for p in providers.values())
@@ -215,9 +257,9 @@ async def aevaluate(
             warnings=warnings,
         )
         if progress is not None:
-            progress.start(*survey.totals(bound, repeats, previous, retry_failed))
+            progress.start(*survey.totals(keys(), finished))
         try:
-            fresh = await runner.run(jobs(), runner.limiter.maximum)
+            await runner.run(jobs(), runner.limiter.maximum, on_record)
         finally:
             runner.close()
             if progress is not None:
@@ -229,19 +271,29 @@ async def aevaluate(
             await provider.aclose()
     if survey.one_shot:  # read as it was judged: what loading noted is known only now
         survey.notes_to(warnings)
-    records = [resumed.get(key) or fresh[key] for key in order if key in resumed or key in fresh]
-    return Evaluation(
-        records=records,
-        summaries=summarize(records),
+    resumed = 0
+    if previous is not None:  # what the results file already held counts too, read back one at a time
+        for record in previous.records(key for key in keys() if finished(key)):
+            tally.add(record)
+            resumed += 1
+    order = [judge.name for judge in bound]
+    summaries = sorted(tally.summaries(), key=lambda s: order.index(s.judge))  # as the judges were given
+    evaluation = Evaluation(
+        summaries=summaries,
         output=output_path,
-        judged=len(fresh),
-        resumed=len(resumed),
-        cached=sum(r.cached for r in fresh.values()),
-        failed=sum(not r.ok for r in records),
+        count=sum(s.count for s in summaries),
+        judged=counts["judged"],
+        resumed=resumed,
+        cached=counts["cached"],
+        failed=sum(s.errors for s in summaries),
         throttled=runner.limiter.throttles,
         wall_time_s=round(time.perf_counter() - started, 3),
         warnings=warnings,
     )
+    evaluation._keys = keys
+    if held is not None:
+        evaluation._held = [held[key] for key in keys() if key in held]
+    return evaluation
 
 
 #: Items of a one-shot iterator read before judging, to check the data (`_check_fields`) and that there is some.
@@ -277,14 +329,16 @@ class _Survey:
                     self.more_notes.add(hash(note))
             yield item
 
-    def totals(
-        self, judges: Sequence[Judge], repeats: int, previous: Mapping[RecordKey, EvalRecord], retry_failed: bool
-    ) -> tuple[int, int]:
-        """The judgments to make and those already in the results file; (0, 0) for a one-shot iterator."""
+    def totals(self, keys: Iterable[RecordKey], finished: Callable[[RecordKey], bool]) -> tuple[int, int]:
+        """The judgments to make (`keys`: every record's) and those already in the results file; (0, 0) for a
+        one-shot iterator."""
         if self.one_shot:
             return 0, 0
-        keys = [record_key(key, judge, repeat) for key in self.keys for judge in judges for repeat in range(repeats)]
-        return len(keys), sum(_finished(previous.get(key), retry_failed) for key in keys)
+        total = done = 0
+        for key in keys:
+            total += 1
+            done += finished(key)
+        return total, done
 
     def notes_to(self, warnings: list[str]) -> None:
         """Say once what loading the traces passed over or fixed (files that are no traces, excluded files, odd
@@ -437,8 +491,9 @@ def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> J
     return judge.with_provider(providers[key])
 
 
-def _finished(record: EvalRecord | None, retry_failed: bool) -> bool:
-    return record is not None and (record.ok or not retry_failed)
+def _finished(ok: bool | None, retry_failed: bool) -> bool:
+    """Whether a record already in the results file (`ok`: None when there is none) is kept, not judged again."""
+    return ok is not None and (ok or not retry_failed)
 
 
 def open_cache(cache: bool | str | Path | VerdictCache, warnings: list[str]) -> VerdictCache | None:

@@ -101,36 +101,101 @@ def read_records(path: str | Path) -> list[EvalRecord]:
 
     A line that is not JSON is a write torn by a killed run: it is skipped (its item is judged
     again). A JSON line that is not a record means the file is something else: an error.
+    `ResultsIndex` reads the same records one at a time, for files too large to hold.
 
     Raises:
         ConfigError: the file cannot be read, or a line is not a record.
     """
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"results file {path} is not a regular file")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read results file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"results file {path} is not UTF-8 text") from exc
-    by_key: dict[RecordKey, EvalRecord] = {}
-    for number, line in enumerate(lines, 1):
+    return list(ResultsIndex(path))
+
+
+class ResultsIndex:
+    """Where each key's record lies in a results file (the line of its last record, and whether it
+    succeeded), learned in one pass that keeps no record: a run of any size resumes from it and reads
+    back the records it needs one at a time. Iterating gives what `read_records` lists, one at a time.
+
+    Holds one offset per key (~250 bytes with the key): what grows with the file, not its records.
+
+    Raises:
+        ConfigError: the file cannot be read, or a line is not a record (see `read_records`).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise ConfigError(f"results file {self.path} is not a regular file")
+        self._lines: dict[RecordKey, int] = {}  # offset * 2, plus 1 when the record succeeded; first-seen order
+        shared: dict[str, str] = {}  # judge names, digests and models repeat on every line: one string each
+        with self._open() as handle:
+            for offset, record in self._scan(handle):
+                key = record.key
+                judge, digest, model = (shared.setdefault(s, s) for s in (key.judge, key.judge_digest, key.model))
+                self._lines[RecordKey(key.item, judge, digest, model, key.repeat)] = offset * 2 + record.ok
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lines
+
+    def ok(self, key: RecordKey) -> bool | None:
+        """Whether the key's record succeeded; None when the file has no record of it."""
+        line = self._lines.get(key)
+        return None if line is None else bool(line & 1)
+
+    def records(self, keys: Iterable[RecordKey]) -> Iterator[EvalRecord]:
+        """The last record of each of `keys` the file holds, in that order, read one at a time."""
+        with self._open() as handle:
+            for key in keys:
+                line = self._lines.get(key)
+                if line is not None:
+                    yield self._read(handle, line >> 1)
+
+    def __iter__(self) -> Iterator[EvalRecord]:
+        """Every key's last record, in the order the keys first appear in the file."""
+        return self.records(list(self._lines))
+
+    def _open(self) -> IO[bytes]:
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            raise ConfigError(f"cannot read results file {self.path}: {exc.strerror or exc}") from exc
+
+    def _scan(self, handle: IO[bytes]) -> Iterator[tuple[int, EvalRecord]]:
+        """Each record with the offset of its line; torn lines skipped with a warning."""
+        offset = 0
+        for number, raw in enumerate(handle, 1):
+            start, offset = offset, offset + len(raw)
+            record = self._parse(raw, number)
+            if record is not None:
+                yield start, record
+
+    def _read(self, handle: IO[bytes], offset: int) -> EvalRecord:
+        handle.seek(offset)
+        record = self._parse(handle.readline(), 0)
+        if record is None:  # the file was rewritten since it was indexed
+            raise ConfigError(f"results file {self.path} changed while it was read")
+        return record
+
+    def _parse(self, raw: bytes, number: int) -> EvalRecord | None:
+        where = f"{self.path}:{number}" if number else str(self.path)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"results file {self.path} is not UTF-8 text") from exc
         if not line.strip():
-            continue
+            return None
         try:
             data = json.loads(line)
         except json.JSONDecodeError:
-            logger.warning("%s:%d: skipped a torn line (a run was killed while writing it)", path, number)
-            continue
+            logger.warning("%s: skipped a torn line (a run was killed while writing it)", where)
+            return None
         except (ValueError, RecursionError) as exc:  # a number past int()'s digit limit, nesting past the stack
-            raise ConfigError(f"{path}:{number} is not a judge-agent result record ({_reason(exc)})") from exc
+            raise ConfigError(f"{where} is not a judge-agent result record ({_reason(exc)})") from exc
         try:
-            record = EvalRecord.model_validate(data)
+            return EvalRecord.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"{path}:{number} is not a judge-agent result record ({exc.errors()[0]['msg']})") from exc
-        by_key[record.key] = record
-    return list(by_key.values())
+            raise ConfigError(f"{where} is not a judge-agent result record ({exc.errors()[0]['msg']})") from exc
 
 
 def by_judge(records: Iterable[EvalRecord]) -> Iterator[tuple[str, list[EvalRecord]]]:

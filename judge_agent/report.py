@@ -17,8 +17,8 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import FeedbackValue, ToolCallRecord
 from judge_agent.formatting import TO, number, percent
-from judge_agent.records import EvalRecord, by_judge
+from judge_agent.records import EvalRecord
 from judge_agent.summary import JudgeSummary
 from judge_agent.value_types import ValueType
 from trace_tools.redaction import redact_value
@@ -124,7 +124,7 @@ class JudgeView:
 
 
 def render_report(
-    records: Sequence[EvalRecord],
+    records: Iterable[EvalRecord],
     summaries: Sequence[JudgeSummary],
     *,
     title: str = "judge-agent evaluation",
@@ -134,10 +134,11 @@ def render_report(
 
     `summaries` (from `summary.summarize`) drive the gauges and the summary table; `records` the
     distributions of bools and numbers, and the items under each judge (with their cited spans and tool
-    calls), which show the first `max_rows` records in judge order.
+    calls), which show the first `max_rows` records in judge order. The records are read once, one at a
+    time (a run's `iter_records` streams them from its results file): only the rows shown are held.
     """
-    groups = dict(by_judge(records))
-    listed = [record for summary in summaries for record in groups.get(summary.judge, [])]  # a card's items
+    seen = _Seen.of(records, max_rows)
+    listed = [record for summary in summaries for record in seen.first.get(summary.judge, [])]  # a card's items
     shown = listed[:max_rows]
     rows: dict[str, list[Row]] = {}
     budget = _MAX_PAGE_CALLS
@@ -146,23 +147,23 @@ def render_report(
         budget -= len(row.calls)
         rows.setdefault(record.judge, []).append(row)
     judges = [
-        _judge_view(position, summary, groups.get(summary.judge, []), rows.get(summary.judge, []))
+        _judge_view(position, summary, seen.values.get(summary.judge, []), rows.get(summary.judge, []))
         for position, summary in enumerate(summaries, 1)
     ]
-    finished = sorted(record.finished_at for record in records)
     costs = [s.cost for s in summaries if s.cost is not None]
+    listed_count = sum(seen.per_judge.get(summary.judge, 0) for summary in summaries)
     return _template().render(
         title=title,
         judges=judges,
         shown_rows=len(shown),
         page_calls=_MAX_PAGE_CALLS,
-        hidden_rows=len(listed) - len(shown),
-        record_count=len(records),
-        item_count=len({record.item.key for record in records}),
-        span_count=len({record.item.key for record in records if record.item.span}),
-        span_traces=len({record.item.trace_id for record in records if record.item.span}),
-        models=sorted({record.model for record in records}),
-        period=(_when(finished[0]), _when(finished[-1])) if finished else None,
+        hidden_rows=listed_count - len(shown),
+        record_count=seen.count,
+        item_count=len(seen.items),
+        span_count=seen.spans,
+        span_traces=len(seen.span_traces),
+        models=sorted(seen.models),
+        period=(_when(seen.earliest), _when(seen.latest)) if seen.earliest and seen.latest else None,
         input_tokens=sum(s.input_tokens for s in summaries),
         output_tokens=sum(s.output_tokens for s in summaries),
         cost=sum(costs) if costs else None,
@@ -170,9 +171,51 @@ def render_report(
     )
 
 
+@dataclass
+class _Seen:
+    """What the page needs of the records, gathered in one pass: counts, the period, each judge's verdicts
+    (for its distribution) and its first `max_rows` records (the rows the page may show)."""
+
+    count: int = 0
+    items: set[str] = field(default_factory=set)
+    spans: int = 0
+    """Of the items, those that are one span of a trace (`evaluate --each-span`)."""
+    span_traces: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    per_judge: Counter[str] = field(default_factory=Counter)
+    first: dict[str, list[EvalRecord]] = field(default_factory=dict)
+    values: dict[str, list[FeedbackValue]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: Iterable[EvalRecord], max_rows: int) -> _Seen:
+        seen = cls()
+        for record in records:
+            seen.count += 1
+            span = record.item.span
+            if span is not None and record.item.key not in seen.items:
+                seen.spans += 1
+                seen.span_traces.add(record.item.trace_id or "")
+            seen.items.add(record.item.key)
+            seen.models.add(record.model)
+            moment = record.finished_at
+            seen.earliest = moment if seen.earliest is None else min(seen.earliest, moment)
+            seen.latest = moment if seen.latest is None else max(seen.latest, moment)
+            seen.per_judge[record.judge] += 1
+            first = seen.first.setdefault(record.judge, [])
+            if len(first) < max_rows:
+                first.append(record)
+            values = seen.values.setdefault(record.judge, [])
+            value = record.feedback.value
+            if record.ok and isinstance(value, int | float):  # bools too; texts and categories: from the summary
+                values.append(value)
+        return seen
+
+
 def write_report(
     path: str | Path,
-    records: Sequence[EvalRecord],
+    records: Iterable[EvalRecord],
     summaries: Sequence[JudgeSummary],
     *,
     title: str = "judge-agent evaluation",
@@ -234,8 +277,7 @@ def tone(value: FeedbackValue | None, value_type: ValueType) -> Tone:
     return "neutral"
 
 
-def _judge_view(anchor: int, summary: JudgeSummary, records: list[EvalRecord], rows: list[Row]) -> JudgeView:
-    values = [r.feedback.value for r in records if r.ok and r.feedback.value is not None]
+def _judge_view(anchor: int, summary: JudgeSummary, values: list[FeedbackValue], rows: list[Row]) -> JudgeView:
     value_type = summary.value_type
     if summary.kind == "number":
         numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]

@@ -7,7 +7,8 @@ results file failing stops the run (`ResultsWriteError`): every worker stops, wh
 `evaluate.aevaluate` builds the jobs and the runner; the run's outcome is `Evaluation`.
 
 Jobs may come from a lazy iterator: each worker takes the next one when it is free, so the items
-they judge are read as the run goes and dropped when judged (only `workers` items are held).
+they judge are read as the run goes and dropped when judged (only `workers` items are held). Records
+are handed on as they finish (`Runner.run`'s `on_record`), not kept: the caller decides what to hold.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -97,11 +98,12 @@ class Runner:
         self.warnings = warnings
         self.stopped: Exception | None = None
 
-    async def run(self, jobs: Iterable[Job], workers: int) -> dict[RecordKey, EvalRecord]:
-        """Every job's record, `workers` at a time. Raises `ResultsWriteError` when the results file fails, or
-        what reading the next job raised (a lazy source's trace file that cannot be loaded): the other workers
-        are stopped, what was written stays."""
-        results: dict[RecordKey, EvalRecord] = {}
+    async def run(
+        self, jobs: Iterable[Job], workers: int, on_record: Callable[[Job, EvalRecord], None] | None = None
+    ) -> None:
+        """Judge every job, `workers` at a time, handing each record to `on_record` once written. Raises
+        `ResultsWriteError` when the results file fails, or what reading the next job raised (a lazy source's
+        trace file that cannot be loaded): the other workers are stopped, what was written stays."""
         queue: Iterator[Job] = iter(jobs)
 
         async def worker(scope: anyio.CancelScope) -> None:
@@ -119,7 +121,8 @@ class Runner:
                 except ResultsWriteError as exc:
                     self._stop(exc, scope)
                     return
-                results[job.key] = record
+                if on_record is not None:
+                    on_record(job, record)
                 if self.progress is not None:
                     self.progress.advance(record)
 
@@ -128,7 +131,6 @@ class Runner:
                 group.start_soon(worker, group.cancel_scope)
         if self.stopped is not None:
             raise self.stopped
-        return results
 
     def _stop(self, exc: Exception, scope: anyio.CancelScope) -> None:
         """The first reason the run cannot go on; every worker is cancelled."""

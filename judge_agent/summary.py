@@ -1,6 +1,7 @@
 """What one batch run says about each judge: counts, errors, the headline score with its interval, cost.
 
-Pure functions over `EvalRecord`s: no I/O, no models. `compare` and `validate` read verdicts the
+Pure functions over `EvalRecord`s (no I/O, no models); `Tally` gathers them a record at a time, so
+a batch run summarises as its records finish without holding them. `compare` and `validate` read verdicts the
 same way through `summary_kind`, `verdicts` and `score_values`.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -16,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from judge_agent.feedback import FeedbackValue
 from judge_agent.numeric import Interval, bootstrap, mean_ci
-from judge_agent.records import EvalRecord, by_judge
+from judge_agent.records import EvalRecord
 from judge_agent.value_types import ValueType
 
 SummaryKind = Literal["number", "bool", "category", "text"]
@@ -95,60 +97,150 @@ class JudgeSummary(BaseModel):
 
 _TEXT_TOP = 20
 _TEXT_KEY_CHARS = 80
+#: Distinct free-text verdicts counted per judge; later new ones are not (the summary shows the commonest 20).
+_TEXT_KEYS = 10_000
 
 
-def summarize(records: Sequence[EvalRecord], *, resamples: int = 1000, seed: int = 0) -> list[JudgeSummary]:
+def summarize(records: Iterable[EvalRecord], *, resamples: int = 1000, seed: int = 0) -> list[JudgeSummary]:
     """One summary per judge, in first-seen order (`resamples=0` skips the confidence intervals)."""
-    return [_summarize_judge(judge, group, resamples, seed) for judge, group in by_judge(records)]
+    tally = Tally()
+    for record in records:
+        tally.add(record)
+    return tally.summaries(resamples=resamples, seed=seed)
 
 
-def _summarize_judge(judge: str, records: list[EvalRecord], resamples: int, seed: int) -> JudgeSummary:
-    value_type = records[0].value_type
-    kind = summary_kind(value_type)
-    values = verdicts(records)
-    costs = [r.feedback.metadata.cost for r in records if r.feedback.metadata.cost is not None]
-    summary = JudgeSummary(
-        judge=judge,
-        models=list(dict.fromkeys(r.model for r in records)),
-        value_type=value_type,
-        kind=kind,
-        count=len(records),
-        scored=len(values),
-        errors=sum(1 for r in records if r.feedback.error is not None),
-        error_codes=dict(Counter(r.feedback.error.code for r in records if r.feedback.error is not None).most_common()),
-        cached=sum(1 for r in records if r.cached),
-        input_tokens=sum(r.feedback.metadata.input_tokens for r in records),
-        output_tokens=sum(r.feedback.metadata.output_tokens for r in records),
-        cost=math.fsum(costs) if costs else None,
-        wall_time_s=math.fsum(r.feedback.metadata.wall_time_s for r in records),
-    )
-    if kind == "number":
-        numbers = score_values(value_type, values)
-        if numbers:
-            summary.mean = statistics.fmean(numbers)
-            summary.mean_ci = mean_ci(numbers, resamples, seed)
-            summary.median = statistics.median(numbers)
-            summary.std = statistics.stdev(numbers) if len(numbers) > 1 else None
-            summary.observed = [min(numbers), max(numbers)]
-    elif kind == "bool":
-        passes = score_values(value_type, values)
-        summary.distribution = {
-            "true": sum(1 for v in values if v is True),
-            "false": sum(1 for v in values if v is False),
-        }
-        if passes:
-            summary.pass_rate = statistics.fmean(passes)
-            summary.pass_rate_ci = mean_ci(passes, resamples, seed)
-    elif kind == "category":
-        labels = [str(v) for v in values]
-        counts = Counter(labels)
-        summary.distribution = {c: counts.get(c, 0) for c in value_type.categories or ()} | dict(counts)
-        shares = bootstrap([labels], lambda s: _shares(s[0], summary.distribution), resamples, seed)
-        summary.distribution_ci = dict(zip(summary.distribution, shares, strict=False))  # no shares: no CIs
-    else:
-        counts = Counter(_truncate(str(v)) for v in values)
-        summary.distribution = dict(counts.most_common(_TEXT_TOP))
-    return summary
+class Tally:
+    """Every judge's aggregates, gathered one record at a time, so a run of any size summarises without
+    holding its records: counts for bools, categories and errors, a bounded counter of free texts, and
+    only the numbers of number judges (8 bytes each: their median and interval need them all).
+
+    The intervals resample the values in sorted order, so they do not depend on the order the records
+    came in: a run's summary (records as they finished) and a report read back from its file agree.
+    """
+
+    def __init__(self) -> None:
+        self.judges: dict[str, _JudgeTally] = {}
+
+    def add(self, record: EvalRecord) -> None:
+        tally = self.judges.get(record.judge)
+        if tally is None:
+            tally = self.judges[record.judge] = _JudgeTally(record.judge, record.value_type)
+        tally.add(record)
+
+    def summaries(self, *, resamples: int = 1000, seed: int = 0) -> list[JudgeSummary]:
+        """One summary per judge, in the order their first records came."""
+        return [tally.summary(resamples, seed) for tally in self.judges.values()]
+
+
+class _JudgeTally:
+    """One judge's running aggregates (see `Tally`)."""
+
+    def __init__(self, judge: str, value_type: ValueType) -> None:
+        self.judge = judge
+        self.value_type = value_type
+        self.kind = summary_kind(value_type)
+        self.models: dict[str, None] = {}
+        self.count = self.scored = self.errors = self.cached = 0
+        self.error_codes: Counter[str] = Counter()
+        self.input_tokens = self.output_tokens = 0
+        self.costs: _Sum | None = None
+        self.wall_time_s = _Sum()
+        self.numbers = array("d")
+        self.labels: Counter[str] = Counter()  # bools ('true'/'false'), categories, free texts (truncated)
+
+    def add(self, record: EvalRecord) -> None:
+        feedback, metadata = record.feedback, record.feedback.metadata
+        self.models.setdefault(record.model, None)
+        self.count += 1
+        self.cached += record.cached
+        if feedback.error is not None:
+            self.errors += 1
+            self.error_codes[feedback.error.code] += 1
+        self.input_tokens += metadata.input_tokens
+        self.output_tokens += metadata.output_tokens
+        if metadata.cost is not None:
+            self.costs = self.costs or _Sum()
+            self.costs.add(metadata.cost)
+        self.wall_time_s.add(metadata.wall_time_s)
+        (value,) = verdicts([record]) or (None,)
+        if value is None:
+            return
+        self.scored += 1
+        if self.kind == "number":
+            self.numbers.extend(score_values(self.value_type, [value]))
+        elif self.kind == "bool":
+            if isinstance(value, bool):
+                self.labels["true" if value else "false"] += 1
+        elif self.kind == "category":
+            self.labels[str(value)] += 1
+        else:
+            text = _truncate(str(value))
+            if text in self.labels or len(self.labels) < _TEXT_KEYS:
+                self.labels[text] += 1
+
+    def summary(self, resamples: int, seed: int) -> JudgeSummary:
+        summary = JudgeSummary(
+            judge=self.judge,
+            models=list(self.models),
+            value_type=self.value_type,
+            kind=self.kind,
+            count=self.count,
+            scored=self.scored,
+            errors=self.errors,
+            error_codes=dict(self.error_codes.most_common()),
+            cached=self.cached,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost=self.costs.total() if self.costs else None,
+            wall_time_s=self.wall_time_s.total(),
+        )
+        if self.kind == "number":
+            numbers = sorted(self.numbers)
+            if numbers:
+                summary.mean = statistics.fmean(numbers)
+                summary.mean_ci = mean_ci(numbers, resamples, seed)
+                summary.median = statistics.median(numbers)
+                summary.std = statistics.stdev(numbers) if len(numbers) > 1 else None
+                summary.observed = [numbers[0], numbers[-1]]
+        elif self.kind == "bool":
+            summary.distribution = {"true": self.labels["true"], "false": self.labels["false"]}
+            passes = [0.0] * self.labels["false"] + [1.0] * self.labels["true"]
+            if passes:
+                summary.pass_rate = statistics.fmean(passes)
+                summary.pass_rate_ci = mean_ci(passes, resamples, seed)
+        elif self.kind == "category":
+            categories = self.value_type.categories or ()
+            summary.distribution = {c: self.labels.get(c, 0) for c in categories} | dict(self.labels)
+            labels = [label for label, n in sorted(self.labels.items()) for _ in range(n)]
+            shares = bootstrap([labels], lambda s: _shares(s[0], summary.distribution), resamples, seed)
+            summary.distribution_ci = dict(zip(summary.distribution, shares, strict=False))  # no shares: no CIs
+        else:
+            summary.distribution = dict(self.labels.most_common(_TEXT_TOP))
+        return summary
+
+
+class _Sum:
+    """A float sum as `math.fsum` gives it (correctly rounded, so the same in any order), kept as its exact
+    partial sums (Shewchuk's algorithm, a few floats) rather than every addend."""
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, value: float) -> None:
+        kept = []
+        for partial in self.partials:
+            if abs(value) < abs(partial):
+                value, partial = partial, value
+            high = value + partial
+            low = partial - (high - value)
+            if low:
+                kept.append(low)
+            value = high
+        kept.append(value)
+        self.partials = kept
+
+    def total(self) -> float:
+        return math.fsum(self.partials)
 
 
 def summary_kind(value_type: ValueType) -> SummaryKind:

@@ -43,7 +43,7 @@ async def test_mcp_servers_snippet_starts_a_working_server() -> None:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             names = {tool.name for tool in (await session.list_tools()).tools}
-            assert names == {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"}
+            assert names == {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex", "GetTraceTiming"}
             result = await session.call_tool("GetTraceInfo", {})
             assert not result.is_error
             assert result.structured_content["root_name"] == "data_processor.run"

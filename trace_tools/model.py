@@ -95,6 +95,9 @@ class Span:
     usage: TokenUsage | None = None
     depth: int = 0
     children: list[Span] = field(default_factory=list)
+    #: Exported before it ended (OTLP's end time 0): its duration is shown as zero, and the timing
+    #: report (`trace_tools.timing`) counts it as running until the trace's last recorded moment.
+    unfinished: bool = False
 
     @property
     def duration_ns(self) -> int:
@@ -327,6 +330,12 @@ def _tree_order(roots: list[Span]) -> list[Span]:
 
 
 def _check_timestamps(span: Span, fixes: _Fixes) -> None:
+    if span.end_ns == 0 < span.start_ns:  # OTLP's "not ended yet" (a live trace, or an exporter's snapshot)
+        span.unfinished = True
+        fixes.add(
+            f"span {span.span_id} has no end time (it had not ended when exported)", "its duration is shown as zero"
+        )
+        span.end_ns = span.start_ns
     for label, value in (("start", span.start_ns), ("end", span.end_ns)):
         if not MIN_TIMESTAMP_NS <= value <= MAX_TIMESTAMP_NS:
             fixes.add(

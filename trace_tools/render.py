@@ -12,7 +12,16 @@ from typing import Any
 from rich.table import Column, Table
 from rich.text import Text
 
-from trace_tools.results import PREVIEW_COLUMN, SearchResult, SpanDetail, SpanPage, TraceInfo, TraceList
+from trace_tools.results import (
+    PREVIEW_COLUMN,
+    SearchResult,
+    SpanDetail,
+    SpanPage,
+    TimingReport,
+    TimingTable,
+    TraceInfo,
+    TraceList,
+)
 from trace_tools.terminal import stdout
 from trace_tools.text import safe
 
@@ -132,3 +141,43 @@ def search(result: SearchResult) -> None:
     stdout.print(
         f"{result.returned} shown of {result.total_matches}{exact} matches in {result.spans_with_matches} span(s)"
     )
+
+
+def timing(report: TimingReport) -> None:
+    timed = f"{report.name}  ({report.span_id})" if report.span_id else "the whole trace (several roots)"
+    stdout.print(
+        _kv_table([("timing", timed), ("duration", f"{report.duration_ms:,.1f} ms, {report.span_count} spans")])
+    )
+    sections = (
+        ("critical path (in time order)", report.critical_path),
+        ("most self time", report.spans),
+        ("repeated names", report.repeated),
+        ("gaps: no child running", report.gaps),
+        ("parallel children", report.parallel),
+    )
+    for title, table in sections:
+        if table is not None and table.rows:
+            stdout.print(_timing_table(title, table))
+    for note in report.notes or []:
+        stdout.print(Text(safe(note, False)))
+
+
+def _timing_table(title: str, table: TimingTable) -> Table:
+    """A timing table as printed: names made safe, milliseconds with thousands separators."""
+    shown = Table(*(column.replace("_", " ") for column in table.columns), title=title, title_justify="left")
+    for column, name in zip(shown.columns, table.columns, strict=True):
+        column.no_wrap = name == "span_id"
+        column.justify = "right" if isinstance(table.rows[0][table.columns.index(name)], (int, float)) else "left"
+    for row in table.rows:
+        shown.add_row(*(_cell(value) for value in row))
+    return shown
+
+
+def _cell(value: str | float | int | None) -> Text | str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return str(value)
+    return Text(safe(value, False))

@@ -182,3 +182,27 @@ class SearchResult(ToolResult):
     returned: int
     matches: list[RegexMatch]
     notes: list[str] | None = None
+
+
+#: A row of a timing table: ids, names, counts and milliseconds, in its `columns` order.
+TimingRow = tuple[str | float | int | None, ...]
+
+
+class TimingTable(BaseModel):
+    columns: tuple[str, ...]
+    rows: list[TimingRow]
+
+
+class TimingReport(ToolResult):
+    trace_id: str
+    span_id: str | None = Field(description="the span timed with its subtree; null: the whole trace (several roots)")
+    name: str | None = None
+    duration_ms: float
+    span_count: int
+    legend: str
+    critical_path: TimingTable
+    spans: TimingTable = Field(description="the spans with the most self time")
+    repeated: TimingTable | None = None
+    gaps: TimingTable | None = None
+    parallel: TimingTable | None = None
+    notes: list[str] | None = None

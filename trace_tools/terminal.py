@@ -110,6 +110,7 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (_word("GetSpan"), "`trace-tools span`"),
         (_word("SearchTraceRegex"), "`trace-tools search`"),
         (_word("ListTraces"), "`trace-tools traces`"),
+        (_word("GetTraceTiming"), "`trace-tools timing`"),
         (_word("page_token"), "--page-token"),
         (_word("trace_id"), "--trace-id"),
         (_word("span_type"), "--type"),

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BeforeValidator, Field
 
-from trace_tools import bounds, conventions, paging, search, views
+from trace_tools import bounds, conventions, paging, search, timing, views
 from trace_tools.errors import InvalidArgumentError
 from trace_tools.index import TraceFilter, TraceIndex, TraceSource
 from trace_tools.model import Span, SpanEvent, Trace
@@ -32,6 +32,7 @@ from trace_tools.results import (
     SpanPage,
     SpanRef,
     SpanRow,
+    TimingReport,
     TokenTotals,
     TraceInfo,
     TraceList,
@@ -411,6 +412,17 @@ def search_trace_regex(
         matches=matches,
         notes=notes or None,
     )
+
+
+def get_trace_timing(
+    store: TraceSource,
+    trace_id: TraceId = None,
+    span_id: Annotated[str | None, _id_field("time only this span and its descendants", SPAN_ID_PATTERN)] = None,
+) -> TimingReport:
+    """Where the time went (`trace_tools.timing`): the critical path given parallel children, the
+    spans with the most self time, repeated names, gaps when no child ran, overlapping children."""
+    index = store.get(trace_id)
+    return timing.report(index, index.span(span_id) if span_id else None)
 
 
 # --- helpers -------------------------------------------------------------------------------

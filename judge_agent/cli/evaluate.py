@@ -239,13 +239,13 @@ def evaluate(
         output,
     )
     if as_json:
-        click.echo(evaluation.model_dump_json(exclude={"records"}, indent=2))
+        click.echo(evaluation.model_dump_json(indent=2))
     else:
         stdout.print(render_summary(evaluation))
     if report:
         from judge_agent.report import write_report
 
-        write_report(report, evaluation.records, evaluation.summaries)
+        write_report(report, evaluation.iter_records(), evaluation.summaries)
         stderr.print(f"report: {report}")
     failed_gates = [
         f"{judge} {score_text(summary)} < {figure(threshold, summary.kind != 'number')}"
@@ -254,9 +254,9 @@ def evaluate(
     ]
     for gate in failed_gates:
         say(f"FAIL: {gate}")
-    all_failed = evaluation.failed == len(evaluation.records)
+    all_failed = evaluation.failed == evaluation.count
     if all_failed:
-        first = next(r.feedback.error for r in evaluation.records if r.feedback.error is not None)
+        first = next(r.feedback.error for r in evaluation.iter_records() if r.feedback.error is not None)
         say(f"every judgment failed; the first ({first.code}): {first.message[:300]}")
     sys.exit(1 if failed_gates or all_failed else 0)
 

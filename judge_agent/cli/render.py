@@ -125,7 +125,7 @@ def _details(summary: JudgeSummary) -> str:
 
 
 def _run_line(evaluation: Evaluation) -> str:
-    parts = [count(len(evaluation.records), "result")]
+    parts = [count(evaluation.count, "result")]
     for n, what in (
         (evaluation.judged - evaluation.cached, "judged"),
         (evaluation.cached, "from cache"),

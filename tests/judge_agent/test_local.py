@@ -217,7 +217,7 @@ def test_a_real_offline_judgment_with_smollm2_makes_valid_tool_calls_through_mcp
     assert feedback.value in ("optimal", "acceptable", "needs_improvement")
     assert len(feedback.rationale) >= 20
     assert all(len(s) == 16 for s in feedback.cited_span_ids)
-    real_tools = {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex"}
+    real_tools = {"GetTraceInfo", "ListSpans", "GetSpan", "SearchTraceRegex", "GetTraceTiming"}
     calls = feedback.metadata.tool_calls
     assert calls and all(c.name in real_tools for c in calls)
     assert any(not c.repeated and c.result_chars > 0 for c in calls)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from trace_tools.cli.investigate import info, search_command, span, spans, traces
+from trace_tools.cli.investigate import info, search_command, span, spans, timing, traces
 from trace_tools.cli.serve import serve
 from trace_tools.collect import collect
 from trace_tools.terminal import ErrorGroup, fit_stdout
@@ -32,6 +32,7 @@ def main() -> None:
                                     trace-tools spans traces.jsonl --type LLM
                                     trace-tools span traces.jsonl 1a2b3c4d5e6f7a8b
                                     trace-tools search traces.jsonl 'refund|30 days'
+                                    trace-tools timing traces.jsonl
                                     trace-tools traces runs/ --exclude 'results*'
                                     cat trace.json | trace-tools info -
     The same over the trace store:  trace-tools serve --store
@@ -43,5 +44,5 @@ def main() -> None:
     fit_stdout()
 
 
-for command in (serve, collect, traces, info, spans, span, search_command):
+for command in (serve, collect, traces, info, spans, span, search_command, timing):
     main.add_command(command)

@@ -1,5 +1,6 @@
-"""The investigation tools from a shell: `traces`, `info`, `spans`, `span` and `search` print
-what ListTraces, GetTraceInfo, ListSpans, GetSpan and SearchTraceRegex return to a judge.
+"""The investigation tools from a shell: `traces`, `info`, `spans`, `span`, `search` and `timing`
+print what ListTraces, GetTraceInfo, ListSpans, GetSpan, SearchTraceRegex and GetTraceTiming return
+to a judge.
 
 A trace path may be `-` (the trace on stdin); a directory's files may be left out with --exclude.
 """
@@ -344,3 +345,31 @@ def search_command(
             case_sensitive=case_sensitive,
         )
     emit(result, as_json, render.search)
+
+
+@click.command(short_help="Where one trace's time went: critical path, self time, gaps (GetTraceTiming).")
+@path_argument
+@store_option
+@trace_option
+@last_option
+@click.option("--span", "span_id", metavar="SPAN_ID", help="Time only this span and its descendants.")
+@exclude_option
+@json_option
+@redact_option
+@strict_option
+def timing(
+    path: str | None,
+    target: str | None,
+    trace_id: str | None,
+    last: bool,
+    span_id: str | None,
+    exclude: tuple[str, ...],
+    as_json: bool,
+    no_redact: bool,
+    strict: bool,
+) -> None:
+    """Where a trace's time went (GetTraceTiming): the critical path given parallel children, the
+    spans with the most self time, repeated names, gaps when no child ran, overlapping children.
+    `timing PATH` (`-` for stdin), or `timing --store ...`."""
+    with one_trace(path, target, trace_id, last, no_redact, strict, exclude) as (source, chosen):
+        emit(tools.get_trace_timing(source, chosen, span_id=span_id), as_json, render.timing)

@@ -40,9 +40,10 @@ def load_path(path: str | Path, strict: bool = False) -> list[Trace]:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause CPython's cyclic GC while parsing: the parse allocates millions of JSON values and
-    the collector re-scanned the growing heap, half of a 10k-span load (bench/README.md)."""
+    the collector re-scanned the growing heap, half of a 10k-span load (bench/README.md). The
+    timing report's walk (`trace_tools.timing`) pauses it too, for the same reason."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -52,7 +53,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-@_collector_paused()
+@collector_paused()
 def load_paths(
     paths: list[str | Path] | tuple[str | Path, ...],
     strict: bool = False,
@@ -124,7 +125,7 @@ def _collect_from_directory(file: Path, strict: bool) -> Collected:
         raise
 
 
-@_collector_paused()
+@collector_paused()
 def load(data: bytes | str | dict[str, Any] | list[Any], source: str = "<data>", strict: bool = False) -> list[Trace]:
     """Every trace in in-memory data (`load(stdin_bytes, "<stdin>")`): file content in any format
     `load_path` reads, or an already-parsed JSON document (`strict` as in `load_path`)."""
