@@ -1,6 +1,6 @@
 """Peak memory of `evaluate` by trace count: does it stream (read, judge, drop) or hold every trace?
 
-    .venv/bin/python bench/evaluate_memory.py [--counts 1000,10000,100000] [--before ../before-p3]
+    .venv/bin/python bench/evaluate_memory.py [--counts 1000,10000,100000] [--before ../before-p3] [--judge NAME]
 
 Writes small traces (three spans each, OTLP JSON Lines, 1,000 traces per file), then for each
 count runs `evaluate(files, "performance")` in a fresh process against a scripted model server
@@ -8,8 +8,10 @@ count runs `evaluate(files, "performance")` in a fresh process against a scripte
 request, no network) and prints that process's peak RSS (`ru_maxrss`), its RSS after imports, and
 the wall time. `--before DIR` runs the same children on another checkout of the code too (e.g.
 `git worktree add ../before-p3 111757a`), so both are measured in one run on the same files.
-The cache is off and each run writes a new results file (as the CLI's `--out` always does; a
-library run without one holds its records): each count judges every trace.
+`--judge tool_hygiene` (a built-in check: no model, no MCP) measures the run's own bookkeeping at a
+fraction of the time; a checkout without checks cannot run it. The cache is off and each run writes a
+new results file (as the CLI's `--out` always does; a library run without one holds its records):
+each count judges every trace.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def serve(count: int, urls: Connection) -> None:
         urls.recv()  # until the parent is done
 
 
-def child(code: Path, files: list[str], base_url: str) -> None:
+def child(code: Path, files: list[str], base_url: str, judge: str) -> None:
     """One run, in a fresh process importing the code under `code`: prints its figures as JSON."""
     sys.path.insert(0, str(code))
     from judge_agent.evaluate import evaluate
@@ -91,7 +93,7 @@ def child(code: Path, files: list[str], base_url: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
         evaluation = evaluate(
             files,
-            "performance",
+            judge,
             model="openai:/bench",
             model_options={"base_url": base_url, "api_key": "bench"},
             concurrency=8,
@@ -112,10 +114,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(code: Path, files: list[Path], base_url: str) -> dict[str, Any]:
+def measure(code: Path, files: list[Path], base_url: str, judge: str) -> dict[str, Any]:
     """Run one child (its own process, so its peak is its own) and read its figures."""
-    command = [sys.executable, __file__, "--child", str(code), "--base-url", base_url, *map(str, files)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, cwd=code)
+    command = [sys.executable, __file__, "--child", str(code), "--base-url", base_url, "--judge", judge]
+    command += map(str, files)
+    # 100,000 agent judgments took ~60 min on a loaded 2-core machine: a generous bound, not a hang guard alone
+    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600, check=False, cwd=code)
     if done.returncode != 0:
         raise SystemExit(f"the run on {code} failed:\n{done.stderr[-3000:]}")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -126,12 +130,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", default="1000,10000,100000")
     parser.add_argument("--before", type=Path, help="another checkout of the code, measured the same way")
+    parser.add_argument("--judge", default="performance", help="the built-in judge (default: performance)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.files, args.base_url)
+        child(args.child, args.files, args.base_url, args.judge)
         return
     counts = [int(c) for c in args.counts.split(",")]
     codes = {"after": ROOT, **({"before": args.before.resolve()} if args.before else {})}
@@ -148,7 +153,7 @@ def main() -> None:
             for count in counts:
                 chosen = files[: -(-count // TRACES_PER_FILE)]
                 for name, code in codes.items():
-                    row = measure(code, chosen, base_url)
+                    row = measure(code, chosen, base_url, args.judge)
                     print(
                         f"{count:>7} {name:>6} {row['judged']:>7} {row['failed']:>6} {row['seconds']:>8} "
                         f"{row['rss_after_imports_mb']:>14} {row['peak_rss_mb']:>11}",

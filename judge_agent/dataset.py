@@ -1,7 +1,8 @@
 """What a batch run judges: items read from trace files or from tabular datasets, then filtered.
 
-An item is either a trace (every trace in a file is one item) or a dataset row with inputs,
-outputs and expectations (plain LLM-as-a-judge, or rows a `predict_fn` turns into traces).
+An item is a trace (every trace in a file is one item), a session (`group_by="session"`: the
+traces of one conversation, one per turn), or a dataset row with inputs, outputs and expectations
+(plain LLM-as-a-judge, or rows a `predict_fn` turns into traces).
 Each item has a stable key, so a re-run of the same data resumes where the last one stopped.
 """
 
@@ -12,6 +13,7 @@ import glob
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,20 +24,27 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_agent.errors import ConfigError
+from judge_agent.formatting import count
 from judge_agent.records import ItemInfo, SpanInfo
 from judge_agent.spans import SpanFilter
 from trace_tools import Trace
 from trace_tools.errors import TraceLoadError
+from trace_tools.index import TraceIndex
 from trace_tools.loaders import excluded_by, load_paths
 from trace_tools.loaders.common import NOT_A_TRACE
 from trace_tools.model import Span
 from trace_tools.redaction import redact_text, redact_value
+from trace_tools.sessions import Session, conversation, group_sessions, quoted_id, turns
 from trace_tools.text import utc_datetime
+
+logger = logging.getLogger("judge_agent.dataset")
 
 FIELDS = ("inputs", "outputs", "expectations")
 #: Dataset columns a mapping may point to: the three judge fields and the item key.
 MAPPABLE = ("key", *FIELDS)
 _DATASET_SUFFIXES = (".csv", ".jsonl", ".json", ".ndjson")
+#: What an item is: each trace, or each session (the traces of one conversation).
+GroupBy = Literal["trace", "session"]
 
 
 @dataclass
@@ -49,23 +58,33 @@ class Item:
     outputs: Any = None
     expectations: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    session: Session | None = None
     span_id: str | None = None
     """The span a span-scoped judge judges (`span_item`); None: the item is the whole trace (or a row)."""
+
+    @property
+    def traces(self) -> tuple[Trace, ...]:
+        """The traces judged: a session's, the trace, or none (a dataset row)."""
+        if self.session is not None:
+            return self.session.traces
+        return (self.trace,) if self.trace is not None else ()
 
     @property
     def span(self) -> Span | None:
         return self.trace.by_id.get(self.span_id) if self.trace is not None and self.span_id else None
 
     def content_digest(self) -> str:
-        """What the verdict depends on, for the cache: the trace's content, the span judged and the given fields."""
+        """What the verdict depends on, for the cache: the traces' content, the span judged and the given fields."""
         fields = json.dumps([self.inputs, self.outputs, self.expectations], sort_keys=True, default=repr)
-        trace = self.trace.content_digest() if self.trace is not None else ""
+        traces = "\n".join(trace.content_digest() for trace in self.traces)
         span = f"\n{self.span_id}" if self.span_id else ""  # each span of a trace is judged apart
-        return hashlib.sha256(f"{trace}{span}\n{fields}".encode()).hexdigest()
+        return hashlib.sha256(f"{traces}{span}\n{fields}".encode()).hexdigest()
 
     def info(self, *, redact: bool = True) -> ItemInfo:
         """What a results record says about the item. With `redact`, as the judge saw it: the record and
         the report made from it are shared more widely than the data, so a secret must not reach them."""
+        if self.session is not None:
+            return _session_info(self, self.session, redact)
         trace = self.trace
 
         def shown(value: Any) -> Any:
@@ -127,6 +146,8 @@ def spans_of(items: Iterable[Item], filter_: SpanFilter) -> Iterator[Item]:
         ConfigError: dataset rows (they have no spans).
     """
     for item in items:
+        if item.session is not None:
+            raise ConfigError("--each-span judges the spans of traces, one by one: not with --group-by session")
         if item.trace is None:
             raise ConfigError("--each-span judges the spans of traces; the data has dataset rows")
         if item.span_id is not None:
@@ -135,6 +156,26 @@ def spans_of(items: Iterable[Item], filter_: SpanFilter) -> Iterator[Item]:
         for span in item.trace.spans:
             if filter_.matches(span):
                 yield span_item(item, span)
+
+
+def _session_info(item: Item, session: Session, redact: bool) -> ItemInfo:
+    """A session as its records show it: its id, turns, first trace's name and start, an error if any turn
+    had one, and the conversation (redacted as the judge saw it, cut)."""
+    first = session.traces[0]
+    name = first.root.name
+    errors = any(trace.status_code == "ERROR" for trace in session.traces)
+    talk = conversation(turns(TraceIndex(trace, redact) for trace in session.traces), session.dropped)
+    return ItemInfo(
+        key=item.key,
+        source=item.source,
+        session_id=session.session_id,
+        turns=len(session.traces) + session.dropped,
+        root_span_id=first.root.span_id,
+        name=redact_text(name) if redact and name else name,
+        start_time=start_time(first),
+        status="ERROR" if errors else session.traces[-1].status_code,
+        conversation=_preview(talk, 4000),
+    )
 
 
 def start_time(trace: Trace) -> datetime | None:
@@ -182,10 +223,11 @@ class Filters(BaseModel):
         return islice(kept, self.limit) if self.limit is not None else kept
 
     def _passes(self, item: Item) -> bool:
-        if item.trace is None:
+        """A session passes the trace filters when one of its turns does."""
+        if not item.traces:
             if self.needs_traces:
                 raise ConfigError("--since, --until, --status and --name select traces; the data has dataset rows")
-        elif not self._keeps(item.trace):
+        elif not any(self._keeps(trace) for trace in item.traces):
             return False
         return self.sample is None or _unit_hash(item.key, self.seed) < self.sample
 
@@ -206,9 +248,10 @@ def collect(
     strict: bool = False,
     exclude: Sequence[str] = (),
     outputs: Collection[str | Path] = (),
+    group_by: GroupBy = "trace",
 ) -> list[Item]:
     """Every item of DATA at once: `iter_items`, listed."""
-    return list(iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=outputs))
+    return list(iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=outputs, group_by=group_by))
 
 
 def iter_items(
@@ -218,6 +261,7 @@ def iter_items(
     strict: bool = False,
     exclude: Sequence[str] = (),
     outputs: Collection[str | Path] = (),
+    group_by: GroupBy = "trace",
 ) -> Iterator[Item]:
     """Items from DATA, read as they are asked for: paths, directories or globs of traces or datasets;
     Trace or Item objects (an iterator of them is read lazily too); a list of row dicts; or a pandas DataFrame.
@@ -234,6 +278,11 @@ def iter_items(
     a folder's name, or the file name). `outputs` are files the run writes (its results, its report):
     never read as data, so the same command can run again over a directory that holds them.
 
+    `group_by="session"` makes each session an item (keyed `session:<id>`): the traces that carry one
+    conversation's id, in the order they started. A session's turns may lie in any file, so grouping reads
+    every trace of DATA before the first session is judged (it holds the data, not one file's traces);
+    traces naming no session are passed over, with a warning.
+
     Raises (when the item that needs it is reached):
         ConfigError: nothing matches a path or glob, a path is one of `outputs`, a bad mapping, a dataset
             without the columns, two different rows with one key.
@@ -246,7 +295,8 @@ def iter_items(
         data = [data]
     if not isinstance(data, Iterable):
         raise ConfigError(f"cannot evaluate {type(data).__name__}: give paths, traces, rows or a DataFrame")
-    return _unique(_entries(data, columns, strict, exclude, {Path(path).resolve() for path in outputs}))
+    items = _unique(_entries(data, columns, strict, exclude, {Path(path).resolve() for path in outputs}))
+    return _sessions(items) if group_by == "session" else items
 
 
 def _entries(
@@ -392,6 +442,35 @@ def _unreadable(exc: ValueError | RecursionError) -> str:
 def _trace_item(trace: Trace) -> Item:
     """A trace to judge; its source is the file it came from (the load's name when its spans span files)."""
     return Item(key=f"trace:{trace.trace_id}", source=trace.source, trace=trace)
+
+
+def _sessions(items: Iterable[Item]) -> Iterator[Item]:
+    """The sessions among the items' traces, as items (see `iter_items`)."""
+    traces = []
+    sources: dict[str, str] = {}  # an item's source may name more than its trace's file (a store)
+    for item in items:
+        if item.trace is None:
+            raise ConfigError("--group-by session groups traces into conversations; the data has dataset rows")
+        traces.append(item.trace)
+        sources[item.trace.trace_id] = item.source
+    sessions, alone = group_sessions(traces)
+    if not sessions and traces:
+        raise ConfigError(
+            "--group-by session: no trace carries a session id (session.id, gen_ai.conversation.id, "
+            "or MLflow's mlflow.trace.session)"
+        )
+    if alone:
+        logger.warning("--group-by session: %s with no session id not judged", count(len(alone), "trace"))
+    for session in sessions:
+        if session.dropped:
+            logger.warning(
+                "session %s: its first %d traces are judged, %d more are not",
+                quoted_id(session.session_id),
+                len(session.traces),
+                session.dropped,
+            )
+        source = ", ".join(dict.fromkeys(sources[trace.trace_id] for trace in session.traces))
+        yield Item(key=f"session:{session.session_id}", source=source, session=session)
 
 
 def _unique(items: Iterable[Item]) -> Iterator[Item]:

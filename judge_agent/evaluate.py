@@ -40,7 +40,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from judge_agent.cache import CacheError, VerdictCache
-from judge_agent.dataset import FIELDS, Filters, Item, iter_items, spans_of
+from judge_agent.dataset import FIELDS, Filters, GroupBy, Item, iter_items, spans_of
 from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
@@ -143,6 +143,7 @@ async def aevaluate(
     strict: bool = False,
     exclude: Sequence[str] = (),
     outputs: Sequence[str | Path] = (),
+    group_by: GroupBy = "trace",
     each_span: SpanFilter | str | None = None,
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
@@ -168,6 +169,7 @@ async def aevaluate(
         exclude: globs of files to pass over in directories and glob matches (`results.jsonl`, `runs/*`).
         outputs: other files this run writes (the CLI's --report): never read as data, nor are `output`
             and the traces `predict_fn` saves, so the same command runs again over a directory holding them.
+        group_by: "session" judges each conversation (its traces, keyed `session:<id>`) instead of each trace.
         each_span: for span-scoped judges (`{{ span }}`): the spans to judge, e.g. "retriever" or
             "type=tool,name=search" (default: the judges' own `spans`); each matching span of each trace is an
             item keyed by trace and span id, and the filters' sample and limit count spans.
@@ -190,7 +192,7 @@ async def aevaluate(
     spans = _spans_judged(resolved, each_span, predicting=predict_fn is not None)
 
     def read() -> Iterator[Item]:
-        items = iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written)
+        items = iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written, group_by=group_by)
         return selected.select(_span_items(items, spans) if spans else items)
 
     source: Callable[[], Iterator[Item]] = read
@@ -320,9 +322,9 @@ class _Survey:
         """The items, each noted as it passes."""
         for item in items:
             self.keys.append(item.key)
-            self.traces = self.traces or item.trace is not None
+            self.traces = self.traces or bool(item.traces)
             self.fields.update(name for name in FIELDS if getattr(item, name) is not None)
-            for note in item.trace.warnings if item.trace else ():
+            for note in (note for trace in item.traces for note in trace.warnings):
                 if len(self.notes) < _MAX_LOADING_NOTES:
                     self.notes[note] = None
                 elif note not in self.notes:
@@ -359,7 +361,7 @@ def _survey(read: Callable[[], Iterator[Item]], *, one_shot: bool) -> tuple[_Sur
         spans = 0
         for item in survey.watch(read()):
             if held is not None:
-                spans += len(item.trace.spans) if item.trace else 1
+                spans += sum(len(trace.spans) for trace in item.traces) or 1
                 if spans <= _HOLD_SPANS:
                     held.append(item)
                 else:
@@ -473,6 +475,10 @@ def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) ->
             continue
         for name in judge.definition.variables:
             from_run = name != "expectations" and (predicting or survey.traces)
+            if name == "conversation" and not from_run:
+                raise ConfigError(
+                    f"judge {judge.name!r} reads {{{{ conversation }}}}: give traces, grouped with --group-by session"
+                )
             if not from_run and name not in survey.fields:
                 raise ConfigError(
                     f"judge {judge.name!r} uses {{{{ {name} }}}} but no item has {name}: "

@@ -40,9 +40,10 @@ from judge_agent.verdict import VerdictContract
 from trace_tools import Trace, load, load_path
 from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.selection import select_trace
+from trace_tools.sessions import Session, conversation, select_session, turns
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
-TraceInput = str | Path | Trace | Mapping[str, Any]
+TraceInput = str | Path | Trace | Mapping[str, Any] | Session
 #: trace_tools' arguments, for the loop on small context windows. Pages: 100 ListSpans rows are
 #: ~50 s of prompt for a 1.5B model on 2 cores. Optional arguments: left free, a 1.5B model fills
 #: in every one it sees (page_token "", status "OK", parent_id = the root...), silently filtering
@@ -147,6 +148,7 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
@@ -160,6 +162,7 @@ class Judge:
             outputs=outputs,
             expectations=expectations,
             trace_id=trace_id,
+            session_id=session_id,
             span_id=span_id,
             on_event=on_event,
         )
@@ -173,54 +176,77 @@ class Judge:
         outputs: Any = None,
         expectations: Any = None,
         trace_id: str | None = None,
+        session_id: str | None = None,
         span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
-        """Judge a trace (agent mode), inputs/outputs/expectations (plain mode), or one span of a trace
-        (`span_id`, for a judge whose instructions use `{{ span }}` and the other span variables).
+        """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode), or a session: a
+        `Session`, or the one `session_id` names among the traces given; or one span of a trace (`span_id`,
+        for a judge whose instructions use `{{ span }}` and the other span variables).
+
+        A session's judge reads `{{ conversation }}` (its turns in order); in agent mode the tools
+        serve every trace of the session (ListTraces lists them, the others take a trace_id).
 
         Raises:
             ConfigError: no model, a missing API key, a missing field the template uses, no span for a
                 span-scoped judge.
             TraceLoadError: the trace cannot be loaded.
+            TraceSelectionError: no such trace or session among those given.
             SpanNotFoundError: the trace has no span `span_id`.
         Judging failures (provider errors, no valid verdict) are returned as an error Feedback.
         """
         started = time.perf_counter()
         definition = self.definition
         if definition.mode == "check":
+            if isinstance(trace, Session) or session_id is not None:
+                raise ConfigError(f"judge {self.name!r} checks one trace, not a session: judge traces with it")
             if trace is None:
                 raise ConfigError(f"judge {self.name!r} checks a trace: pass a trace (a path, Trace or dict)")
             check = functools.partial(self._check, trace, trace_id)
             return await anyio.to_thread.run_sync(check, abandon_on_cancel=True)  # a slow function holds no loop
-        store = _store(trace, trace_id, self.redact) if trace is not None else None
-        index = store.get() if store is not None else None
+        agent = definition.mode == "agent"
+        session = _session(trace, session_id) if isinstance(trace, Session) or session_id is not None else None
+        store = index = None
+        if session is not None:
+            store = TraceStore(session.traces, self.redact)
+        elif trace is not None:
+            store = _store(trace, trace_id, self.redact)
+        if store is not None and not store.several:
+            index = store.get()
         scoped = _span_scope(definition, index, span_id)
-        if definition.mode == "agent":
-            if trace is None and not self.mcp_endpoints:
-                raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
-        else:
-            if index is not None:  # a plain judge reads the trace's root inputs and outputs
-                root_inputs, root_outputs = root_fields(index)
-                inputs = root_inputs if inputs is None else inputs
-                outputs = root_outputs if outputs is None else outputs
-            store = None  # no tools: the trace was read for its fields (and its span's)
-            index = index if scoped else None  # a span verdict says which trace and span it is about
-            _require(definition, inputs=inputs, outputs=outputs, expectations=expectations)
+        served = store if agent else None  # what the tools serve (a plain judge gets none)
+        if agent and store is None and not self.mcp_endpoints:
+            raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
+        if not agent and index is not None:  # a plain judge reads the trace's root inputs and outputs
+            root_inputs, root_outputs = root_fields(index)
+            inputs = root_inputs if inputs is None else inputs
+            outputs = root_outputs if outputs is None else outputs
+        talk = None
+        if store is not None and "conversation" in definition.variables:
+            talk = conversation(turns(store.indexes.values()), session.dropped if session else 0)
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
+        _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
-            definition.value_type, cite_spans=definition.mode == "agent", compact=small_window(provider.context_window)
+            definition.value_type, cite_spans=agent, compact=small_window(provider.context_window)
         )
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations}
+        if session is not None:
+            label = f"session {session.session_id!r}"
         try:
-            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact, scoped)
-            result = await self._investigate(provider, store, contract, start.messages, start.inlined, on_event)
+            start = opening(
+                definition, contract, provider.context_window, index, label, fields, self.redact, store, scoped
+            )
+            result = await self._investigate(provider, served, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        span = span_id if scoped else None
-        return self._feedback(provider, index, result, started, inlined=start.inlined, span_id=span)
+        feedback = self._feedback(provider, served, result, started, inlined=start.inlined)
+        if session is not None:
+            feedback.session_id = session.session_id
+        if scoped and index is not None and span_id is not None:  # a span verdict says which trace and span
+            feedback.trace_id, feedback.span_id = index.trace.trace_id, index.span(span_id).span_id
+        return feedback
 
     def _check(self, trace: TraceInput, trace_id: str | None) -> Feedback:
         definition = self.definition
@@ -266,16 +292,16 @@ class Judge:
     def _feedback(
         self,
         provider: Provider,
-        index: TraceIndex | None,
+        store: TraceStore | None,
         result: LoopResult,
         started: float,
         inlined: bool,
-        span_id: str | None,
     ) -> Feedback:
         failure = result.error
         verdict = result.verdict if failure is None else None
         cited = list(verdict.cited_span_ids) if verdict else []
-        unknown = [s for s in cited if index is not None and s not in index.trace.by_id]
+        indexes = list(store.indexes.values()) if store is not None else []
+        unknown = [s for s in cited if indexes and not any(s in i.trace.by_id for i in indexes)]
         metadata = FeedbackMetadata(
             model=provider.uri,
             mode=self.definition.mode,
@@ -294,8 +320,7 @@ class Judge:
             value=verdict.value if verdict else None,
             rationale=verdict.rationale if verdict else "",
             cited_span_ids=cited,
-            trace_id=index.trace.trace_id if index else None,
-            span_id=index.span(span_id).span_id if index and span_id else None,
+            trace_id=indexes[0].trace.trace_id if len(indexes) == 1 else None,
             error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
             metadata=metadata,
         )
@@ -400,13 +425,31 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
 
 def _chosen(trace: TraceInput, trace_id: str | None) -> Trace:
     """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
-    if isinstance(trace, Trace):
-        traces, source = [trace], "the Trace given"
-    elif isinstance(trace, (str, Path)):
-        traces, source = load_path(trace), str(trace)
-    else:
-        traces, source = load(dict(trace)), "the trace data given"
+    traces, source = _traces(trace)
     return select_trace(traces, trace_id, source=source, option="trace_id")
+
+
+def _traces(data: TraceInput) -> tuple[list[Trace], str]:
+    """The traces given, and how an error names them."""
+    if isinstance(data, Session):
+        return list(data.traces), f"session {data.session_id!r}"
+    if isinstance(data, Trace):
+        return [data], "the Trace given"
+    if isinstance(data, (str, Path)):
+        return load_path(data), str(data)
+    return load(dict(data)), "the trace data given"
+
+
+def _session(data: TraceInput | None, session_id: str | None) -> Session:
+    """The session to judge: the one given, or the one `session_id` names in the traces given."""
+    if isinstance(data, Session):
+        if session_id is not None and session_id != data.session_id:
+            raise ConfigError(f"session_id {session_id!r} differs from the Session given ({data.session_id!r})")
+        return data
+    if data is None or session_id is None:
+        raise ConfigError("a session's judgment needs the traces: pass a path, Trace data or a Session")
+    traces, source = _traces(data)
+    return select_session(traces, session_id, source)
 
 
 def _span_scope(definition: JudgeDefinition, index: TraceIndex | None, span_id: str | None) -> dict[str, str]:
@@ -438,6 +481,11 @@ def _in_event_loop() -> bool:
 
 def _require(definition: JudgeDefinition, **given: Any) -> None:
     missing = [name for name in definition.variables if name in given and given[name] is None]
+    if "conversation" in missing:
+        raise ConfigError(
+            f"judge {definition.name!r} uses {{{{ conversation }}}}: pass a session (session_id=..., or a Session) "
+            "or a trace (a one-turn conversation)"
+        )
     if missing:
         names = ", ".join(f"{m}=..." for m in missing)
         raise ConfigError(

@@ -21,6 +21,11 @@ from trace_tools.prompt_plugins import TracePrompt
 _FROM_TRACE = {
     "inputs": "the inputs of the trace's root span (GetTraceInfo previews them; GetSpan on the root reads them)",
     "outputs": "the outputs of the trace's root span (GetTraceInfo previews them; GetSpan on the root reads them)",
+    "conversation": (
+        "the conversation this trace is a turn of: ListTraces shows the trace's session_id, ListTraces with that "
+        "session_id lists every turn in order, and each turn is its root span's inputs (the user) and outputs "
+        "(the agent); a trace with no session is a conversation of one turn"
+    ),
 }
 
 ROLE = """\
@@ -61,7 +66,7 @@ def judge_prompt(definition: JudgeDefinition, trace_id: str) -> str:
 def _example(example: prompts.Example) -> str:
     blocks = [
         prompts.data_block(label, value)
-        for label in ("inputs", "outputs", "expectations")
+        for label in prompts.EXAMPLE_FIELDS
         if (value := getattr(example, label)) is not None
     ]
     return "\n".join([*blocks, f"Verdict: {json.dumps(example.score)}. {example.justification.strip()}"])

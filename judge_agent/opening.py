@@ -18,11 +18,11 @@ from judge_agent import prompts
 from judge_agent.definition import JudgeDefinition
 from judge_agent.messages import Message
 from judge_agent.verdict import VerdictContract
-from trace_tools.index import TraceIndex
+from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.outline import outline
 from trace_tools.redaction import redact_value
 
-FIELDS = ("inputs", "outputs", "expectations")
+FIELDS = ("inputs", "outputs", "expectations", "conversation")
 PLAIN_REQUEST = "Evaluate this according to your instructions, then call submit_verdict."
 
 
@@ -49,6 +49,7 @@ def opening(
     label: str,
     fields: Mapping[str, Any],
     redact: bool,
+    store: TraceStore | None = None,
     scoped: Mapping[str, str] | None = None,
 ) -> Opening:
     """The system prompt and first user message of a judgment.
@@ -57,9 +58,10 @@ def opening(
         context_window: the model's, to decide whether the trace outline is inlined (`inline: auto`).
         index: the trace served to the tools, if any (agent mode).
         label: how the first message names the trace (its id, or where it is served).
-        fields: inputs, outputs and expectations as given (None: not given; an agent judge then
-            reads the root span's).
+        fields: inputs, outputs, expectations and the conversation as given (None: not given; an
+            agent judge then reads the root span's inputs and outputs).
         redact: mask secrets in the fields given (the trace's are masked by its store).
+        store: the traces served to the tools; several are a session's (`label` names it).
         scoped: the span variables' values, already fenced (`spans.span_variables`), for a span-scoped judge.
     """
     values: dict[str, str] = dict(scoped or {})
@@ -74,7 +76,14 @@ def opening(
             given["outputs"] = outputs if given["outputs"] is None else given["outputs"]
         text = outline(index) if index is not None else None
         inlined = text is not None and should_inline(definition, context_window, text)
-        if inlined and text is not None:
+        if store is not None and store.several:
+            values["trace"] = f"the {len(store)} traces of {label} (one per turn), which you investigate with the tools"
+            first = (
+                f"Judge {label}: {len(store)} traces, one per turn, in the order they ran. ListTraces lists "
+                "them; GetTraceInfo, ListSpans, GetSpan and SearchTraceRegex take a trace_id. Investigate, "
+                "then call submit_verdict."
+            )
+        elif inlined and text is not None:
             values["trace"] = f"the trace below (id {label})"
             first = (
                 "Here is the whole trace, as data. The tools remain available for details.\n"

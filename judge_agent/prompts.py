@@ -20,7 +20,9 @@ from judge_agent.verdict import VerdictContract
 #: What a span-scoped judge reads of the one span it judges (`judge_agent.spans`): its GetSpan view, its
 #: inputs and outputs, its parent's view. A judge using any of them gives one verdict per span.
 SPAN_VARIABLES = ("span", "span_inputs", "span_outputs", "parent")
-VARIABLES = ("trace", "inputs", "outputs", "expectations", *SPAN_VARIABLES)
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *SPAN_VARIABLES)
+#: What a scored example may show the judge (its data), in this order.
+EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)
@@ -57,6 +59,7 @@ class Example(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    conversation: Any = None
     score: Any
     justification: str
 
@@ -111,7 +114,7 @@ def system_prompt(
 
 def _example(number: int, example: Example) -> str:
     lines = [f"Example {number}:"]
-    for label in ("inputs", "outputs", "expectations"):
+    for label in EXAMPLE_FIELDS:
         value = getattr(example, label)
         if value is not None:
             lines.append(data_block(label, value))

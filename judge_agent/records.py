@@ -49,10 +49,13 @@ class ItemInfo(BaseModel):
     """What was judged, as far as a reader of the results needs to know."""
 
     key: str = Field(
-        description="stable id of the item: 'trace:<trace id>', 'span:<trace id>:<span id>' or '<dataset>#<row>'"
+        description="stable id of the item: 'trace:<trace id>', 'span:<trace id>:<span id>', 'session:<id>' "
+        "or '<dataset>#<row>'"
     )
     source: str = Field(description="the file (and row) the item came from")
     trace_id: str | None = None
+    session_id: str | None = Field(default=None, description="the conversation, when the item is a session")
+    turns: int | None = Field(default=None, description="a session's traces (one per turn)")
     root_span_id: str | None = Field(default=None, description="the trace's root span (what a verdict is about)")
     name: str | None = Field(default=None, description="the trace's root span name")
     start_time: datetime | None = None
@@ -61,6 +64,7 @@ class ItemInfo(BaseModel):
     outputs: Any = None
     expectations: Any = None
     span: SpanInfo | None = Field(default=None, description="the span judged, for a span item")
+    conversation: str | None = Field(default=None, description="a session's turns as its judges read them (cut)")
 
 
 class RecordKey(NamedTuple):

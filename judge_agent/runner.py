@@ -209,7 +209,7 @@ class Runner:
         started = time.perf_counter()
         try:
             return await judge.acall(
-                item.trace,
+                item.session if item.session is not None else item.trace,
                 inputs=item.inputs,
                 outputs=item.outputs,
                 expectations=item.expectations,
@@ -232,8 +232,8 @@ class Runner:
 
 
 def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
-    trace = job.item.trace
-    names = {s: trace.by_id[s].name for s in feedback.cited_span_ids if trace and s in trace.by_id}
+    traces = job.item.traces
+    names = {s: t.by_id[s].name for s in feedback.cited_span_ids for t in traces if s in t.by_id}
     return EvalRecord(
         item=job.item.info(redact=job.judge.redact),
         judge=job.judge.name,

@@ -7,7 +7,8 @@ Nothing here judges: a stored trace loads as a `Trace`, exactly as a file's woul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,8 @@ from trace_tools.model import Trace
 if TYPE_CHECKING:
     from trace_tools.store import TraceDatabase, TraceQuery, TraceSummary
 
-#: Traces one `evaluate --store` run may select (each is loaded before judging, as files are).
+#: Traces one `evaluate --store` run may select (their summaries are listed before judging; each trace
+#: is loaded when it is judged).
 MAX_ITEMS = 100_000
 
 
@@ -121,9 +123,26 @@ def sampled(trace_ids: Sequence[str], filters: Filters) -> list[str]:
     return [t for t in trace_ids if item_key(t) in kept]
 
 
-def stored_items(database: TraceDatabase, summaries: list[TraceSummary]) -> list[Item]:
-    """The traces as batch items, loaded from the store; their source names the store."""
-    return [stored_item(database, database.load(s.trace_id)) for s in summaries]
+def stored_items(database: TraceDatabase, summaries: Sequence[TraceSummary]) -> StoredItems:
+    """The traces as batch items, each loaded from the store when it is reached; their source names the store."""
+    return StoredItems(database, [s.trace_id for s in summaries])
+
+
+@dataclass(frozen=True)
+class StoredItems:
+    """Stored traces as batch items, each loaded when it is reached and dropped once judged, so a run over
+    many holds those in flight, not all of them; re-iterable (read anew each time), as trace files are.
+    The database must stay open while they are read."""
+
+    database: TraceDatabase
+    trace_ids: Sequence[str]
+
+    def __iter__(self) -> Iterator[Item]:
+        for trace_id in self.trace_ids:
+            yield stored_item(self.database, self.database.load(trace_id))
+
+    def __len__(self) -> int:
+        return len(self.trace_ids)
 
 
 def stored_item(database: TraceDatabase, trace: Trace) -> Item:

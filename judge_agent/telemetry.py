@@ -293,7 +293,7 @@ class OtlpExport:
 
 
 def evaluation_attributes(feedback: Feedback, value_type: ValueType) -> dict[str, Any]:
-    """The event's attributes: name, score (value and/or label), explanation, cited spans."""
+    """The event's attributes: name, score (value and/or label), explanation, cited spans, the session."""
     value = feedback.value
     attributes: dict[str, Any] = {"gen_ai.evaluation.name": feedback.name}
     if isinstance(value, bool):
@@ -309,6 +309,8 @@ def evaluation_attributes(feedback: Feedback, value_type: ValueType) -> dict[str
         attributes["gen_ai.evaluation.explanation"] = _preview(feedback.rationale, EXPLANATION_CHARS)
     if feedback.cited_span_ids:
         attributes["judge_agent.evaluation.cited_span_ids"] = [c[:64] for c in feedback.cited_span_ids[:MAX_CITED]]
+    if feedback.session_id is not None:  # a session's verdict is about no one trace: the conversation names it
+        attributes["gen_ai.conversation.id"] = feedback.session_id[:256]
     return attributes
 
 

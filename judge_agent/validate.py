@@ -5,13 +5,15 @@ A labels file is JSON Lines, one human judgment per line::
     {"trace": "fixtures/tool_loop.jsonl", "judge": "performance", "value": "needs_improvement"}
     {"trace": "runs/", "trace_id": "5b8e…", "value": "optimal"}
     {"key": "q17", "inputs": "2+2?", "outputs": "5", "expectations": "4", "judge": "correctness", "value": false}
+    {"trace": "chats/", "session_id": "support-7f2c", "judge": "user_frustration", "value": "resolved"}
 
 `trace` is a trace file or directory (relative to the labels file, or to the working directory),
-with `trace_id` when it holds several traces, and `span_id` for a label of one span (a span-scoped
-judge: the item is keyed `span:<trace id>:<span id>`, as `evaluate --each-span` keys it); otherwise
-`inputs`/`outputs`/`expectations` are given inline. `judge` may be left out when every label is for
-the judge being validated; labels for other judges are skipped. `key` names the item in the output
-(default: the trace id, or the line number).
+with `trace_id` when it holds several traces (and `span_id` for a label of one span, for a span-scoped
+judge: the item is keyed `span:<trace id>:<span id>`, as `evaluate --each-span` keys it), or
+`session_id` to label a whole session; otherwise `inputs`/`outputs`/`expectations` are given inline.
+`judge` may be left out when every label is for the judge being validated; labels for other judges
+are skipped. `key` names the item in the output (default: the trace id, or the line number; a
+session's: `session:<id>`).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
 repeats the cache is bypassed) once per model, and the agreement is computed per model by
@@ -38,6 +40,7 @@ from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
 from trace_tools.errors import TraceSelectionError
 from trace_tools.selection import normalize_id, select_trace
+from trace_tools.sessions import select_session
 
 
 class Label(BaseModel):
@@ -51,6 +54,7 @@ class Label(BaseModel):
     trace: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
+    session_id: str | None = None
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
@@ -61,6 +65,10 @@ class Label(BaseModel):
             raise ValueError("a label needs a trace (file) or inputs/outputs")
         if self.span_id is not None and self.trace is None:
             raise ValueError("span_id names a span of a trace: give the trace (file) too")
+        if self.session_id is not None and (self.trace is None or self.trace_id is not None):
+            raise ValueError("a session's label gives the trace file and session_id (no trace_id)")
+        if self.session_id is not None and self.span_id is not None:
+            raise ValueError("a label is about a session or one span, not both")
         return self
 
 
@@ -115,6 +123,10 @@ def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[
     if trace_path not in loaded:
         loaded[trace_path] = load_path(trace_path)
     try:
+        if label.session_id is not None:
+            session = select_session(loaded[trace_path], label.session_id, source=label.trace)
+            key = label.key or f"session:{session.session_id}"
+            return Item(key, session.sources, expectations=label.expectations, session=session)
         trace = select_trace(loaded[trace_path], label.trace_id, source=label.trace, option="trace_id")
     except TraceSelectionError as exc:
         raise ConfigError(f"{labels_path}:{number}: {exc}") from exc

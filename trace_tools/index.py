@@ -21,6 +21,7 @@ from trace_tools.loaders import load_paths
 from trace_tools.model import Span, Trace
 from trace_tools.redaction import hinted, is_secret_key, redact_value
 from trace_tools.selection import SHOWN_IDS, normalize_id, select_id
+from trace_tools.sessions import SESSION_KEYS, USER_KEYS, named_id
 from trace_tools.text import as_text, fold, iso_time
 
 
@@ -266,9 +267,7 @@ def _matches(trace: Trace, filters: TraceFilter) -> bool:
 
 def _carries(trace: Trace, kind: Literal["session", "user"], wanted: str) -> bool:
     """Whether a span, a root's resource or the trace's metadata names `wanted` as its session or
-    user, under the keys the trace store indexes (imported only now: that module loads SQLAlchemy)."""
-    from trace_tools.store.rows import SESSION_KEYS, USER_KEYS
-
+    user, under the keys the trace store indexes."""
     keys = SESSION_KEYS if kind == "session" else USER_KEYS
     sources = [trace.metadata, *(span.attributes for span in trace.spans), *(span.resource for span in trace.roots)]
     return any(str(source.get(key)) == wanted for source in sources for key in keys if key in source)
@@ -283,4 +282,6 @@ def _listed(trace: Trace) -> Listed:
         status=trace.status_code,
         span_count=len(trace.spans),
         error_count=sum(1 for s in trace.spans if s.status_code == "ERROR"),
+        session_id=named_id(trace, SESSION_KEYS),
+        user_id=named_id(trace, USER_KEYS),
     )

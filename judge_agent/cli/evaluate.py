@@ -6,6 +6,7 @@ not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
@@ -39,7 +40,8 @@ from judge_agent.formatting import figure
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
-    from judge_agent.dataset import Filters, Item
+    from judge_agent.dataset import Filters
+    from judge_agent.stored import StoredItems
     from trace_tools.store import TraceQuery
 
 
@@ -127,6 +129,14 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     help="Judge every span of a kind, one verdict per span, with judges that use {{ span }}: a type "
     "(retriever, tool, llm, or the producer's word), name=TEXT, or type=TOOL,name=TEXT (default: the judges' own).",
 )
+@click.option(
+    "--group-by",
+    type=click.Choice(["trace", "session"]),
+    default="trace",
+    show_default=True,
+    help="What an item is: each trace, or each session (a conversation's traces, by session.id, "
+    "gen_ai.conversation.id or MLflow's session), judged as one.",
+)
 @click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option(
@@ -167,6 +177,7 @@ def evaluate(
     seed: int,
     limit: int | None,
     each_span: str | None,
+    group_by: Literal["trace", "session"],
     retry_failed: bool,
     no_cache: bool,
     fail_under: dict[str, float],
@@ -184,6 +195,7 @@ def evaluate(
         --map expectations=expected --report report.html --fail-under correctness=0.9
     judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
     judge-agent evaluate runs/ --builtin retrieval_relevance --each-span retriever --report spans.html
+    judge-agent evaluate chats/ --group-by session --builtin user_frustration --builtin knowledge_retention
 
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
     oldest first), chosen by the filters.
@@ -208,7 +220,6 @@ def evaluate(
         raise click.UsageError("give DATA or --store, not both")
     if store is not None and exclude:
         raise click.UsageError("--exclude passes over files of DATA: it does not apply to --store")
-    items = _from_store(store, query, filters) if store is not None else None
     if store is None:
         reject_store_filters(query)
         if not data:
@@ -218,26 +229,29 @@ def evaluate(
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot write report {report}: {exc.strerror or exc}") from exc
-    progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
-    evaluation = interruptible(
-        lambda: aevaluate(
-            items if items is not None else list(data),
-            judges,
-            model=model,
-            concurrency=concurrency,
-            output=output,
-            cache=not no_cache,
-            retry_failed=retry_failed,
-            filters=None if items is not None else filters,
-            mapping=mapping,
-            progress=progress,
-            strict=strict,
-            exclude=exclude,
-            outputs=[report] if report else [],
-            each_span=each_span,
-        ),
-        output,
-    )
+    with contextlib.ExitStack() as open_stores:  # the store's traces are loaded as they are judged
+        items = _from_store(open_stores, store, query, filters) if store is not None else None
+        progress = otlp_progress(progress_bar(quiet), export_otlp, export_parent)
+        evaluation = interruptible(
+            lambda: aevaluate(
+                items if items is not None else list(data),
+                judges,
+                model=model,
+                concurrency=concurrency,
+                output=output,
+                cache=not no_cache,
+                retry_failed=retry_failed,
+                filters=None if items is not None else filters,
+                mapping=mapping,
+                progress=progress,
+                strict=strict,
+                exclude=exclude,
+                outputs=[report] if report else [],
+                group_by=group_by,
+                each_span=each_span,
+            ),
+            output,
+        )
     if as_json:
         click.echo(evaluation.model_dump_json(indent=2))
     else:
@@ -261,14 +275,15 @@ def evaluate(
     sys.exit(1 if failed_gates or all_failed else 0)
 
 
-def _from_store(store: str, query: TraceQuery, filters: Filters) -> list[Item]:
-    """The stored traces the filters select, loaded as items (one line when none match)."""
+def _from_store(stack: contextlib.ExitStack, store: str, query: TraceQuery, filters: Filters) -> StoredItems:
+    """The stored traces the filters select, as items loaded when judged from the store `stack` keeps open
+    (one line when none match)."""
     from judge_agent.stored import select_stored, stored_items
     from trace_tools.store import open_store
 
-    with open_store(store or None, create=False) as database:
-        chosen = select_stored(database, query, filters)
-        if not chosen:
-            kind = "trace" if query.complete is None else "complete trace"
-            raise ConfigError(f"no {kind} in {database.url} matches the filters")
-        return stored_items(database, chosen)
+    database = stack.enter_context(open_store(store or None, create=False))
+    chosen = select_stored(database, query, filters)
+    if not chosen:
+        kind = "trace" if query.complete is None else "complete trace"
+        raise ConfigError(f"no {kind} in {database.url} matches the filters")
+    return stored_items(database, chosen)

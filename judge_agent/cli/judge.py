@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from judge_agent.judge import Judge
     from judge_agent.value_types import ValueType
     from trace_tools import Trace
+    from trace_tools.sessions import Session
     from trace_tools.store import TraceQuery
 
 
@@ -81,6 +82,12 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
     "--span-id",
     metavar="ID",
     help="Which span, for a judge of one span at a time ({{ span }}): `trace-tools spans TRACE --type T` lists them.",
+)
+@click.option(
+    "--session",
+    metavar="ID",
+    help="Judge a whole conversation: the traces of TRACE carrying this session id (session.id, "
+    "gen_ai.conversation.id, MLflow's session), one per turn.",
 )
 @store_option
 @click.option("--last", is_flag=True, help="With --store: the newest complete trace (matching the filters).")
@@ -146,6 +153,7 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 def judge(
     trace: Path | None,
     trace_id: str | None,
+    session: str | None,
     span_id: str | None,
     store: str | None,
     last: bool,
@@ -178,11 +186,13 @@ def judge(
     --instructions, --judge or --builtin.
 
     Prints a panel with the verdict, rationale and cited spans (or the Feedback as JSON with --json).
-    With several traces in TRACE, --trace-id picks one. With --store, the trace comes from the
-    trace store: --trace-id ID, or --last for the newest complete one.
+    With several traces in TRACE, --trace-id picks one; --session ID judges the traces of one
+    conversation together (a judge using {{ conversation }} reads its turns in order). With --store,
+    the trace comes from the trace store: --trace-id ID, or --last for the newest complete one.
     """
     from judge_agent.cli.render import render_feedback
     from judge_agent.toolbox import McpEndpoint
+    from trace_tools import Trace
 
     chosen = [o for o in (instructions, judge_file, builtin) if o]
     if len(chosen) != 1:
@@ -195,6 +205,8 @@ def judge(
         raise click.UsageError("with --store, give --trace-id ID or --last")
     if last and store is None:
         raise click.UsageError("--last picks from a trace store: give --store PATH_OR_URL")
+    if session is not None and (trace is None or trace_id is not None):
+        raise click.UsageError("--session picks the traces of one conversation in TRACE: give TRACE, not --trace-id")
     if store is None:
         reject_store_filters(query)
     given = click.get_current_context().get_parameter_source("mcp_headers") == ParameterSource.COMMANDLINE
@@ -212,13 +224,16 @@ def judge(
     judge_.log_full_responses = debug
     configure_logging(verbose or debug)
 
+    loaded: Trace | Session | None
     if store is not None:
         from judge_agent.stored import stored_trace
 
-        loaded: Trace | None = stored_trace(store or None, trace_id, query=query)
+        loaded = stored_trace(store or None, trace_id, query=query)
+    elif trace is not None:
+        loaded = _load_trace(trace, trace_id, strict, session)
     else:
-        loaded = _load_trace(trace, trace_id, strict) if trace is not None else None
-    if judge_.definition.span_scoped and (loaded is None or span_id is None):
+        loaded = None
+    if judge_.definition.span_scoped and (not isinstance(loaded, Trace) or span_id is None):
         raise click.UsageError(
             f"judge {judge_.name!r} judges one span at a time: give TRACE and --span-id ID "
             "(or judge every span of a kind with `judge-agent evaluate --each-span TYPE`)"
@@ -233,7 +248,7 @@ def judge(
         raise click.UsageError(f"judge {judge_.name!r} checks a trace: give TRACE")
     sink = _TranscriptWriter(transcript) if transcript else None
     exporter = otlp_export(export_otlp, export_parent, spans=verbose or debug, full=debug)
-    about = (loaded.trace_id, loaded.root.span_id) if loaded else (None, None)
+    about = (loaded.trace_id, loaded.root.span_id) if isinstance(loaded, Trace) else (None, None)
     investigation = exporter.investigate(judge_.name, judge_.model, *about) if exporter else None
     spinner = _Spinner() if stderr.is_terminal and not (verbose or debug or as_json) else None
     try:
@@ -310,17 +325,20 @@ def _build_judge(
     return make_judge("judgment", instructions, feedback_value_type=value_type or str, **options)
 
 
-def _load_trace(path: Path, trace_id: str | None, strict: bool) -> Trace:
+def _load_trace(path: Path, trace_id: str | None, strict: bool, session_id: str | None) -> Trace | Session:
     """The one trace to judge (TRACE `-`: from stdin): `select_trace`'s rule, as in `trace-tools`
-    and the Python API."""
+    and the Python API; or the session `session_id` names."""
     from trace_tools import load, load_path
     from trace_tools.selection import select_trace
+    from trace_tools.sessions import select_session
     from trace_tools.terminal import STDIN, STDIN_SOURCE, read_stdin
 
     if str(path) == STDIN:
         traces, source = load(read_stdin(), STDIN_SOURCE, strict=strict), STDIN_SOURCE
     else:
         traces, source = load_path(path, strict=strict), str(path)
+    if session_id is not None:
+        return select_session(traces, session_id, source)
     return select_trace(traces, trace_id, source=source, option="--trace-id")
 
 

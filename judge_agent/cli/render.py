@@ -20,6 +20,7 @@ from rich.text import Text
 
 from judge_agent.cli.common import line
 from judge_agent.formatting import MISSING, cost, count, duration, figure, interval
+from trace_tools.sessions import Session
 from trace_tools.text import safe
 
 if TYPE_CHECKING:
@@ -42,8 +43,10 @@ _VALUE_COLOURS = {
 }
 
 
-def render_feedback(feedback: Feedback, trace: Trace | None) -> Panel:
-    """The verdict as a rich panel: value, rationale, cited spans with names, cost of judging."""
+def render_feedback(feedback: Feedback, trace: Trace | Session | None) -> Panel:
+    """The verdict as a rich panel: value, rationale, cited spans with names (from the trace, or any of the
+    session's), cost of judging."""
+    traces = trace.traces if isinstance(trace, Session) else (trace,) if trace is not None else ()
     meta = feedback.metadata
     if feedback.error:
         body: list[Any] = [Text(f"Judging failed ({feedback.error.code}): {safe(feedback.error.message)}", style="red")]
@@ -58,8 +61,8 @@ def render_feedback(feedback: Feedback, trace: Trace | None) -> Panel:
     if feedback.cited_span_ids:
         cited = Table("cited span", "name", box=None, pad_edge=False)
         for span_id in feedback.cited_span_ids:
-            span = trace.by_id.get(span_id) if trace else None
-            name = span.name if span else ("(not in the trace)" if trace else "")
+            span = next((t.by_id[span_id] for t in traces if span_id in t.by_id), None)
+            name = span.name if span else ("(not in the trace)" if traces else "")
             cited.add_row(span_id, line(name))
         body += [Text(""), cited]
     price = f", cost {cost(meta.cost)}" if meta.cost is not None else ""

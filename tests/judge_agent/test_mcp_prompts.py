@@ -31,6 +31,8 @@ def test_a_judge_prompt_names_the_trace_fills_every_variable_and_states_the_verd
     assert text.count("Verdict: ") == len(definition.examples)
     if "trace" in definition.variables:
         assert f"trace {TRACE_ID}" in text.split("## Evaluation instructions")[1]
+    elif "conversation" in definition.variables:  # the session built-ins: the host lists the session's turns
+        assert "ListTraces with that session_id lists every turn in order" in text
     else:
         assert "the outputs of the trace's root span" in text
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from judge_agent.cli import main
 from judge_agent.dataset import Filters
 from judge_agent.records import read_records
-from judge_agent.stored import select_stored, stored_trace
+from judge_agent.stored import select_stored, stored_items, stored_trace
 from judge_agent.testing.model_server import ScriptedModelServer
 from tests.judge_agent.batch import ERROR_TRACE, TRACE_FILES, isolated, responder, verdict  # noqa: F401
 from tests.judge_agent.store_data import (
@@ -214,3 +214,22 @@ def test_store_alone_reads_the_default_store(model_server: ScriptedModelServer, 
     result = invoke(model_server, "judge", "--store", "--last", "--builtin", "performance", "--json")
     assert result.exit_code == 0, result.output
     assert newest is not None and json.loads(result.stdout)["trace_id"] == newest.trace_id
+
+
+def test_evaluate_store_loads_each_trace_when_it_is_reached(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_store(sqlite_store) as database:
+        fill(database, traces_of(*TRACE_FILES))
+        loaded: list[str] = []
+        load = database.load
+
+        def counted(trace_id: str) -> Any:
+            loaded.append(trace_id)
+            return load(trace_id)
+
+        monkeypatch.setattr(database, "load", counted)
+        items = stored_items(database, select_stored(database, TraceQuery(complete=True)))
+        assert (loaded, len(items)) == ([], 6)  # selected by their summaries: nothing loaded yet
+        first = next(iter(items))
+        assert first.trace is not None and loaded == [first.trace.trace_id]
+        keys = [item.key for item in items]
+        assert keys == [item.key for item in items] and len(loaded) == 1 + 6 + 6  # read anew each time, as files

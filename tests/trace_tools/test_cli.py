@@ -186,7 +186,7 @@ def test_unreadable_files_exit_1_naming_the_file(tmp_path: Path, content: bytes,
 def test_help_documents_every_command() -> None:
     code, out, _ = run("--help")
     assert code == 0
-    for command in ("serve", "info", "traces", "spans", "span", "search"):
+    for command in ("serve", "info", "traces", "spans", "span", "search", "timing"):
         assert command in out
 
 

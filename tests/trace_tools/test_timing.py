@@ -17,12 +17,15 @@ from mcp.types import TextContent
 
 import trace_tools
 from tests.trace_tools.helpers import load_one, otlp_document, otlp_span, span_id, store_of
+from tests.trace_tools.store.otlp import proto_span, request, trace_id
 from trace_tools import timing
 from trace_tools.cli import main
 from trace_tools.errors import SpanNotFoundError
+from trace_tools.live import LiveTraces
 from trace_tools.model import Trace
 from trace_tools.results import TimingReport, TimingTable
 from trace_tools.server import build_server
+from trace_tools.store import open_store
 from trace_tools.tools import get_trace_timing
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -122,14 +125,18 @@ def test_a_child_outside_its_parent_is_clipped_and_said_to_be_skewed() -> None:
     assert skew.startswith("3 span(s) start before or end after their parent")
 
 
-def test_an_unfinished_span_runs_until_the_last_recorded_moment() -> None:
+@pytest.mark.parametrize("end", ["0", None], ids=["zero", "absent"])
+def test_an_unfinished_span_runs_until_the_last_recorded_moment(end: str | None) -> None:
     spans = [
         otlp_span("request", 1, start_ms=0, duration_ms=100),
         otlp_span("stream", 2, 1, start_ms=10, duration_ms=50),
         otlp_span("stuck", 3, start_ms=0, duration_ms=0),
         otlp_span("retry", 4, 3, start_ms=20, duration_ms=400),
     ]
-    spans[2]["endTimeUnixNano"] = "0"  # OTLP's "not ended": a live trace, or a snapshot of one
+    if end is None:  # OTLP's "not ended": proto3 JSON may leave the zero out
+        del spans[2]["endTimeUnixNano"]
+    else:
+        spans[2]["endTimeUnixNano"] = end
     trace = load_one(spans)
     stuck = trace.by_id[span_id(3)]
     assert stuck.unfinished and stuck.duration_ns == 0
@@ -140,6 +147,21 @@ def test_an_unfinished_span_runs_until_the_last_recorded_moment() -> None:
     assert report.notes is not None and any("had not ended when exported" in n for n in report.notes)
     with pytest.raises(trace_tools.TraceLoadError, match="has no end time"):
         trace_tools.load(otlp_document(spans), strict=True)
+
+
+def test_a_live_trace_whose_root_is_still_running_is_timed_from_the_store(tmp_path: Path) -> None:
+    """The trace store holds a root that has not ended (end 0, as some SDKs send a pending span)
+    and two finished children: the root runs until the last child's end."""
+    root = proto_span(1, 1, name="agent", start_ms=0)
+    root.end_time_unix_nano = 0
+    children = [proto_span(1, 2, 1, name="llm", start_ms=5, duration_ms=300)]
+    children.append(proto_span(1, 3, 1, name="tool", start_ms=400, duration_ms=200))
+    with open_store(str(tmp_path / "traces.sqlite")) as database:
+        database.add(request(root, *children))
+        report = get_trace_timing(LiveTraces(database), trace_id(1).hex())
+    assert report.duration_ms == 600.0 and report.name == "agent"
+    assert path_of(report) == [("agent", 0.0, 5.0), ("llm", 5.0, 300.0), ("agent", 305.0, 95.0), ("tool", 400.0, 200.0)]
+    assert report.notes is not None and any("1 span(s) had not ended" in n for n in report.notes)
 
 
 def test_several_roots_are_timed_together_with_the_time_between_them() -> None:

@@ -56,6 +56,13 @@ def _request_spans(document: dict[str, Any], source: str) -> Collected:
     return collected
 
 
+def _end_ns(raw: dict[str, Any], where: str) -> int:
+    """The end time; absent is 0, OTLP's "not ended" (proto3 JSON leaves zero fields out): a span
+    exported while it ran, which `Trace.build` marks unfinished."""
+    end = _get(raw, "endTimeUnixNano", "end_time_unix_nano")
+    return 0 if end is None else nanos(end, where, "endTimeUnixNano")
+
+
 def _span(raw: dict[str, Any], source: str) -> Span:
     if not isinstance(raw, dict):
         raise TraceLoadError(source, "a span is not a JSON object")
@@ -69,7 +76,7 @@ def _span(raw: dict[str, Any], source: str) -> Span:
         name=text_field(raw.get("name")),
         kind=span_kind(raw.get("kind", 0)),
         start_ns=nanos(_get(raw, "startTimeUnixNano", "start_time_unix_nano"), where, "startTimeUnixNano"),
-        end_ns=nanos(_get(raw, "endTimeUnixNano", "end_time_unix_nano"), where, "endTimeUnixNano"),
+        end_ns=_end_ns(raw, where),
         status_code=status_code(status.get("code", 0)),
         status_message=text_field(status.get("message")),
         attributes=attributes(raw.get("attributes") or (), where),

@@ -10,7 +10,7 @@ refuses; at most `MAX_INDEXED_CHARS`; nanoseconds within a signed 64-bit column)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +21,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from trace_tools.loaders.common import status_code
 from trace_tools.loaders.logs import log_event
+from trace_tools.sessions import SESSION_KEYS, USER_KEYS
 from trace_tools.store.schema import MAX_INDEXED_CHARS
 
 #: Distinct reasons one answer gives for refused spans or records (the counts are exact).
 MAX_REASONS = 10
 INT64_MAX = 2**63 - 1
-#: Attributes that name a conversation (OpenTelemetry, GenAI semconv, MLflow), earliest wins.
-SESSION_KEYS = frozenset({"session.id", "gen_ai.conversation.id", "mlflow.trace.session"})
-USER_KEYS = frozenset({"user.id", "mlflow.trace.user"})
 _SERVICE_KEYS = frozenset({"service.name"})
 _ZERO_SPAN_ID = bytes(8)
 
@@ -180,8 +178,8 @@ def log_batch(request: ExportLogsServiceRequest, received_ns: int) -> LogBatch:
     return batch
 
 
-def _first_text(attributes: Iterable[KeyValue], keys: frozenset[str]) -> str | None:
-    """The first of `keys` among `attributes` with a string or integer value, as indexed text."""
+def _first_text(attributes: Iterable[KeyValue], keys: Collection[str]) -> str | None:
+    """The first of `keys` among `attributes` (earliest wins) with a string or integer value, as indexed text."""
     for pair in attributes:
         if pair.key in keys:
             text = _scalar_text(pair.value)
