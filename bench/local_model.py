@@ -4,14 +4,17 @@
 
 Each (model, fixture) judgment runs in its own subprocess, so peak RSS is per run. Prints one row
 per run: the verdict against the verdict we expect a careful reviewer to give, the number of tool
-calls (and how many were invalid: the grammar should make that zero), wall time and peak RSS; and
-per model, prompt and generation speed measured directly on llama.cpp. Needs the `local` extras.
+calls (and how many were invalid: the grammar should make that zero), the tokens read and
+generated (the figures a busy machine does not change), wall time with the load average it ran
+under, and peak RSS; and per model, prompt and generation speed measured directly on llama.cpp.
+Needs the `local` extras.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,6 +56,7 @@ def judge_once(model: str, fixture: str, turns: int) -> dict[str, object]:
         "tokens_out": feedback.metadata.output_tokens,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "rationale": feedback.rationale[:300],
+        "cited": feedback.cited_span_ids,
     }
 
 
@@ -97,19 +101,25 @@ def main() -> None:
         print(f"\n{model}: prompt {figures['prompt_tok_s']} tok/s, generation {figures['generation_tok_s']} tok/s")
         print(
             f"{'fixture':26} {'verdict':18} {'expected':18} {'ok':3} {'calls':>5} {'invalid':>7} "
-            f"{'errors':>6} {'repeat':>6} {'turns':>5} {'wall s':>7} {'RSS MB':>7}"
+            f"{'errors':>6} {'repeat':>6} {'turns':>5} {'in tok':>6} {'out tok':>7} "
+            f"{'wall s':>7} {'load':>5} {'RSS MB':>7}"
         )
         for fixture in args.fixtures.split(","):
+            load = os.getloadavg()[0]
             row = _child(["--turns", str(args.turns), "--child", model, fixture])
+            load = max(load, os.getloadavg()[0])  # the 1-minute average, the higher of start and end
             expected = EXPECTED.get(fixture, ("?", ""))[0]
             verdict = row["value"] if row["value"] is not None else f"error:{row['error']}"
             counts = (row["tool_calls"], row["invalid_calls"], row["tool_errors"], row["repeated_calls"], row["turns"])
             print(
                 f"{fixture:26} {verdict!s:18} {expected:18} {'yes' if verdict == expected else 'no':3} "
                 + " ".join(f"{c!s:>6}" for c in counts)
-                + f" {row['wall_s']!s:>7} {row['peak_rss_mb']!s:>7}"
+                + f" {row['tokens_in']!s:>6} {row['tokens_out']!s:>7}"
+                + f" {row['wall_s']!s:>7} {load:>5.1f} {row['peak_rss_mb']!s:>7}"
             )
             print(f"    rationale: {row['rationale']}")
+            cited = row["cited"]
+            print(f"    cited: {', '.join(cited) if isinstance(cited, list) else cited}")
 
 
 def _child(arguments: list[str]) -> dict[str, object]:

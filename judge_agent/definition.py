@@ -21,7 +21,8 @@ from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.shape import shape_problem
 from judge_agent.spans import SpanFilter
-from judge_agent.value_types import ValueType
+from judge_agent.value_types import ValueType, written
+from judge_agent.verdict import MAX_CRITERIA, Criterion
 
 InlineMode = Literal["auto", "always", "never"]
 #: Judge files are a few KB; the bound keeps a mistaken path (a log, a dataset) from being parsed.
@@ -49,6 +50,9 @@ class JudgeDefinition(BaseModel):
     spans: SpanFilter | None = Field(
         default=None, description="the spans a span-scoped judge judges when a run names none (`--each-span`)"
     )
+    criteria: tuple[Criterion, ...] = Field(
+        default=(), max_length=MAX_CRITERIA, description="a rubric: one verdict per criterion from one investigation"
+    )
     checks: tuple[Check, ...] = Field(default=(), max_length=100, description="deterministic checks: no model")
 
     @model_validator(mode="before")
@@ -74,9 +78,7 @@ class JudgeDefinition(BaseModel):
     @classmethod
     def _value_type(cls, value: Any) -> Any:
         """Judge files may write `bool`, `int`, a list of categories, or `{kind: int, min: 1, max: 5}`."""
-        if isinstance(value, (str, list, tuple)):
-            return ValueType.of(value if not isinstance(value, list) else tuple(value))
-        return value
+        return written(value)
 
     @field_validator("instructions")
     @classmethod
@@ -97,6 +99,33 @@ class JudgeDefinition(BaseModel):
             raise ValueError(f"spans: only a judge whose instructions use {allowed} judges spans")
         return self
 
+    @model_validator(mode="after")
+    def _distinct_criteria(self) -> JudgeDefinition:
+        names = [c.name for c in self.criteria]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"criteria names must differ: {', '.join(twice)} given twice")
+        if self.criteria and self.checks:
+            raise ValueError("criteria are judged by a model, checks by none: give criteria or checks, not both")
+        for number, example in enumerate(self.examples, 1) if self.criteria else ():
+            scores = example.score if isinstance(example.score, dict) else {}
+            for criterion in self.criteria:
+                try:
+                    (criterion.value_type or self.value_type).validate_value(scores.get(criterion.name))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"example {number}: a rubric's score maps each criterion to its value; {criterion.name}: {exc}"
+                    ) from None
+        return self
+
+    @property
+    def outcomes(self) -> list[tuple[str, ValueType]]:
+        """The feedbacks a judgment gives, by name and value type: the judge's one, or a rubric's
+        one per criterion named `judge/criterion`."""
+        if not self.criteria:
+            return [(self.name, self.value_type)]
+        return [(criterion_name(self.name, c.name), c.value_type or self.value_type) for c in self.criteria]
+
     @property
     def variables(self) -> list[str]:
         return prompts.template_variables(self.instructions)
@@ -114,11 +143,16 @@ class JudgeDefinition(BaseModel):
 
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
-        # A judge without checks hashes as before checks existed: caches and results files keep their keys.
+        # A judge without criteria or checks hashes as before they existed: caches and results keep their keys.
         # `spans` chooses the items, not their verdicts.
-        exclude = {"model", "description", "spans"} | (set() if self.checks else {"checks"})
+        exclude = {"model", "description", "spans"} | {f for f in ("criteria", "checks") if not getattr(self, f)}
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def criterion_name(judge: str, criterion: str) -> str:
+    """A rubric criterion's feedback name: results, reports and labels know it by this name."""
+    return f"{judge}/{criterion}"
 
 
 def define(**fields: Any) -> JudgeDefinition:

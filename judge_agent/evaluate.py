@@ -47,7 +47,7 @@ from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
-from judge_agent.runner import Job, ProgressSink, Runner, record_key, warn
+from judge_agent.runner import Job, ProgressSink, Runner, record_keys, warn
 from judge_agent.spans import SpanFilter, absent
 from judge_agent.summary import JudgeSummary, Tally
 from trace_tools.redaction import redact_text
@@ -220,7 +220,9 @@ async def aevaluate(
             return previous is not None and _finished(previous.ok(key), retry_failed)
 
         bound = [bind_provider(judge, providers) for judge in resolved]
-        judged_by = [(judge.name, judge.definition.digest(), judge.model) for judge in bound]
+        judged_by = [
+            (name, judge.definition.digest(), judge.model) for judge in bound for name, _ in judge.definition.outcomes
+        ]
 
         def keys() -> Iterator[RecordKey]:  # every record's key, in item order: records come back in it
             for key in survey.keys:
@@ -233,7 +235,7 @@ async def aevaluate(
                 for judge in bound:
                     for repeat in range(repeats):
                         job = Job(item, judge, repeat)
-                        if not finished(job.key):
+                        if not all(finished(key) for key in job.keys):
                             yield job
 
         def on_record(job: Job, record: EvalRecord) -> None:
@@ -241,13 +243,13 @@ async def aevaluate(
             counts["judged"] += 1
             counts["cached"] += record.cached
             if held is not None:
-                held[job.key] = record
+                held[record.key] = record
 
         if predict_fn is not None:
             from judge_agent.predict import predict_all
 
             pairs = [(judge, repeat) for judge in bound for repeat in range(repeats)]
-            pending = [i for i in items if any(not finished(record_key(i.key, *k)) for k in pairs)]
+            pending = [i for i in items if any(not finished(key) for k in pairs for key in record_keys(i.key, *k))]
             if pending:
                 await predict_all(predict_fn, pending, traces_path)
         local = any(p.name == "local" for p in providers.values())
@@ -278,7 +280,7 @@ async def aevaluate(
         for record in previous.records(key for key in keys() if finished(key)):
             tally.add(record)
             resumed += 1
-    order = [judge.name for judge in bound]
+    order = [name for judge in bound for name, _ in judge.definition.outcomes]  # a rubric's criteria each
     summaries = sorted(tally.summaries(), key=lambda s: order.index(s.judge))  # as the judges were given
     evaluation = Evaluation(
         summaries=summaries,

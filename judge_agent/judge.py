@@ -15,16 +15,23 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel
 
 from judge_agent import prompts
 from judge_agent.checks import CHECK_MODEL, run_checks
-from judge_agent.definition import InlineMode, JudgeDefinition, builtin_definition, define, read_definition
+from judge_agent.definition import (
+    InlineMode,
+    JudgeDefinition,
+    builtin_definition,
+    criterion_name,
+    define,
+    read_definition,
+)
 from judge_agent.errors import ConfigError, sole_error
 from judge_agent.events import EventSink
 from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
@@ -36,13 +43,14 @@ from judge_agent.providers.local_models import default_local_model
 from judge_agent.spans import span_variables
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
-from judge_agent.verdict import VerdictContract
+from judge_agent.verdict import Criterion, RubricVerdict, Verdict, VerdictContract
 from trace_tools import Trace, load, load_path
 from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.selection import select_trace
 from trace_tools.sessions import Session, conversation, select_session, turns
 
 MODEL_ENV_VAR = "JUDGE_AGENT_MODEL"
+T = TypeVar("T")
 TraceInput = str | Path | Trace | Mapping[str, Any] | Session
 #: trace_tools' arguments, for the loop on small context windows. Pages: 100 ListSpans rows are
 #: ~50 s of prompt for a 1.5B model on 2 cores. Optional arguments: left free, a 1.5B model fills
@@ -54,6 +62,10 @@ TraceInput = str | Path | Trace | Mapping[str, Any] | Session
 #: `name` = the root's name (one row back), GetSpan with attribute names copied from earlier
 #: results (repeats the memory did not recognise, the order differing), and searched inside a
 #: single span; without them it lists the spans with previews and reads the ones it picks.
+#: Overview tools: a pasted outline already holds what GetTraceInfo and ListSpans answer (the seed
+#: trace pasted, a 1.5B model still began with both: two turns for nothing), and its timings and
+#: slowest spans most of GetTraceTiming's, whose answer on the 14-span seed trace is 1.5k tokens
+#: (~25 s of reading on 2 cores): pasted, the model called it twice (the second a repeat).
 TRACE_TOOL_HINTS = ToolHints(
     small_window_arguments={
         "max_results": 20,
@@ -64,6 +76,7 @@ TRACE_TOOL_HINTS = ToolHints(
     },
     kept_optional=frozenset({"pattern"}),
     cut_advice="ask for a smaller page or read on with offset",
+    overview_tools=frozenset({"GetTraceInfo", "ListSpans", "GetTraceTiming"}),
 )
 
 
@@ -153,20 +166,27 @@ class Judge:
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
-        if _in_event_loop():
-            raise RuntimeError("Judge called inside a running event loop: use `await judge.acall(...)`")
-        call = functools.partial(
-            self.acall,
-            trace,
-            inputs=inputs,
-            outputs=outputs,
-            expectations=expectations,
-            trace_id=trace_id,
-            session_id=session_id,
-            span_id=span_id,
-            on_event=on_event,
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        return _sync(
+            functools.partial(self.acall, trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
         )
-        return anyio.run(call)
+
+    def feedbacks(
+        self,
+        trace: TraceInput | None = None,
+        *,
+        inputs: Any = None,
+        outputs: Any = None,
+        expectations: Any = None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        span_id: str | None = None,
+        on_event: EventSink | None = None,
+    ) -> list[Feedback]:
+        """Judge synchronously (see `afeedbacks`): every feedback, a rubric's one per criterion."""
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        scope = {"session_id": session_id, "span_id": span_id}
+        return _sync(functools.partial(self.afeedbacks, trace, **fields, **scope, on_event=on_event))
 
     async def acall(
         self,
@@ -189,11 +209,39 @@ class Judge:
 
         Raises:
             ConfigError: no model, a missing API key, a missing field the template uses, no span for a
-                span-scoped judge.
+                span-scoped judge; a rubric (several feedbacks: use `afeedbacks`).
             TraceLoadError: the trace cannot be loaded.
             TraceSelectionError: no such trace or session among those given.
             SpanNotFoundError: the trace has no span `span_id`.
         Judging failures (provider errors, no valid verdict) are returned as an error Feedback.
+        """
+        if self.definition.criteria:
+            raise ConfigError(
+                f"judge {self.name!r} is a rubric of {len(self.definition.criteria)} criteria: "
+                "use judge.feedbacks(...) or await judge.afeedbacks(...) for one feedback per criterion"
+            )
+        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        feedbacks = await self.afeedbacks(trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
+        return feedbacks[0]
+
+    async def afeedbacks(
+        self,
+        trace: TraceInput | None = None,
+        *,
+        inputs: Any = None,
+        outputs: Any = None,
+        expectations: Any = None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        span_id: str | None = None,
+        on_event: EventSink | None = None,
+    ) -> list[Feedback]:
+        """Every feedback of one judgment (see `acall`): the judge's one, or a rubric's one per
+        criterion (named `judge/criterion`, in the rubric's order) from a single investigation.
+
+        Raises:
+            ConfigError: no model, a missing API key, a missing field the template uses.
+            TraceLoadError: the trace cannot be loaded.
         """
         started = time.perf_counter()
         definition = self.definition
@@ -203,7 +251,7 @@ class Judge:
             if trace is None:
                 raise ConfigError(f"judge {self.name!r} checks a trace: pass a trace (a path, Trace or dict)")
             check = functools.partial(self._check, trace, trace_id)
-            return await anyio.to_thread.run_sync(check, abandon_on_cancel=True)  # a slow function holds no loop
+            return [await anyio.to_thread.run_sync(check, abandon_on_cancel=True)]  # a slow function holds no loop
         agent = definition.mode == "agent"
         session = _session(trace, session_id) if isinstance(trace, Session) or session_id is not None else None
         store = index = None
@@ -228,7 +276,10 @@ class Judge:
         _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
         provider = self._provider or get_provider(self.model, **self.model_options)
         contract = VerdictContract(
-            definition.value_type, cite_spans=agent, compact=small_window(provider.context_window)
+            definition.value_type,
+            cite_spans=agent,
+            compact=small_window(provider.context_window),
+            criteria=definition.criteria,
         )
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
         if session is not None:
@@ -241,12 +292,14 @@ class Judge:
         finally:
             if self._provider is None:
                 await provider.aclose()
-        feedback = self._feedback(provider, served, result, started, inlined=start.inlined)
+        feedbacks = self._feedbacks(provider, served, result, started, inlined=start.inlined)
         if session is not None:
-            feedback.session_id = session.session_id
+            for feedback in feedbacks:
+                feedback.session_id = session.session_id
         if scoped and index is not None and span_id is not None:  # a span verdict says which trace and span
-            feedback.trace_id, feedback.span_id = index.trace.trace_id, index.span(span_id).span_id
-        return feedback
+            for feedback in feedbacks:
+                feedback.trace_id, feedback.span_id = index.trace.trace_id, index.span(span_id).span_id
+        return feedbacks
 
     def _check(self, trace: TraceInput, trace_id: str | None) -> Feedback:
         definition = self.definition
@@ -273,6 +326,7 @@ class Judge:
             definition.token_budget,
             self.log_full_responses,
             investigate_first=agent and not inlined,
+            pasted=agent and inlined,
         )
         try:
             async with open_toolbox(server, self.mcp_endpoints if agent else ()) as toolbox:
@@ -289,41 +343,60 @@ class Judge:
         except BaseExceptionGroup as group:  # MCP sessions run in task groups, which wrap what we raise
             raise sole_error(group) from None
 
-    def _feedback(
+    def _feedbacks(
         self,
         provider: Provider,
         store: TraceStore | None,
         result: LoopResult,
         started: float,
         inlined: bool,
-    ) -> Feedback:
+    ) -> list[Feedback]:
+        """The judgment's feedbacks. A rubric's criteria share one investigation: each criterion's
+        feedback shows its turns and tool calls, but its tokens, cost and time are counted once, on
+        the first criterion, so a run's totals stay true."""
         failure = result.error
-        verdict = result.verdict if failure is None else None
-        cited = list(verdict.cited_span_ids) if verdict else []
+        submitted = result.verdict if failure is None else None
+        verdicts: dict[str, Verdict] = {}
+        if isinstance(submitted, RubricVerdict):
+            verdicts = dict(submitted.verdicts)
+        elif submitted is not None:
+            verdicts[self.name] = submitted
+        # (the verdict's key, the feedback's name): a rubric's criteria, or the judge's one verdict
+        names = [(c.name, criterion_name(self.name, c.name)) for c in self.definition.criteria]
+        names = names or [(self.name, self.name)]
         indexes = list(store.indexes.values()) if store is not None else []
-        unknown = [s for s in cited if indexes and not any(s in i.trace.by_id for i in indexes)]
-        metadata = FeedbackMetadata(
-            model=provider.uri,
-            mode=self.definition.mode,
-            turns=result.turns,
-            tool_calls=result.tool_calls,
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            wall_time_s=round(time.perf_counter() - started, 3),
-            cost=provider.prices.cost(result.usage) if provider.prices else None,
-            inlined_trace=inlined,
-            unknown_cited_span_ids=unknown,
-            notes=result.notes,
-        )
-        return Feedback(
-            name=self.name,
-            value=verdict.value if verdict else None,
-            rationale=verdict.rationale if verdict else "",
-            cited_span_ids=cited,
-            trace_id=indexes[0].trace.trace_id if len(indexes) == 1 else None,
-            error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
-            metadata=metadata,
-        )
+        wall_time_s = round(time.perf_counter() - started, 3)
+        shared = f"investigation shared with {names[0][1]}: its tokens, cost and time are counted there"
+        feedbacks = []
+        for position, (key, name) in enumerate(names):
+            verdict = verdicts.get(key)
+            cited = list(verdict.cited_span_ids) if verdict else []
+            charged = position == 0
+            metadata = FeedbackMetadata(
+                model=provider.uri,
+                mode=self.definition.mode,
+                turns=result.turns,
+                tool_calls=result.tool_calls,
+                input_tokens=result.usage.input_tokens if charged else 0,
+                output_tokens=result.usage.output_tokens if charged else 0,
+                wall_time_s=wall_time_s if charged else 0.0,
+                cost=provider.prices.cost(result.usage) if provider.prices and charged else None,
+                inlined_trace=inlined,
+                unknown_cited_span_ids=[s for s in cited if indexes and not any(s in i.trace.by_id for i in indexes)],
+                notes=result.notes if charged else [*result.notes, shared],
+            )
+            feedbacks.append(
+                Feedback(
+                    name=name,
+                    value=verdict.value if verdict else None,
+                    rationale=verdict.rationale if verdict else "",
+                    cited_span_ids=cited,
+                    trace_id=indexes[0].trace.trace_id if len(indexes) == 1 else None,
+                    error=FeedbackError(code=failure.code, message=str(failure)) if failure else None,
+                    metadata=metadata,
+                )
+            )
+        return feedbacks
 
 
 def make_judge(
@@ -341,6 +414,7 @@ def make_judge(
     inline: InlineMode = "auto",
     inline_budget: int | None = None,
     description: str = "",
+    criteria: Sequence[Criterion | Mapping[str, Any]] = (),
     model_options: Mapping[str, Any] | None = None,
     mcp_endpoints: Sequence[McpEndpoint] = (),
     redact: bool = True,
@@ -355,6 +429,8 @@ def make_judge(
         feedback_value_type: bool, int, float, str, or Literal["a", "b", ...].
         min_value, max_value: bounds for int/float values.
         examples: scored examples (inputs, outputs, expectations, score, justification).
+        criteria: a rubric (name, guideline, optional value_type each): one investigation, one
+            feedback per criterion named `name/criterion` (call `feedbacks`/`afeedbacks`).
 
     Raises:
         ConfigError: unknown template variables, unsupported value types, bad limits.
@@ -372,6 +448,7 @@ def make_judge(
         token_budget=token_budget,
         inline=inline,
         inline_budget=inline_budget,
+        criteria=tuple(criteria),
     )
     return Judge(definition, provider=provider, model_options=model_options, mcp_endpoints=mcp_endpoints, redact=redact)
 
@@ -427,6 +504,13 @@ def _chosen(trace: TraceInput, trace_id: str | None) -> Trace:
     """The one trace to judge, chosen by trace_tools' rule (an id, or the only trace)."""
     traces, source = _traces(trace)
     return select_trace(traces, trace_id, source=source, option="trace_id")
+
+
+def _sync(call: functools.partial[Coroutine[Any, Any, T]]) -> T:
+    """Run a judging coroutine function to completion, refusing inside a running event loop."""
+    if _in_event_loop():
+        raise RuntimeError(f"Judge called inside a running event loop: use `await judge.{call.func.__name__}(...)`")
+    return anyio.run(call)
 
 
 def _traces(data: TraceInput) -> tuple[list[Trace], str]:

@@ -15,7 +15,11 @@ Guards, shared by every provider:
 - each tool call has `LoopLimits.tool_timeout_s` (a tool that never answers is an error the
   model reads), and at most `LoopLimits.max_calls_per_turn` calls of one turn run;
 - impossible token counts are ignored with a note (`guards.checked_usage`);
-- at `max_turns` or past the token budget, one last turn offers only `submit_verdict`.
+- at `max_turns` or past the token budget, one last turn offers only `submit_verdict`;
+- a trace pasted into the first message on a small window leaves out the tools it makes redundant
+  (`ToolHints.overview_tools`) and gets at most `PASTED_TURNS` turns before that last turn: every
+  turn re-reads its new tokens at ~60 tokens/s on 2 cores, and on the quality bench a 1.5B model
+  that went on investigating a pasted trace was no more accurate for it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from judge_agent.guards import (
 )
 from judge_agent.messages import Completion, Message, ToolCall, ToolOutcome, ToolSpec, Usage
 from judge_agent.providers import Provider
-from judge_agent.verdict import VERDICT_TOOL, Verdict, VerdictContract
+from judge_agent.verdict import VERDICT_TOOL, RubricVerdict, Verdict, VerdictContract
 
 logger = logging.getLogger("judge_agent")
 
@@ -61,6 +65,10 @@ SMALL_WINDOW = 16_384
 #: has read otherwise repeats itself until `max_turns`, each turn a model turn for nothing. Three,
 #: so a tool left out after its second repeat (`RepeatMemory`) gets one turn to change course.
 STALL_REPEATS = 3
+#: Model turns, after a pasted trace on a small window, before the verdict is asked for: room for
+#: a look at a value the outline cut, not a second investigation of what it shows (each turn's
+#: tool answer is ~300-1,500 tokens: 5-25 s of reading for a 1.5B model on 2 cores).
+PASTED_TURNS = 1
 
 
 def small_window(context_window: int) -> bool:
@@ -90,11 +98,14 @@ class ToolHints:
         kept_optional: the optional arguments still offered; the others are left out of the
             schemas (a small model fills in every optional argument it sees). None keeps all.
         cut_advice: how the model can ask for less, said when a tool result is cut.
+        overview_tools: tools answering overviews of the whole trace, which a pasted outline
+            mostly holds (on small windows they are not offered once the trace is pasted).
     """
 
     small_window_arguments: Mapping[str, Any] = field(default_factory=dict)
     kept_optional: frozenset[str] | None = None
     cut_advice: str = "ask for a smaller page"
+    overview_tools: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class LoopLimits:
         token_budget: input + output tokens over the whole judgment (None: no budget).
         log_full_responses: debug logs show whole model and tool responses, not previews.
         investigate_first: the first turn offers no verdict, so a trace not shown is never judged blind.
+        pasted: the trace's outline is in the first message (see the module docstring).
         tool_timeout_s: seconds one tool call may take; past them the model reads an error and
             the judgment goes on (an MCP server that never answers must not hold it forever).
         max_calls_per_turn: tool calls of one model turn that are run (concurrently); the others
@@ -116,6 +128,7 @@ class LoopLimits:
     token_budget: int | None = None
     log_full_responses: bool = False
     investigate_first: bool = False
+    pasted: bool = False
     tool_timeout_s: float = 60.0
     max_calls_per_turn: int = 8
 
@@ -124,7 +137,7 @@ class LoopLimits:
 class LoopResult:
     """What the loop ends with: a verdict or a failure (the model's, or the provider's), and what it cost."""
 
-    verdict: Verdict | None = None
+    verdict: Verdict | RubricVerdict | None = None
     error: AgentError | ProviderError | None = None
     turns: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -156,7 +169,10 @@ class _Run:
         self.hints = hints
         self.small = small_window(provider.context_window)
         kept = hints.kept_optional if self.small else None
-        self.specs = [offered_schema(spec, kept) for spec in tools.specs]
+        pasted = limits.pasted and self.small
+        redundant = hints.overview_tools if pasted else frozenset()
+        self.specs = [offered_schema(spec, kept) for spec in tools.specs if spec.name not in redundant]
+        self.max_turns = min(limits.max_turns, PASTED_TURNS) if pasted else limits.max_turns
         self.result = LoopResult()
         self.memory = RepeatMemory()
         self.pruner = ContextPruner(provider.context_window)
@@ -225,7 +241,7 @@ class _Run:
         return budget is not None and usage.input_tokens + usage.output_tokens >= budget
 
     async def run(self) -> LoopResult:
-        while self.result.turns < self.limits.max_turns:
+        while self.result.turns < self.max_turns:
             if self.over_budget():
                 return await self.final_turn(TokenBudgetExceeded(f"token budget of {self.limits.token_budget} spent"))
             offer = self.offered()
@@ -240,7 +256,7 @@ class _Run:
             if investigated and self.pruner.full(self.messages, [*self.specs, self.verdict_spec]):
                 window = self.pruner.window
                 return await self.final_turn(ContextWindowFull(f"the context window ({window} tokens) is nearly full"))
-        return await self.final_turn(MaxTurnsExceeded(f"no verdict after {self.limits.max_turns} turns"))
+        return await self.final_turn(MaxTurnsExceeded(f"no verdict after {self.max_turns} turns"))
 
     async def handle(self, completion: Completion) -> bool:
         """Act on a model turn; True when the loop is over (verdict or failure)."""

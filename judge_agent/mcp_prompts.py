@@ -53,14 +53,26 @@ def judge_prompt(definition: JudgeDefinition, trace_id: str) -> str:
         ROLE.format(trace_id=trace_id, name=definition.name),
         prompts.DATA_RULE,
         "## Evaluation instructions\n" + prompts.fill(definition.instructions, values).strip(),
-        "## Verdict\n"
-        f"- value: {definition.value_type.describe()}\n"
-        "- rationale: a few sentences explaining the value, naming the evidence\n"
-        "- cited span ids: the 16-hex ids of the spans the rationale relies on",
+        "## Verdict\n" + _verdict(definition),
     ]
     if definition.examples:
         parts.append("## Scored examples\n" + "\n\n".join(_example(e) for e in definition.examples))
     return "\n\n".join(parts)
+
+
+def _verdict(definition: JudgeDefinition) -> str:
+    """What the verdict holds: a value, a rationale and cited spans; a rubric's, one per criterion."""
+    entry = (
+        "- rationale: a few sentences explaining the value, naming the evidence\n"
+        "- cited span ids: the 16-hex ids of the spans the rationale relies on"
+    )
+    if not definition.criteria:
+        return f"- value: {definition.value_type.describe()}\n{entry}"
+    lines = ["One verdict per criterion, each from the evidence for that criterion:"]
+    for criterion in definition.criteria:
+        value_type = criterion.value_type or definition.value_type
+        lines.append(f"### {criterion.name}\n{criterion.guideline.strip()}\n- value: {value_type.describe()}\n{entry}")
+    return "\n".join(lines)
 
 
 def _example(example: prompts.Example) -> str:

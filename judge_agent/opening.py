@@ -16,6 +16,7 @@ from typing import Any
 
 from judge_agent import prompts
 from judge_agent.definition import JudgeDefinition
+from judge_agent.loop import small_window
 from judge_agent.messages import Message
 from judge_agent.verdict import VerdictContract
 from trace_tools.index import TraceIndex, TraceStore
@@ -23,6 +24,11 @@ from trace_tools.outline import outline
 from trace_tools.redaction import redact_value
 
 FIELDS = ("inputs", "outputs", "expectations", "conversation")
+#: Shorter outlines tried in turn when the whole one is over the inline budget: (the most characters
+#: of a value, attributes shown). A small model reading a pasted outline of every span's timing and
+#: the start of its values needs few turns; investigating through the tools, each turn re-reads the
+#: conversation (the seed trace: 41k characters whole, 4k with values cut at 120 and no attributes).
+SHORTER_OUTLINES = ((300, True), (300, False), (120, False))
 PLAIN_REQUEST = "Evaluate this according to your instructions, then call submit_verdict."
 
 
@@ -74,9 +80,10 @@ def opening(
             inputs, outputs = root_fields(index)
             given["inputs"] = inputs if given["inputs"] is None else given["inputs"]
             given["outputs"] = outputs if given["outputs"] is None else given["outputs"]
-        text = outline(index) if index is not None else None
-        inlined = text is not None and should_inline(definition, context_window, text)
-        if store is not None and store.several:
+        several = store is not None and store.several  # a session's traces are investigated, never pasted
+        text = fitted_outline(definition, context_window, index) if index is not None and not several else None
+        inlined = text is not None
+        if store is not None and several:
             values["trace"] = f"the {len(store)} traces of {label} (one per turn), which you investigate with the tools"
             first = (
                 f"Judge {label}: {len(store)} traces, one per turn, in the order they ran. ListTraces lists "
@@ -87,7 +94,8 @@ def opening(
             values["trace"] = f"the trace below (id {label})"
             first = (
                 "Here is the whole trace, as data. The tools remain available for details.\n"
-                f"{prompts.data_block('trace', text)}\n\nInvestigate as needed, then call submit_verdict."
+                f"{prompts.data_block('trace', text)}\n\n"
+                "Judge from it; call a tool only for a detail it does not show, then call submit_verdict."
             )
         else:
             values["trace"] = f"the trace with id {label}, which you investigate with the tools"
@@ -100,6 +108,22 @@ def opening(
         values[name] = prompts.data_block(name, shown) if shown is not None else "(not given)"
     system = prompts.system_prompt(prompts.fill(definition.instructions, values), contract, definition.examples, agent)
     return Opening([Message("system", system), Message("user", first)], inlined)
+
+
+def fitted_outline(definition: JudgeDefinition, context_window: int, index: TraceIndex) -> str | None:
+    """The most detailed outline of the trace the judge's `inline` setting lets into the first
+    message: the whole one, else (`auto`, on a small window) the first of `SHORTER_OUTLINES` within
+    the budget; None when none is. A large window's model investigates as quickly as it reads."""
+    text = outline(index)
+    if should_inline(definition, context_window, text):
+        return text
+    if definition.inline != "auto" or not small_window(context_window):
+        return None
+    for max_value_chars, attributes in SHORTER_OUTLINES:
+        text = outline(index, max_value_chars, attributes)
+        if should_inline(definition, context_window, text):
+            return text
+    return None
 
 
 def should_inline(definition: JudgeDefinition, context_window: int, text: str) -> bool:

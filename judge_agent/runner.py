@@ -9,6 +9,9 @@ results file failing stops the run (`ResultsWriteError`): every worker stops, wh
 Jobs may come from a lazy iterator: each worker takes the next one when it is free, so the items
 they judge are read as the run goes and dropped when judged (only `workers` items are held). Records
 are handed on as they finish (`Runner.run`'s `on_record`), not kept: the caller decides what to hold.
+
+A job gives one record per feedback its judge gives: a rubric's criteria share one investigation
+and come back as one record each (`Job.keys`), cached and resumed each under its own key.
 """
 
 from __future__ import annotations
@@ -64,14 +67,17 @@ class Job:
     repeat: int = 0
 
     @functools.cached_property
-    def key(self) -> RecordKey:
-        """Computed once: it is looked up several times per job, and the definition digest hashes its JSON."""
-        return record_key(self.item.key, self.judge, self.repeat)
+    def keys(self) -> list[RecordKey]:
+        """The job's records' keys, one per feedback (a rubric's: one per criterion). Computed once: they are
+        looked up several times per job, and the definition digest hashes its JSON."""
+        return record_keys(self.item.key, self.judge, self.repeat)
 
 
-def record_key(item_key: str, judge: Judge, repeat: int = 0) -> RecordKey:
-    """The results-file key of judging an item (known by its key alone: no need to load it) with a judge."""
-    return RecordKey(item_key, judge.name, judge.definition.digest(), judge.model, repeat)
+def record_keys(item_key: str, judge: Judge, repeat: int = 0) -> list[RecordKey]:
+    """The results-file keys of judging an item (known by its key alone: no need to load it) with a judge: one
+    per feedback it gives, a rubric's criteria sharing its digest."""
+    digest, model = judge.definition.digest(), judge.model
+    return [RecordKey(item_key, name, digest, model, repeat) for name, _ in judge.definition.outcomes]
 
 
 def warn(warnings: list[str], message: str) -> None:
@@ -115,16 +121,17 @@ class Runner:
                     return
                 if job is None:
                     return
-                record = await self._outcome(job)
+                records = await self._outcome(job)
                 try:
-                    record = self._keep(job, record)
+                    records = [self._keep(job, record) for record in records]
                 except ResultsWriteError as exc:
                     self._stop(exc, scope)
                     return
-                if on_record is not None:
-                    on_record(job, record)
-                if self.progress is not None:
-                    self.progress.advance(record)
+                for record in records:
+                    if on_record is not None:
+                        on_record(job, record)
+                    if self.progress is not None:
+                        self.progress.advance(record)
 
         async with anyio.create_task_group() as group:
             for _ in range(workers):
@@ -145,46 +152,64 @@ class Runner:
             self.sink.write(record)
         except ValueError as exc:
             _log_failure(job, exc)
-            record = _failed(job, exc)
+            record = _failed(job, exc)[job.keys.index(record.key)]
             self.sink.write(record)
         return record
 
-    async def _outcome(self, job: Job) -> EvalRecord:
-        """The job's record, whatever happens: an item that breaks our code fails alone (its record says how)."""
+    async def _outcome(self, job: Job) -> list[EvalRecord]:
+        """The job's records, whatever happens: an item that breaks our code fails alone (its records say how)."""
         try:
             return await self._judge(job)
         except Exception as exc:
             _log_failure(job, exc)
             return _failed(job, exc)
 
-    async def _judge(self, job: Job) -> EvalRecord:
-        key = self._cache_key(job)
-        if key is not None and self.cache is not None:
+    async def _judge(self, job: Job) -> list[EvalRecord]:
+        keys = self._cache_keys(job)
+        if keys and self.cache is not None:
             try:
-                hit = self.cache.get(key)
+                hits = [self.cache.get(key) for key in keys]
             except CacheError as exc:
                 self._drop_cache(exc)
-                hit = None
-            if hit is not None:
-                return _record(job, hit, cached=True)
+                hits = []
+            if hits and all(hit is not None for hit in hits):
+                return [_record(job, hit, cached=True) for hit in hits if hit is not None]
         for _attempt in range(RATE_LIMIT_RETRIES + 1):
             async with self.limiter.slot():
-                feedback = await self._call(job)
-            if feedback.error is None or feedback.error.code != RateLimitError.code:
+                feedbacks = await self._call(job)
+            error = feedbacks[0].error  # a rubric's criteria share the judgment's outcome
+            if error is None or error.code != RateLimitError.code:
                 break
             await asyncio.sleep(await self.limiter.throttled())
-        if feedback.ok:
+        if all(f.ok for f in feedbacks):
             await self.limiter.succeeded()
-            if key is not None and self.cache is not None:
-                try:
-                    self.cache.put(key, feedback)
-                except CacheError as exc:
-                    self._drop_cache(exc)
-        return _record(job, feedback, cached=False)
+            self._cache_put(keys, feedbacks)
+        return [_record(job, feedback, cached=False) for feedback in feedbacks]
+
+    def _cache_put(self, keys: list[str], feedbacks: list[Feedback]) -> None:
+        """Store the job's feedbacks under their keys (none: not cached)."""
+        if self.cache is None:
+            return
+        try:
+            for key, feedback in zip(keys, feedbacks, strict=False):
+                self.cache.put(key, feedback)
+        except CacheError as exc:
+            self._drop_cache(exc)
+
+    def _cache_keys(self, job: Job) -> list[str]:
+        """The job's cache keys, one per feedback (a rubric's criteria apart; a judge's one as before rubrics);
+        none without a cache, or when the item's content cannot be hashed (judged uncached)."""
+        key = self._cache_key(job)
+        if key is None:
+            return []
+        if not job.judge.definition.criteria:
+            return [key]
+        return [f"{key}/{name}" for name, _ in job.judge.definition.outcomes]
 
     def _cache_key(self, job: Job) -> str | None:
-        """The job's cache key; None without a cache, or when the item's content cannot be hashed (judged uncached).
-        Checks are not cached: running one costs less than the lookup, and a check function's code is not in its key."""
+        """The judgment's cache key; None without a cache, or when the item's content cannot be hashed (judged
+        uncached). Checks are not cached: running one costs less than the lookup, and a check function's code is
+        not in its key."""
         if self.cache is None or job.judge.definition.mode == "check":
             return None
         judge = job.judge
@@ -194,7 +219,7 @@ class Runner:
             logger.warning("%s is judged without the cache: its content cannot be hashed (%s)", job.item.key, exc)
             return None
         options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
-        return cache_key(digest, job.key.judge_digest, judge.model, judge.definition.inference_params, options)
+        return cache_key(digest, job.keys[0].judge_digest, judge.model, judge.definition.inference_params, options)
 
     def _drop_cache(self, exc: CacheError) -> None:
         """Set a failing cache aside for the rest of the run, with one warning."""
@@ -204,11 +229,11 @@ class Runner:
                 cache.close()
             warn(self.warnings, f"{exc}; the rest of this run goes on without the verdict cache")
 
-    async def _call(self, job: Job) -> Feedback:
+    async def _call(self, job: Job) -> list[Feedback]:
         item, judge = job.item, job.judge
         started = time.perf_counter()
         try:
-            return await judge.acall(
+            return await judge.afeedbacks(
                 item.session if item.session is not None else item.trace,
                 inputs=item.inputs,
                 outputs=item.outputs,
@@ -223,7 +248,8 @@ class Runner:
         metadata = FeedbackMetadata(
             model=judge.model, mode=judge.definition.mode, wall_time_s=round(time.perf_counter() - started, 3)
         )
-        return Feedback(name=judge.name, error=FeedbackError(code=code, message=message), metadata=metadata)
+        error = FeedbackError(code=code, message=message)
+        return [Feedback(name=name, error=error, metadata=metadata) for name, _ in judge.definition.outcomes]
 
     def close(self) -> None:
         if self.cache is not None:
@@ -232,14 +258,15 @@ class Runner:
 
 
 def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
+    """The record of one of the job's feedbacks (known by its name: a rubric's criterion, or the judge)."""
     traces = job.item.traces
     names = {s: t.by_id[s].name for s in feedback.cited_span_ids for t in traces if s in t.by_id}
     return EvalRecord(
         item=job.item.info(redact=job.judge.redact),
-        judge=job.judge.name,
-        judge_digest=job.key.judge_digest,
+        judge=feedback.name,
+        judge_digest=job.keys[0].judge_digest,
         model=job.judge.model,
-        value_type=job.judge.definition.value_type,
+        value_type=dict(job.judge.definition.outcomes)[feedback.name],
         feedback=feedback,
         cited_span_names=names,
         cached=cached,
@@ -248,23 +275,25 @@ def _record(job: Job, feedback: Feedback, *, cached: bool) -> EvalRecord:
     )
 
 
-def _failed(job: Job, exc: Exception) -> EvalRecord:
-    """The error record of a job our own code failed on: only what is sure to serialise (the key and source)."""
+def _failed(job: Job, exc: Exception) -> list[EvalRecord]:
+    """The error records of a job our own code failed on (one per feedback, in `Job.keys`' order): only what is
+    sure to serialise (the key and source)."""
     judge = job.judge
     metadata = FeedbackMetadata(model=judge.model, mode=judge.definition.mode)
-    feedback = Feedback(
-        name=judge.name, error=FeedbackError(code=error_code(exc), message=_describe(exc)), metadata=metadata
-    )
-    return EvalRecord(
-        item=ItemInfo(key=job.item.key, source=job.item.source),
-        judge=judge.name,
-        judge_digest=job.key.judge_digest,
-        model=judge.model,
-        value_type=judge.definition.value_type,
-        feedback=feedback,
-        repeat=job.repeat,
-        finished_at=datetime.now(UTC),
-    )
+    error = FeedbackError(code=error_code(exc), message=_describe(exc))
+    return [
+        EvalRecord(
+            item=ItemInfo(key=job.item.key, source=job.item.source),
+            judge=name,
+            judge_digest=job.keys[0].judge_digest,
+            model=judge.model,
+            value_type=value_type,
+            feedback=Feedback(name=name, error=error, metadata=metadata),
+            repeat=job.repeat,
+            finished_at=datetime.now(UTC),
+        )
+        for name, value_type in judge.definition.outcomes
+    ]
 
 
 def _log_failure(job: Job, exc: Exception) -> None:

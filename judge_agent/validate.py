@@ -12,8 +12,10 @@ with `trace_id` when it holds several traces (and `span_id` for a label of one s
 judge: the item is keyed `span:<trace id>:<span id>`, as `evaluate --each-span` keys it), or
 `session_id` to label a whole session; otherwise `inputs`/`outputs`/`expectations` are given inline.
 `judge` may be left out when every label is for the judge being validated; labels for other judges
-are skipped. `key` names the item in the output (default: the trace id, or the line number; a
-session's: `session:<id>`).
+are skipped. A rubric is validated per criterion: each label names the criterion's feedback
+(`"judge": "agent_guidelines/grounded_answer"`), and each labelled criterion gets its own agreement
+from the same judgments. `key` names the item in the output (default: the trace id, or the line
+number; a session's: `session:<id>`).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
 repeats the cache is bypassed) once per model, and the agreement is computed per model by
@@ -78,6 +80,17 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
     Raises:
         ConfigError: unreadable file, a bad line or value, a trace that cannot be found, no label for the judge.
     """
+    return read_labels_of({judge: value_type}, path)[judge]
+
+
+def read_labels_of(judges: Mapping[str, ValueType], path: str | Path) -> dict[str, list[tuple[Item, Any]]]:
+    """The labelled items of each judge (feedback name: a rubric's criteria each), read in one pass; a judge
+    without labels is left out. Labels naming no judge are the sole judge's (not a rubric's: ambiguous).
+
+    Raises:
+        ConfigError: unreadable file, a bad line or value, a trace that cannot be found, no label for any judge.
+    """
+    sole = next(iter(judges)) if len(judges) == 1 else None
     path = Path(path)
     if path.exists() and not path.is_file():  # a FIFO would block the read until a writer comes
         raise ConfigError(f"cannot read labels {path}: not a regular file")
@@ -85,7 +98,7 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read labels {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    labelled: dict[str, tuple[Item, Any]] = {}
+    labelled: dict[str, dict[str, tuple[Item, Any]]] = {}
     loaded: dict[Path, list[Trace]] = {}  # each trace file is read once, however many labels point into it
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -97,19 +110,21 @@ def read_labels(path: str | Path, judge: str, value_type: ValueType) -> list[tup
             where = ".".join(str(p) for p in error["loc"])
             message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
             raise ConfigError(f"{path}:{number}: {where + ': ' if where else ''}{message}") from exc
-        if label.judge not in (None, judge):
+        judge = sole if label.judge is None else label.judge
+        if judge is None or judge not in judges:
             continue
         try:
-            human = value_type.validate_value(label.value)
+            human = judges[judge].validate_value(label.value)
         except ValueError as exc:
             raise ConfigError(f"{path}:{number}: the human value {label.value!r} does not fit: {exc}") from exc
         item = _item(label, path, number, loaded)
-        if item.key in labelled:
+        mine = labelled.setdefault(judge, {})
+        if item.key in mine:
             raise ConfigError(f"{path}:{number}: item {item.key} is labelled twice for judge {judge!r}")
-        labelled[item.key] = (item, human)
+        mine[item.key] = (item, human)
     if not labelled:
-        raise ConfigError(f"{path} has no label for judge {judge!r}")
-    return list(labelled.values())
+        raise ConfigError(f"{path} has no label for judge {' or '.join(repr(j) for j in judges)}")
+    return {judge: list(mine.values()) for judge, mine in labelled.items()}
 
 
 def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[Trace]]) -> Item:
@@ -152,14 +167,15 @@ async def avalidate(
     output: str | Path | None = None,
     progress: ProgressSink | None = None,
 ) -> list[Agreement]:
-    """Run `judge` over the labelled items with each model (default: the judge's own) and measure agreement.
+    """Run `judge` over the labelled items with each model (default: the judge's own) and measure agreement
+    (a rubric's: per labelled criterion, from the same judgments).
 
     `output` keeps the judgments (one results file, all models), so an interrupted validation resumes.
     `progress` is told about each model's run in turn (see `aevaluate`).
     """
-    labelled = read_labels(labels, judge.name, judge.definition.value_type)
-    items = [item for item, _ in labelled]
-    humans = {item.key: value for item, value in labelled}
+    outcomes = dict(judge.definition.outcomes)
+    labelled = read_labels_of(outcomes, labels)
+    items = list({item.key: item for pairs in labelled.values() for item, _ in pairs}.values())
     results = []
     for model in models or [judge.model]:
         evaluation = await aevaluate(
@@ -171,22 +187,25 @@ async def avalidate(
             output=output,
             progress=progress,
         )
-        verdicts: dict[str, list[Any]] = {key: [] for key in humans}
-        for record in evaluation.records:
-            verdicts[record.item.key].append(record.feedback.value if record.ok else None)
-        outcomes = [LabelledOutcome(key=k, human=humans[k], verdicts=v) for k, v in verdicts.items()]
-        summary = evaluation.summaries[0]
-        results.append(
-            agreement(
-                judge.name,
-                evaluation.records[0].model,
-                judge.definition.value_type,
-                outcomes,
-                input_tokens=summary.input_tokens,
-                output_tokens=summary.output_tokens,
-                cost=summary.cost,
+        records = evaluation.records
+        for name, pairs in labelled.items():
+            humans = {item.key: value for item, value in pairs}
+            verdicts: dict[str, list[Any]] = {key: [] for key in humans}
+            for record in records:
+                if record.judge == name and record.item.key in verdicts:
+                    verdicts[record.item.key].append(record.feedback.value if record.ok else None)
+            summary = evaluation.summary(name)
+            results.append(
+                agreement(
+                    name,
+                    records[0].model,
+                    outcomes[name],
+                    [LabelledOutcome(key=k, human=humans[k], verdicts=v) for k, v in verdicts.items()],
+                    input_tokens=summary.input_tokens,
+                    output_tokens=summary.output_tokens,
+                    cost=summary.cost,
+                )
             )
-        )
     return results
 
 

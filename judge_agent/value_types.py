@@ -136,6 +136,14 @@ class ValueType(BaseModel, frozen=True):
         return float(number) if self.kind == "float" else number
 
 
+def written(value: Any) -> Any:
+    """A value type as judge files write it (`bool`, a list of categories) made a `ValueType`; the
+    mapping form (`{kind: int, min: 1, max: 5}`) is left to pydantic."""
+    if isinstance(value, (str, list, tuple)):
+        return ValueType.of(value if not isinstance(value, list) else tuple(value))
+    return value
+
+
 def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 

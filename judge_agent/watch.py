@@ -180,6 +180,28 @@ async def awatch(
     return watcher.status
 
 
+def check_judges(judges: Sequence[Judge]) -> None:
+    """Refuse judges a watch cannot run, before it starts.
+
+    Raises:
+        ConfigError: no judge, two of one name, a judge without `{{ trace }}`, a rubric (the store
+            marks a trace judged by judge name, and a rubric's records carry its criteria's names), or a
+            judge of one span at a time.
+    """
+    names = [j.name for j in judges]
+    if not judges or len(set(names)) != len(names):
+        raise ConfigError("watch needs at least one judge, each with its own name")
+    plain = [j.name for j in judges if j.definition.mode == "plain"]
+    if plain:
+        raise ConfigError(f"judge {plain[0]!r} has no {{{{ trace }}}}: watch judges traces, give trace judges")
+    rubrics = [j.name for j in judges if j.definition.criteria]
+    if rubrics:
+        raise ConfigError(f"judge {rubrics[0]!r} is a rubric: watch takes judges of one verdict; use evaluate")
+    scoped = [j.name for j in judges if j.definition.span_scoped]
+    if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
+        raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")
+
+
 class Watcher:
     """Judges the store's complete traces as they arrive (see the module docstring).
 
@@ -197,15 +219,7 @@ class Watcher:
         status: WatchStatus | None = None,
         on_record: Callable[[EvalRecord], None] | None = None,
     ) -> None:
-        names = [j.name for j in judges]
-        if not judges or len(set(names)) != len(names):
-            raise ConfigError("watch needs at least one judge, each with its own name")
-        plain = [j.name for j in judges if j.definition.mode == "plain"]
-        scoped = [j.name for j in judges if j.definition.span_scoped]
-        if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
-            raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")
-        if plain:
-            raise ConfigError(f"judge {plain[0]!r} has no {{{{ trace }}}}: watch judges traces, give trace judges")
+        check_judges(judges)
         self.database = database
         self.judges = {(j.name, j.definition.digest()): j for j in judges}
         self.runner = runner

@@ -178,6 +178,10 @@ class Trace:
                 merged.setdefault(key, value)
         return merged
 
+    def slowest_spans(self, count: int) -> list[Span]:
+        """The `count` longest spans below a root, longest first (what GetTraceInfo and the outline name)."""
+        return sorted((s for s in self.spans if s.parent_id), key=lambda s: -s.duration_ns)[:count]
+
     def content_digest(self) -> str:
         """A hash of what the trace recorded (not where it was read from): the same run, the same digest."""
         digest = hashlib.sha256(self.trace_id.encode())

@@ -17,41 +17,55 @@ from trace_tools.redaction import value_redactor
 from trace_tools.text import as_text
 
 MAX_VALUE_CHARS = 3000
+#: Spans named again at the end: a 1.5B model reading the seed trace pasted judged its three
+#: identical calls and missed the 2.5 s span among 14 (the end of a prompt is what it weighs most).
+SLOWEST = 3
 
 
-def outline(index: TraceIndex) -> str:
-    """Every span in tree order: id, name, type, status, timing, inputs, outputs, attributes, events.
+def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attributes: bool = True) -> str:
+    """Every span in tree order (id, name, type, status, timing, inputs, outputs, attributes,
+    events), then the slowest spans.
 
     Shown as `index.show` would show each value, redacted in one batch (`value_redactor`): a batch
-    run outlines every trace it judges."""
+    run outlines every trace it judges. A smaller `max_value_chars` and `attributes=False` give a
+    shorter outline that still shows the tree, every timing and status and the start of each value
+    (what a small context window has room for); its first lines say what was left out."""
     trace = index.trace
     show: Callable[[str | None, Any], Any] = value_redactor(_values(trace)) if index.redact else _as_is
     base = trace.start_ns
+
+    def cut(key: str | None, value: object) -> str:
+        return _value(show, key, value, max_value_chars)
+
     lines = [
         f"Trace {trace.trace_id}: {len(trace.spans)} spans, {_ms(trace.duration_ns)} ms, status {trace.status_code}"
     ]
     lines.extend(f"Warning: {w}" for w in trace.warnings)
+    if max_value_chars < MAX_VALUE_CHARS:
+        lines.append(f"Values over {max_value_chars} characters are cut (…[+N chars]); GetSpan reads a span whole.")
+    if not attributes:
+        lines.append("Attributes are left out; GetSpan shows them.")
     for span in trace.spans:
         pad = "  " * span.depth
-        status = span.status_code + (f": {_value(show, None, span.status_message)}" if span.status_message else "")
+        status = span.status_code + (f": {cut(None, span.status_message)}" if span.status_message else "")
         lines.append(
-            f"{pad}[{span.span_id}] {_value(show, 'name', span.name)} ({span.span_type}, {status}, "
+            f"{pad}[{span.span_id}] {cut('name', span.name)} ({span.span_type}, {status}, "
             f"start +{_ms(span.start_ns - base)} ms, {_ms(span.duration_ns)} ms)"
         )
         if span.inputs is not None:
-            lines.append(f"{pad}  inputs: {_value(show, span.inputs_key, span.inputs)}")
+            lines.append(f"{pad}  inputs: {cut(span.inputs_key, span.inputs)}")
         if span.outputs is not None:
-            lines.append(f"{pad}  outputs: {_value(show, span.outputs_key, span.outputs)}")
-        attributes = [
-            f"{key}={_value(show, key, value)}"
-            for key, value in span.attributes.items()
-            if not span.shows_as_content(key)
-        ]
-        if attributes:
-            lines.append(f"{pad}  attributes: {'; '.join(attributes)}")
+            lines.append(f"{pad}  outputs: {cut(span.outputs_key, span.outputs)}")
+        shown = [f"{k}={cut(k, v)}" for k, v in span.attributes.items() if attributes and not span.shows_as_content(k)]
+        if shown:
+            lines.append(f"{pad}  attributes: {'; '.join(shown)}")
         for event in span.events:
-            fields = "; ".join(f"{k}={_value(show, k, v)}" for k, v in event.attributes.items())
+            fields = "; ".join(f"{k}={cut(k, v)}" for k, v in event.attributes.items())
             lines.append(f"{pad}  event {event.name} at +{_ms(event.time_ns - base)} ms: {fields}")
+    slowest = trace.slowest_spans(SLOWEST)
+    if slowest:
+        named = ", ".join(f"{cut('name', s.name)} [{s.span_id}] took {_ms(s.duration_ns)} ms" for s in slowest)
+        lines.append(f"Slowest spans below the root: {named}")
     return "\n".join(lines)
 
 
@@ -67,10 +81,11 @@ def _as_is(_key: str | None, value: Any) -> Any:
     return value
 
 
-def _value(show: Callable[[str | None, Any], Any], key: str | None, value: object) -> str:
+def _value(show: Callable[[str | None, Any], Any], key: str | None, value: object, limit: int) -> str:
     text = as_text(show(key, value)).replace("\n", "\\n")
-    if len(text) > MAX_VALUE_CHARS:
-        return text[:MAX_VALUE_CHARS] + f"…[+{len(text) - MAX_VALUE_CHARS} chars; GetSpan reads the rest]"
+    if len(text) > limit:
+        advice = "; GetSpan reads the rest" if limit >= MAX_VALUE_CHARS else ""  # else said once, on top
+        return text[:limit] + f"…[+{len(text) - limit} chars{advice}]"
     return text
 
 

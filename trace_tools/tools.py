@@ -70,7 +70,7 @@ def get_trace_info(store: TraceSource, trace_id: TraceId = None) -> TraceInfo:
     root = trace.root
     errors = [s for s in trace.spans if s.status_code == "ERROR"]
     caught = [(s, e) for s in trace.spans if s.status_code != "ERROR" and (e := _exception(s)) is not None]
-    below_root = sorted((s for s in trace.spans if s.parent_id), key=lambda s: -s.duration_ns)[:5]
+    below_root = trace.slowest_spans(5)
     info = TraceInfo(
         trace_id=trace.trace_id,
         root_span_id=root.span_id,

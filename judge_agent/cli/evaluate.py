@@ -212,7 +212,7 @@ def evaluate(
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
     options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
     judges = judges_from(judge_files, builtins, options)
-    unknown = sorted(set(fail_under) - {j.name for j in judges})
+    unknown = sorted(set(fail_under) - {name for j in judges for name, _ in j.definition.outcomes})  # rubrics' criteria
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")
     filters = Filters(since=since, until=until, status=status, name=name, sample=sample, seed=seed, limit=limit)

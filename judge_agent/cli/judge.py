@@ -113,8 +113,8 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @click.option(
     "--inline",
     type=click.Choice(["auto", "always", "never"]),
-    help="Paste the whole trace into the first message: always, never, or auto (when it fits the window); "
-    "default: the judge's own, auto.",
+    help="Paste the whole trace into the first message: always, never, or auto (when it fits the window, "
+    "on a small window with long values cut if need be); default: the judge's own, auto.",
 )
 @click.option("--max-turns", type=click.IntRange(1, 500), help="Model turns before the verdict is demanded.")
 @click.option(
@@ -146,7 +146,7 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @export_options
 @strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
-@click.option("--json", "as_json", is_flag=True, help="Print the Feedback as JSON (stdout only).")
+@click.option("--json", "as_json", is_flag=True, help="Print the Feedback as JSON (a rubric: a line each).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every model turn and tool call on stderr.")
 @click.option("--debug", is_flag=True, help="Like -v, with full tool responses.")
 @click.option("--transcript", type=click.Path(path_type=Path, dir_okay=False), help="Save every turn as JSON Lines.")
@@ -261,7 +261,7 @@ def judge(
             if investigation:
                 investigation(event)
 
-        feedback = judge_(
+        feedbacks = judge_.feedbacks(  # a rubric gives one per criterion, from one investigation
             loaded,
             inputs=inputs,
             outputs=outputs,
@@ -275,16 +275,18 @@ def judge(
             spinner.stop()
         if sink:
             sink.close()
-    if as_json:
-        click.echo(feedback.to_json())
-    else:
-        stdout.print(render_feedback(feedback, loaded))
+    for feedback in feedbacks:
+        if as_json:
+            click.echo(feedback.to_json())
+        else:
+            stdout.print(render_feedback(feedback, loaded))
     if exporter:  # after the verdict is shown: an unreachable endpoint costs a warning, not the verdict
         if investigation:
-            investigation.finish(feedback)
-        exporter.verdict(feedback, judge_.definition.value_type, about[1])
+            investigation.finish(feedbacks[0])  # the first carries the investigation's usage
+        for feedback, (_, value_type) in zip(feedbacks, judge_.definition.outcomes, strict=True):
+            exporter.verdict(feedback, value_type, about[1])
         exporter.close()
-    sys.exit(0 if feedback.ok else 1)
+    sys.exit(0 if all(f.ok for f in feedbacks) else 1)
 
 
 @click.command()
@@ -304,7 +306,10 @@ def builtins(show: str | None) -> None:
     table = Table("name", "values", "description")
     for name in builtin_names():
         definition = load_builtin(name).definition
-        table.add_row(name, definition.value_type.describe(), definition.description.strip())
+        values = definition.value_type.describe()
+        if definition.criteria:  # a rubric: one verdict per criterion
+            values = f"{len(definition.criteria)} criteria, each {values}"
+        table.add_row(name, values, definition.description.strip())
     stdout.print(table)
 
 

@@ -199,9 +199,22 @@ def _significant(delta: JudgeDelta) -> bool:
 
 
 def render_agreement(agreements: Sequence[Agreement]) -> Group:
-    """Metrics as rows, models as columns; then each model's confusion matrix and unstable items.
+    """Per judge (a rubric's criteria each): metrics as rows, models as columns; then each model's
+    confusion matrix and unstable items.
 
     Titles are lines of their own: a table title wraps to the (narrow) table's width."""
+    judges: dict[str, list[Agreement]] = {}
+    for entry in agreements:
+        judges.setdefault(entry.judge, []).append(entry)
+    parts: list[Any] = []
+    for group in judges.values():
+        parts += [Text("")] if parts else []
+        parts += _agreement(group)
+    return Group(*parts)
+
+
+def _agreement(agreements: Sequence[Agreement]) -> list[Any]:
+    """One judge's agreement, a column per model."""
     table = Table()
     table.add_column("metric")
     for entry in agreements:
@@ -234,4 +247,4 @@ def render_agreement(agreements: Sequence[Agreement]) -> Group:
         if entry.unstable:
             shown = ", ".join(entry.unstable[:20]) + (" …" if len(entry.unstable) > 20 else "")
             parts += [Text(""), line(f"unstable items ({entry.model}): {shown}", "yellow")]
-    return Group(*parts)
+    return parts

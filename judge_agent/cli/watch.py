@@ -142,7 +142,7 @@ def watch(
     import anyio
 
     from judge_agent.dataset import Filters
-    from judge_agent.watch import WatchOptions, WatchStatus, awatch
+    from judge_agent.watch import WatchOptions, WatchStatus, awatch, check_judges
     from trace_tools.store import open_store
 
     if query.complete is not True:
@@ -150,6 +150,7 @@ def watch(
     configure_logging(verbose=False)
     judge_settings = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
     judges = judges_from(judge_files, builtins, judge_settings)
+    check_judges(judges)  # before the store is opened: a mistake is one line, not a stopped watch
     options = WatchOptions(
         query=query,
         filters=Filters(status=status, name=name, sample=sample, seed=seed),

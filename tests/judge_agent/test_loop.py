@@ -12,7 +12,7 @@ import anyio
 from judge_agent.errors import AgentError, MaxTurnsExceeded, ProviderError, TokenBudgetExceeded, VerdictError
 from judge_agent.events import LoopEvent, MessageEvent, UsageEvent
 from judge_agent.guards import MAX_RESULT_CHARS, STUB
-from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent
+from judge_agent.loop import PASTED_TURNS, LoopLimits, LoopResult, ToolHints, run_agent
 from judge_agent.messages import Completion, Message, ToolOutcome, Usage
 from judge_agent.testing import FakeTool, FakeTools, ScriptedProvider, call, calls, text, verdict
 from judge_agent.value_types import ValueType
@@ -179,6 +179,29 @@ def test_large_windows_ignore_the_hints() -> None:
     run(provider, tools, hints=hints)
     assert provider.history[0].tools[0].input_schema == PAGED
     assert tools.calls == [("Find", {"query": "a"})]
+
+
+def test_a_pasted_trace_on_a_small_window_leaves_out_overviews_and_asks_for_the_verdict_soon() -> None:
+    hints = ToolHints(overview_tools=frozenset({"Overview"}))
+    tools = FakeTools(FakeTool("Overview", "all spans"), FakeTool("Search", "3 hits"))
+    script = [call("Search", q=q) for q in "abcdefgh"[:PASTED_TURNS]] + [verdict("pass", "ok")]
+    provider = ScriptedProvider(script, context_window=8192)
+    result = run(provider, tools, LoopLimits(max_turns=8, pasted=True), hints)
+    assert [t.name for t in provider.history[0].tools] == ["Search", VERDICT_TOOL]
+    assert result.turns == PASTED_TURNS + 1 and [t.name for t in provider.history[-1].tools] == [VERDICT_TOOL]
+    assert len(result.tool_calls) == PASTED_TURNS
+    assert result.verdict is not None and result.error is None
+    assert f"no verdict after {PASTED_TURNS} turns" in result.notes[-1]
+
+
+def test_a_pasted_trace_on_a_large_window_keeps_every_tool_and_turn() -> None:
+    hints = ToolHints(overview_tools=frozenset({"Overview"}))
+    tools = FakeTools(FakeTool("Overview", "all spans"), FakeTool("Search", "3 hits"))
+    script = [call("Search", q=q) for q in "abc"] + [verdict("pass", "ok")]
+    provider = ScriptedProvider(script, context_window=128_000)
+    result = run(provider, tools, LoopLimits(max_turns=8, pasted=True), hints)
+    assert [t.name for t in provider.history[0].tools] == ["Overview", "Search", VERDICT_TOOL]
+    assert result.turns == 4 and result.notes == []
 
 
 def test_parallel_calls_are_answered_in_call_order_after_one_connect() -> None:

@@ -16,7 +16,8 @@ from judge_agent import prompts
 from judge_agent.events import LoopEvent
 from judge_agent.judge import Judge, load_builtin, make_judge
 from judge_agent.providers import get_provider
-from judge_agent.testing import ScriptedModelServer, ScriptedProvider, tool_calls, verdict
+from judge_agent.testing import ScriptedModelServer, ScriptedProvider, call, tool_calls, verdict
+from tests.judge_agent.batch import FIXTURES
 
 API_KEY = "sk-proj-" + "Ab3xY9" * 8
 PASSWORD = "hunter2-correct-horse-battery"
@@ -145,3 +146,30 @@ def test_a_forged_fence_stays_data_in_every_place_content_enters_a_prompt() -> N
     )(hostile_trace())
     first_message = agent.history[0].messages[1].content
     assert "## Evaluation instructions" in fenced(first_message, "trace")
+
+
+# outlines on a small window
+
+
+def test_a_trace_over_the_inline_budget_is_pasted_as_a_shorter_outline_on_a_small_window() -> None:
+    provider = ScriptedProvider([verdict("needs_improvement", "fetch_data takes 2.5 s", ["8e3b7512175dbc22"])], 8192)
+    feedback = load_builtin("performance", provider=provider)(FIXTURES / "data_processor.jsonl")
+    first = provider.history[0].messages[1].content
+    assert feedback.metadata.inlined_trace and feedback.metadata.turns == 1
+    assert len(first) < 8192 // 4 * 3  # within the inline budget (a quarter of the window, 3 chars a token)
+    assert "Values over 120 characters are cut" in first and "Attributes are left out" in first
+    assert "[8e3b7512175dbc22] fetch_data (TOOL, UNSET, start +1187.0 ms, 2500.0 ms)" in first  # every span's timing
+    assert first.count("\n  [") + first.count("\n    [") == 13  # and every span under the root
+    assert "db.system.name" not in first
+    assert "Slowest spans below the root: fetch_data [8e3b7512175dbc22] took 2500.0 ms, SELECT" in first
+    offered = provider.history[0].tool_names  # the whole-trace overviews are not offered
+    assert "GetSpan" in offered and not {"GetTraceInfo", "ListSpans", "GetTraceTiming"} & set(offered)
+
+
+def test_a_trace_too_large_even_shortened_is_investigated_and_never_inline_is_obeyed() -> None:
+    for trace, inline in (("tool_loop.jsonl", "auto"), ("data_processor.jsonl", "never")):
+        provider = ScriptedProvider([call("GetTraceInfo"), verdict("needs_improvement", "slow", [])], 8192)
+        feedback = load_builtin("performance", provider=provider).with_options(inline=inline)(FIXTURES / trace)
+        assert not feedback.metadata.inlined_trace
+        assert "too large to show here" in provider.history[0].messages[1].content
+        assert "GetTraceInfo" in provider.history[0].tool_names
