@@ -25,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_agent.errors import ConfigError
 from judge_agent.formatting import count
-from judge_agent.records import ItemInfo
+from judge_agent.records import ItemInfo, SpanInfo
+from judge_agent.spans import SpanFilter
 from trace_tools import Trace
 from trace_tools.errors import TraceLoadError
 from trace_tools.index import TraceIndex
 from trace_tools.loaders import excluded_by, load_paths
 from trace_tools.loaders.common import NOT_A_TRACE
+from trace_tools.model import Span
 from trace_tools.redaction import redact_text, redact_value
 from trace_tools.sessions import Session, conversation, group_sessions, quoted_id, turns
 from trace_tools.text import utc_datetime
@@ -57,6 +59,8 @@ class Item:
     expectations: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     session: Session | None = None
+    span_id: str | None = None
+    """The span a span-scoped judge judges (`span_item`); None: the item is the whole trace (or a row)."""
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -65,11 +69,16 @@ class Item:
             return self.session.traces
         return (self.trace,) if self.trace is not None else ()
 
+    @property
+    def span(self) -> Span | None:
+        return self.trace.by_id.get(self.span_id) if self.trace is not None and self.span_id else None
+
     def content_digest(self) -> str:
-        """What the verdict depends on, for the cache: the traces' content and the given fields."""
+        """What the verdict depends on, for the cache: the traces' content, the span judged and the given fields."""
         fields = json.dumps([self.inputs, self.outputs, self.expectations], sort_keys=True, default=repr)
         traces = "\n".join(trace.content_digest() for trace in self.traces)
-        return hashlib.sha256(f"{traces}\n{fields}".encode()).hexdigest()
+        span = f"\n{self.span_id}" if self.span_id else ""  # each span of a trace is judged apart
+        return hashlib.sha256(f"{traces}{span}\n{fields}".encode()).hexdigest()
 
     def info(self, *, redact: bool = True) -> ItemInfo:
         """What a results record says about the item. With `redact`, as the judge saw it: the record and
@@ -93,7 +102,60 @@ class Item:
             inputs=shown(self.inputs),
             outputs=shown(self.outputs),
             expectations=shown(self.expectations),
+            span=self._span_info(redact),
         )
+
+    def _span_info(self, redact: bool) -> SpanInfo | None:
+        """The span judged, as the judge saw it (its inputs and outputs masked by their keys, as the tools do)."""
+        span = self.span
+        if span is None:
+            return None
+
+        def shown(key: str | None, value: Any) -> Any:
+            return _preview(redact_value(key, value) if redact else value)
+
+        return SpanInfo(
+            span_id=span.span_id,
+            name=redact_text(span.name) if redact else span.name,
+            type=span.span_type,
+            parent_id=span.parent_id,
+            inputs=shown(span.inputs_key, span.inputs),
+            outputs=shown(span.outputs_key, span.outputs),
+        )
+
+
+def span_item(item: Item, span: Span) -> Item:
+    """The item of one span of a trace item: same source and trace, keyed by trace and span id (so a re-run
+    resumes it, and `compare` and `validate` match it, span by span)."""
+    if item.trace is None:
+        raise ValueError("a span item needs a trace item")
+    return Item(
+        key=f"span:{item.trace.trace_id}:{span.span_id}",
+        source=item.source,
+        trace=item.trace,
+        expectations=item.expectations,
+        span_id=span.span_id,
+    )
+
+
+def spans_of(items: Iterable[Item], filter_: SpanFilter) -> Iterator[Item]:
+    """Every span the filter matches, as items, in the traces' order and each trace's tree order; a span item
+    given (a labelled span: `validate`) is kept as it is.
+
+    Raises (when reached):
+        ConfigError: dataset rows (they have no spans).
+    """
+    for item in items:
+        if item.session is not None:
+            raise ConfigError("--each-span judges the spans of traces, one by one: not with --group-by session")
+        if item.trace is None:
+            raise ConfigError("--each-span judges the spans of traces; the data has dataset rows")
+        if item.span_id is not None:
+            yield item
+            continue
+        for span in item.trace.spans:
+            if filter_.matches(span):
+                yield span_item(item, span)
 
 
 def _session_info(item: Item, session: Session, redact: bool) -> ItemInfo:

@@ -20,6 +20,7 @@ from judge_agent import prompts
 from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.shape import shape_problem
+from judge_agent.spans import SpanFilter
 from judge_agent.value_types import ValueType, written
 from judge_agent.verdict import MAX_CRITERIA, Criterion
 
@@ -46,6 +47,9 @@ class JudgeDefinition(BaseModel):
     token_budget: int | None = Field(default=None, ge=1)
     inline: InlineMode = "auto"
     inline_budget: int | None = Field(default=None, ge=0, description="tokens; default a quarter of the window")
+    spans: SpanFilter | None = Field(
+        default=None, description="the spans a span-scoped judge judges when a run names none (`--each-span`)"
+    )
     criteria: tuple[Criterion, ...] = Field(
         default=(), max_length=MAX_CRITERIA, description="a rubric: one verdict per criterion from one investigation"
     )
@@ -81,6 +85,19 @@ class JudgeDefinition(BaseModel):
     def _known_variables(cls, value: str) -> str:
         prompts.template_variables(value)
         return value
+
+    @field_validator("spans", mode="before")
+    @classmethod
+    def _span_filter(cls, value: Any) -> Any:
+        """Judge files may write `spans: retriever` or `spans: "type=tool,name=search"` as well as a mapping."""
+        return SpanFilter.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _spans_for_span_judges(self) -> JudgeDefinition:
+        if self.spans is not None and not self.span_scoped:
+            allowed = ", ".join("{{ " + v + " }}" for v in prompts.SPAN_VARIABLES)
+            raise ValueError(f"spans: only a judge whose instructions use {allowed} judges spans")
+        return self
 
     @model_validator(mode="after")
     def _distinct_criteria(self) -> JudgeDefinition:
@@ -119,10 +136,16 @@ class JudgeDefinition(BaseModel):
             return "check"
         return "agent" if "trace" in self.variables else "plain"
 
+    @property
+    def span_scoped(self) -> bool:
+        """Whether the judge gives one verdict per span (its instructions use a span variable)."""
+        return any(name in prompts.SPAN_VARIABLES for name in self.variables)
+
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
         # A judge without criteria or checks hashes as before they existed: caches and results keep their keys.
-        exclude = {"model", "description"} | {field for field in ("criteria", "checks") if not getattr(self, field)}
+        # `spans` chooses the items, not their verdicts.
+        exclude = {"model", "description", "spans"} | {f for f in ("criteria", "checks") if not getattr(self, f)}
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -40,7 +40,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from judge_agent.cache import CacheError, VerdictCache
-from judge_agent.dataset import FIELDS, Filters, GroupBy, Item, iter_items
+from judge_agent.dataset import FIELDS, Filters, GroupBy, Item, iter_items, spans_of
 from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
@@ -48,6 +48,7 @@ from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
 from judge_agent.runner import Job, ProgressSink, Runner, record_keys, warn
+from judge_agent.spans import SpanFilter, absent
 from judge_agent.summary import JudgeSummary, Tally
 from trace_tools.redaction import redact_text
 from trace_tools.text import safe
@@ -143,6 +144,7 @@ async def aevaluate(
     exclude: Sequence[str] = (),
     outputs: Sequence[str | Path] = (),
     group_by: GroupBy = "trace",
+    each_span: SpanFilter | str | None = None,
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
@@ -168,6 +170,9 @@ async def aevaluate(
         outputs: other files this run writes (the CLI's --report): never read as data, nor are `output`
             and the traces `predict_fn` saves, so the same command runs again over a directory holding them.
         group_by: "session" judges each conversation (its traces, keyed `session:<id>`) instead of each trace.
+        each_span: for span-scoped judges (`{{ span }}`): the spans to judge, e.g. "retriever" or
+            "type=tool,name=search" (default: the judges' own `spans`); each matching span of each trace is an
+            item keyed by trace and span id, and the filters' sample and limit count spans.
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -182,19 +187,23 @@ async def aevaluate(
     traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None  # what predict_fn records
     written = [*outputs, *(p for p in (output_path, traces_path) if p is not None)]
     selected = filters or Filters()
+    given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
+    resolved = [for_this_run(judge, model, model_options) for judge in given]
+    spans = _spans_judged(resolved, each_span, predicting=predict_fn is not None)
 
     def read() -> Iterator[Item]:
         items = iter_items(data, mapping=mapping, strict=strict, exclude=exclude, outputs=written, group_by=group_by)
-        return selected.select(items)
+        return selected.select(_span_items(items, spans) if spans else items)
 
     source: Callable[[], Iterator[Item]] = read
     if predict_fn is not None:  # predict_fn gives the items their traces: they are held, as it changes them
         source = functools.partial(iter, list(read()))
     survey, items = _survey(source, one_shot=predict_fn is None and isinstance(data, Iterator))
     if not survey.keys:
+        if isinstance(spans, SpanFilter) and not survey.one_shot and not selected.needs_traces:
+            traces = (i.trace for i in iter_items(data, strict=strict, exclude=exclude, outputs=written) if i.trace)
+            raise ConfigError(absent(spans, traces))  # a typo in the type is the usual cause: say which there are
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
-    given = resolve_judges(_as_list(judges), model_options=model_options, redact=redact)
-    resolved = [for_this_run(judge, model, model_options) for judge in given]
     _check_fields(survey, resolved, predicting=predict_fn is not None)
     sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
     warnings: list[str] = []
@@ -404,6 +413,55 @@ def for_this_run(judge: Judge, model: str | None, options: Mapping[str, Any] | N
     if options:
         judge.model_options = {**judge.model_options, **options}
     return judge
+
+
+def _spans_judged(judges: Sequence[Judge], each_span: SpanFilter | str | None, predicting: bool) -> SpanFilter | bool:
+    """Which spans the run judges: a filter (each matching span is an item), True when the judges are span-scoped
+    but name no spans (the items must be spans already: `validate`'s labels), False when the items are traces.
+
+    Raises:
+        ConfigError: --each-span without a span-scoped judge, span and trace judges in one run, a predict_fn.
+    """
+    chosen = SpanFilter.parse(each_span) if isinstance(each_span, str) else each_span
+    scoped = [judge.name for judge in judges if judge.definition.span_scoped]
+    others = [judge.name for judge in judges if not judge.definition.span_scoped]
+    if not scoped:
+        if chosen is not None:
+            raise ConfigError("--each-span judges spans one by one, but no judge of this run uses {{ span }}")
+        return False
+    if others:
+        raise ConfigError(
+            f"{', '.join(scoped)} judge{'s' if len(scoped) == 1 else ''} spans and {', '.join(others)} whole traces: "
+            "run them apart (a run's items are spans or traces)"
+        )
+    if predicting:
+        raise ConfigError("span-scoped judges read recorded traces: a predict_fn run judges whole traces")
+    if chosen is not None:
+        return chosen
+    named = {judge.definition.spans for judge in judges if judge.definition.spans is not None}
+    if len(named) > 1:
+        kinds = "; ".join(sorted(f.describe() for f in named))
+        raise ConfigError(f"the judges judge different spans ({kinds}): choose with --each-span")
+    return named.pop() if named else True
+
+
+def _span_items(items: Iterable[Item], spans: SpanFilter | bool) -> Iterator[Item]:
+    """The spans to judge as items: each matching span of each trace, or (with no filter) the items given,
+    which must be span items already.
+
+    Raises (when reached):
+        ConfigError: dataset rows; a trace item with no filter to choose its spans.
+    """
+    if isinstance(spans, SpanFilter):
+        yield from spans_of(items, spans)
+        return
+    for item in items:
+        if item.span_id is None:
+            raise ConfigError(
+                "span-scoped judges judge one span at a time: say which spans with --each-span TYPE "
+                "(retriever, tool, llm...)"
+            )
+        yield item
 
 
 def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) -> None:

@@ -56,6 +56,7 @@ class Feedback(BaseModel):
     rationale: str = ""
     cited_span_ids: list[str] = Field(default_factory=list)
     trace_id: str | None = None
+    span_id: str | None = Field(default=None, description="the span judged, for a span-scoped judge")
     session_id: str | None = Field(default=None, description="the conversation judged, for a session's judgment")
     error: FeedbackError | None = None
     metadata: FeedbackMetadata

@@ -40,11 +40,12 @@ from judge_agent.messages import Message
 from judge_agent.opening import opening, root_fields
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
+from judge_agent.spans import span_variables
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
 from judge_agent.verdict import Criterion, RubricVerdict, Verdict, VerdictContract
 from trace_tools import Trace, load, load_path
-from trace_tools.index import TraceStore
+from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.selection import select_trace
 from trace_tools.sessions import Session, conversation, select_session, turns
 
@@ -161,11 +162,14 @@ class Judge:
         expectations: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
-        return _sync(functools.partial(self.acall, trace, **fields, session_id=session_id, on_event=on_event))
+        return _sync(
+            functools.partial(self.acall, trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
+        )
 
     def feedbacks(
         self,
@@ -176,11 +180,13 @@ class Judge:
         expectations: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Judge synchronously (see `afeedbacks`): every feedback, a rubric's one per criterion."""
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
-        return _sync(functools.partial(self.afeedbacks, trace, **fields, session_id=session_id, on_event=on_event))
+        scope = {"session_id": session_id, "span_id": span_id}
+        return _sync(functools.partial(self.afeedbacks, trace, **fields, **scope, on_event=on_event))
 
     async def acall(
         self,
@@ -191,19 +197,22 @@ class Judge:
         expectations: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode), or a session: a
-        `Session`, or the one `session_id` names among the traces given.
+        `Session`, or the one `session_id` names among the traces given; or one span of a trace (`span_id`,
+        for a judge whose instructions use `{{ span }}` and the other span variables).
 
         A session's judge reads `{{ conversation }}` (its turns in order); in agent mode the tools
         serve every trace of the session (ListTraces lists them, the others take a trace_id).
 
         Raises:
-            ConfigError: no model, a missing API key, a missing field the template uses; a rubric
-                (several feedbacks: use `afeedbacks`).
+            ConfigError: no model, a missing API key, a missing field the template uses, no span for a
+                span-scoped judge; a rubric (several feedbacks: use `afeedbacks`).
             TraceLoadError: the trace cannot be loaded.
             TraceSelectionError: no such trace or session among those given.
+            SpanNotFoundError: the trace has no span `span_id`.
         Judging failures (provider errors, no valid verdict) are returned as an error Feedback.
         """
         if self.definition.criteria:
@@ -212,7 +221,7 @@ class Judge:
                 "use judge.feedbacks(...) or await judge.afeedbacks(...) for one feedback per criterion"
             )
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
-        feedbacks = await self.afeedbacks(trace, **fields, session_id=session_id, on_event=on_event)
+        feedbacks = await self.afeedbacks(trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
         return feedbacks[0]
 
     async def afeedbacks(
@@ -224,6 +233,7 @@ class Judge:
         expectations: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
+        span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Every feedback of one judgment (see `acall`): the judge's one, or a rubric's one per
@@ -251,6 +261,7 @@ class Judge:
             store = _store(trace, trace_id, self.redact)
         if store is not None and not store.several:
             index = store.get()
+        scoped = _span_scope(definition, index, span_id)
         served = store if agent else None  # what the tools serve (a plain judge gets none)
         if agent and store is None and not self.mcp_endpoints:
             raise ConfigError(f"judge {self.name!r} uses {{{{ trace }}}}: pass a trace (a path, Trace or dict)")
@@ -274,7 +285,9 @@ class Judge:
         if session is not None:
             label = f"session {session.session_id!r}"
         try:
-            start = opening(definition, contract, provider.context_window, index, label, fields, self.redact, store)
+            start = opening(
+                definition, contract, provider.context_window, index, label, fields, self.redact, store, scoped
+            )
             result = await self._investigate(provider, served, contract, start.messages, start.inlined, on_event)
         finally:
             if self._provider is None:
@@ -283,6 +296,9 @@ class Judge:
         if session is not None:
             for feedback in feedbacks:
                 feedback.session_id = session.session_id
+        if scoped and index is not None and span_id is not None:  # a span verdict says which trace and span
+            for feedback in feedbacks:
+                feedback.trace_id, feedback.span_id = index.trace.trace_id, index.span(span_id).span_id
         return feedbacks
 
     def _check(self, trace: TraceInput, trace_id: str | None) -> Feedback:
@@ -518,6 +534,25 @@ def _session(data: TraceInput | None, session_id: str | None) -> Session:
         raise ConfigError("a session's judgment needs the traces: pass a path, Trace data or a Session")
     traces, source = _traces(data)
     return select_session(traces, session_id, source)
+
+
+def _span_scope(definition: JudgeDefinition, index: TraceIndex | None, span_id: str | None) -> dict[str, str]:
+    """The span variables of a span-scoped judge (empty for any other judge, which judges the whole trace).
+
+    Raises:
+        ConfigError: a span-scoped judge without a trace and span id, or a span id for another judge.
+        SpanNotFoundError: the trace has no such span.
+    """
+    if not definition.span_scoped:
+        if span_id is not None:
+            raise ConfigError(f"judge {definition.name!r} judges whole traces: it uses no {{{{ span }}}} variable")
+        return {}
+    if index is None or span_id is None:
+        raise ConfigError(
+            f"judge {definition.name!r} judges one span at a time: pass a trace and span_id "
+            "(or run `judge-agent evaluate --each-span TYPE`)"
+        )
+    return span_variables(index, span_id)
 
 
 def _in_event_loop() -> bool:

@@ -56,6 +56,7 @@ def opening(
     fields: Mapping[str, Any],
     redact: bool,
     store: TraceStore | None = None,
+    scoped: Mapping[str, str] | None = None,
 ) -> Opening:
     """The system prompt and first user message of a judgment.
 
@@ -67,8 +68,9 @@ def opening(
             agent judge then reads the root span's inputs and outputs).
         redact: mask secrets in the fields given (the trace's are masked by its store).
         store: the traces served to the tools; several are a session's (`label` names it).
+        scoped: the span variables' values, already fenced (`spans.span_variables`), for a span-scoped judge.
     """
-    values: dict[str, str] = {}
+    values: dict[str, str] = dict(scoped or {})
     inlined = False
     first = PLAIN_REQUEST
     given = {name: fields.get(name) for name in FIELDS}

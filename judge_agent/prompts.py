@@ -17,7 +17,10 @@ from pydantic import BaseModel
 from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
 
-VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation")
+#: What a span-scoped judge reads of the one span it judges (`judge_agent.spans`): its GetSpan view, its
+#: inputs and outputs, its parent's view. A judge using any of them gives one verdict per span.
+SPAN_VARIABLES = ("span", "span_inputs", "span_outputs", "parent")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *SPAN_VARIABLES)
 #: What a scored example may show the judge (its data), in this order.
 EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")

@@ -34,10 +34,24 @@ from judge_agent.value_types import ValueType
 logger = logging.getLogger("judge_agent.records")
 
 
+class SpanInfo(BaseModel):
+    """The span a span-scoped judge judged (`evaluate --each-span`): which one, and a glimpse of it."""
+
+    span_id: str
+    name: str
+    type: str = Field(description="the common span type: LLM, TOOL, RETRIEVER...")
+    parent_id: str | None = None
+    inputs: Any = None
+    outputs: Any = None
+
+
 class ItemInfo(BaseModel):
     """What was judged, as far as a reader of the results needs to know."""
 
-    key: str = Field(description="stable id of the item: 'trace:<trace id>', 'session:<id>' or '<dataset>#<row>'")
+    key: str = Field(
+        description="stable id of the item: 'trace:<trace id>', 'span:<trace id>:<span id>', 'session:<id>' "
+        "or '<dataset>#<row>'"
+    )
     source: str = Field(description="the file (and row) the item came from")
     trace_id: str | None = None
     session_id: str | None = Field(default=None, description="the conversation, when the item is a session")
@@ -49,6 +63,7 @@ class ItemInfo(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    span: SpanInfo | None = Field(default=None, description="the span judged, for a span item")
     conversation: str | None = Field(default=None, description="a session's turns as its judges read them (cut)")
 
 

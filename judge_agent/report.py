@@ -160,6 +160,8 @@ def render_report(
         hidden_rows=listed_count - len(shown),
         record_count=seen.count,
         item_count=len(seen.items),
+        span_count=seen.spans,
+        span_traces=len(seen.span_traces),
         models=sorted(seen.models),
         period=(_when(seen.earliest), _when(seen.latest)) if seen.earliest and seen.latest else None,
         input_tokens=sum(s.input_tokens for s in summaries),
@@ -176,6 +178,9 @@ class _Seen:
 
     count: int = 0
     items: set[str] = field(default_factory=set)
+    spans: int = 0
+    """Of the items, those that are one span of a trace (`evaluate --each-span`)."""
+    span_traces: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     earliest: datetime | None = None
     latest: datetime | None = None
@@ -188,6 +193,10 @@ class _Seen:
         seen = cls()
         for record in records:
             seen.count += 1
+            span = record.item.span
+            if span is not None and record.item.key not in seen.items:
+                seen.spans += 1
+                seen.span_traces.add(record.item.trace_id or "")
             seen.items.add(record.item.key)
             seen.models.add(record.model)
             moment = record.finished_at
@@ -371,6 +380,9 @@ def _row(anchor: int, record: EvalRecord, max_calls: int) -> Row:
         for index, span in enumerate(feedback.cited_span_ids)
     ]
     fields = [(name, _field(value)) for name in FIELDS if (value := getattr(record.item, name)) is not None]
+    span = record.item.span
+    if span is not None:  # a span item: what the span judge read
+        fields += [(f"span {name}", _field(value)) for name in ("inputs", "outputs") if (value := getattr(span, name))]
     value = feedback.value
     return Row(
         number=anchor,

@@ -238,6 +238,7 @@ class Runner:
                 inputs=item.inputs,
                 outputs=item.outputs,
                 expectations=item.expectations,
+                span_id=item.span_id,
             )
         except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run
             code, message = exc.code, str(exc)

@@ -229,8 +229,8 @@ class OtlpExport:
         if not feedback.ok or feedback.value is None:
             self.skipped += 1
             return False
-        span_id = root_span_id
-        if self.parent == "cited":
+        span_id = feedback.span_id or root_span_id  # a span judge's verdict is about its span
+        if self.parent == "cited" and feedback.span_id is None:
             unknown = set(feedback.metadata.unknown_cited_span_ids)
             span_id = next((s for s in feedback.cited_span_ids if s not in unknown), root_span_id)
         about = _span_context(feedback.trace_id, span_id)

@@ -8,12 +8,14 @@ A labels file is JSON Lines, one human judgment per line::
     {"trace": "chats/", "session_id": "support-7f2c", "judge": "user_frustration", "value": "resolved"}
 
 `trace` is a trace file or directory (relative to the labels file, or to the working directory),
-with `trace_id` when it holds several traces, or `session_id` to label a whole session; otherwise
-`inputs`/`outputs`/`expectations` are given inline. `judge` may be left out when every label is
-for the judge being validated; labels for other judges are skipped. A rubric is validated per
-criterion: each label names the criterion's feedback (`"judge": "agent_guidelines/grounded_answer"`),
-and each labelled criterion gets its own agreement from the same judgments. `key` names the item in
-the output (default: the trace id, or the line number; a session's: `session:<id>`).
+with `trace_id` when it holds several traces (and `span_id` for a label of one span, for a span-scoped
+judge: the item is keyed `span:<trace id>:<span id>`, as `evaluate --each-span` keys it), or
+`session_id` to label a whole session; otherwise `inputs`/`outputs`/`expectations` are given inline.
+`judge` may be left out when every label is for the judge being validated; labels for other judges
+are skipped. A rubric is validated per criterion: each label names the criterion's feedback
+(`"judge": "agent_guidelines/grounded_answer"`), and each labelled criterion gets its own agreement
+from the same judgments. `key` names the item in the output (default: the trace id, or the line
+number; a session's: `session:<id>`).
 
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
 repeats the cache is bypassed) once per model, and the agreement is computed per model by
@@ -30,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from judge_agent.dataset import Item
+from judge_agent.dataset import Item, span_item
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import ProgressSink, aevaluate
 from judge_agent.judge import Judge
@@ -39,7 +41,7 @@ from judge_agent.summary import SummaryKind, summary_kind
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
 from trace_tools.errors import TraceSelectionError
-from trace_tools.selection import select_trace
+from trace_tools.selection import normalize_id, select_trace
 from trace_tools.sessions import select_session
 
 
@@ -53,6 +55,7 @@ class Label(BaseModel):
     key: str | None = None
     trace: str | None = None
     trace_id: str | None = None
+    span_id: str | None = None
     session_id: str | None = None
     inputs: Any = None
     outputs: Any = None
@@ -62,8 +65,12 @@ class Label(BaseModel):
     def _an_item(self) -> Label:
         if self.trace is None and self.inputs is None and self.outputs is None:
             raise ValueError("a label needs a trace (file) or inputs/outputs")
+        if self.span_id is not None and self.trace is None:
+            raise ValueError("span_id names a span of a trace: give the trace (file) too")
         if self.session_id is not None and (self.trace is None or self.trace_id is not None):
             raise ValueError("a session's label gives the trace file and session_id (no trace_id)")
+        if self.session_id is not None and self.span_id is not None:
+            raise ValueError("a label is about a session or one span, not both")
         return self
 
 
@@ -138,7 +145,15 @@ def _item(label: Label, labels_path: Path, number: int, loaded: dict[Path, list[
         trace = select_trace(loaded[trace_path], label.trace_id, source=label.trace, option="trace_id")
     except TraceSelectionError as exc:
         raise ConfigError(f"{labels_path}:{number}: {exc}") from exc
-    return Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
+    item = Item(label.key or f"trace:{trace.trace_id}", str(trace_path), trace, expectations=label.expectations)
+    if label.span_id is None:
+        return item
+    span = trace.by_id.get(normalize_id(label.span_id, 8) or "")
+    if span is None:
+        raise ConfigError(f"{labels_path}:{number}: trace {trace.trace_id} has no span {label.span_id[:40]!r}")
+    spanned = span_item(item, span)
+    spanned.key = label.key or spanned.key
+    return spanned
 
 
 async def avalidate(

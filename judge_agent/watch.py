@@ -184,8 +184,9 @@ def check_judges(judges: Sequence[Judge]) -> None:
     """Refuse judges a watch cannot run, before it starts.
 
     Raises:
-        ConfigError: no judge, two of one name, a judge without `{{ trace }}`, or a rubric (the store
-            marks a trace judged by judge name, and a rubric's records carry its criteria's names).
+        ConfigError: no judge, two of one name, a judge without `{{ trace }}`, a rubric (the store
+            marks a trace judged by judge name, and a rubric's records carry its criteria's names), or a
+            judge of one span at a time.
     """
     names = [j.name for j in judges]
     if not judges or len(set(names)) != len(names):
@@ -196,6 +197,9 @@ def check_judges(judges: Sequence[Judge]) -> None:
     rubrics = [j.name for j in judges if j.definition.criteria]
     if rubrics:
         raise ConfigError(f"judge {rubrics[0]!r} is a rubric: watch takes judges of one verdict; use evaluate")
+    scoped = [j.name for j in judges if j.definition.span_scoped]
+    if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
+        raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")
 
 
 class Watcher:

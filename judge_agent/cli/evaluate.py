@@ -123,6 +123,13 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many items (after the other filters).")
 @click.option(
+    "--each-span",
+    "each_span",
+    metavar="FILTER",
+    help="Judge every span of a kind, one verdict per span, with judges that use {{ span }}: a type "
+    "(retriever, tool, llm, or the producer's word), name=TEXT, or type=TOOL,name=TEXT (default: the judges' own).",
+)
+@click.option(
     "--group-by",
     type=click.Choice(["trace", "session"]),
     default="trace",
@@ -169,6 +176,7 @@ def evaluate(
     sample: float | None,
     seed: int,
     limit: int | None,
+    each_span: str | None,
     group_by: Literal["trace", "session"],
     retry_failed: bool,
     no_cache: bool,
@@ -186,6 +194,7 @@ def evaluate(
     judge-agent evaluate qa.csv --builtin correctness --map inputs=question --map outputs=answer \\
         --map expectations=expected --report report.html --fail-under correctness=0.9
     judge-agent evaluate --store traces.sqlite --since 1h --status error --sample 0.1 --builtin task_completion
+    judge-agent evaluate runs/ --builtin retrieval_relevance --each-span retriever --report spans.html
     judge-agent evaluate chats/ --group-by session --builtin user_frustration --builtin knowledge_retention
 
     With --store, the traces come from the trace store `trace-tools collect` fills (complete ones,
@@ -239,6 +248,7 @@ def evaluate(
                 exclude=exclude,
                 outputs=[report] if report else [],
                 group_by=group_by,
+                each_span=each_span,
             ),
             output,
         )

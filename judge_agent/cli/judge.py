@@ -79,6 +79,11 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
     "--trace-id", metavar="ID", help="Which trace, when TRACE (or --store) holds several (hex, base64 or tr-…)."
 )
 @click.option(
+    "--span-id",
+    metavar="ID",
+    help="Which span, for a judge of one span at a time ({{ span }}): `trace-tools spans TRACE --type T` lists them.",
+)
+@click.option(
     "--session",
     metavar="ID",
     help="Judge a whole conversation: the traces of TRACE carrying this session id (session.id, "
@@ -149,6 +154,7 @@ def judge(
     trace: Path | None,
     trace_id: str | None,
     session: str | None,
+    span_id: str | None,
     store: str | None,
     last: bool,
     query: TraceQuery,
@@ -227,6 +233,15 @@ def judge(
         loaded = _load_trace(trace, trace_id, strict, session)
     else:
         loaded = None
+    if judge_.definition.span_scoped and (not isinstance(loaded, Trace) or span_id is None):
+        raise click.UsageError(
+            f"judge {judge_.name!r} judges one span at a time: give TRACE and --span-id ID "
+            "(or judge every span of a kind with `judge-agent evaluate --each-span TYPE`)"
+        )
+    if span_id is not None and not judge_.definition.span_scoped:
+        raise click.UsageError(
+            f"--span-id goes with a span judge ({{{{ span }}}}): {judge_.name!r} judges whole traces"
+        )
     if judge_.definition.mode == "agent" and loaded is None and not endpoints:
         raise click.UsageError(f"judge {judge_.name!r} investigates a trace: give TRACE (or --mcp-url/--mcp-stdio)")
     if judge_.definition.mode == "check" and loaded is None:
@@ -252,6 +267,7 @@ def judge(
             outputs=outputs,
             expectations=expectations,
             trace_id=trace_id if loaded is None else None,
+            span_id=span_id,
             on_event=on_event,
         )
     finally:

@@ -8,16 +8,19 @@ from judge_agent.definition import builtin_definition, builtin_names
 from judge_agent.mcp_prompts import builtin_judge_prompts, judge_prompt
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+#: Not offered: correctness needs an expected answer, tool_hygiene has no model to ask (checks),
+#: retrieval_relevance judges one span at a time.
+NOT_OFFERED = {"correctness", "tool_hygiene", "retrieval_relevance"}
 
 
 def test_every_built_in_a_trace_can_feed_is_offered_with_its_description() -> None:
     offered = {prompt.name: prompt for prompt in builtin_judge_prompts()}
-    assert set(offered) == set(builtin_names()) - {"correctness", "tool_hygiene"}  # no trace, and no model to ask
+    assert set(offered) == set(builtin_names()) - NOT_OFFERED
     for name, prompt in offered.items():
         assert prompt.description == " ".join(builtin_definition(name).description.split())
 
 
-@pytest.mark.parametrize("name", sorted(set(builtin_names()) - {"correctness", "tool_hygiene"}))
+@pytest.mark.parametrize("name", sorted(set(builtin_names()) - NOT_OFFERED))
 def test_a_judge_prompt_names_the_trace_fills_every_variable_and_states_the_verdict(name: str) -> None:
     definition = builtin_definition(name)
     text = judge_prompt(definition, TRACE_ID)

@@ -185,6 +185,14 @@ async def test_a_judge_without_a_trace_is_refused(database: TraceDatabase) -> No
         await awatch(database, [plain], anyio.Event(), WatchOptions(TraceQuery()), model="openai:/m")
 
 
+async def test_a_judge_of_one_span_at_a_time_is_refused(database: TraceDatabase) -> None:
+    from judge_agent.judge import make_judge
+
+    spans = make_judge("tool_step", "Was {{ span }} the right step in {{ trace }}?", feedback_value_type=bool)
+    with pytest.raises(ConfigError, match="judges one span at a time: watch judges whole traces"):
+        await awatch(database, [spans], anyio.Event(), WatchOptions(TraceQuery()), model="openai:/m")
+
+
 def _digest() -> str:
     from judge_agent.judge import load_builtin
 
