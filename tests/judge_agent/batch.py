@@ -209,3 +209,13 @@ def record(
 
 def run(values: list[Any], **kwargs: Any) -> list[EvalRecord]:
     return [record(f"item{i}", value, **kwargs) for i, value in enumerate(values)]
+
+
+def write_records(path: Path, *records: EvalRecord) -> None:
+    """A results file holding `records`, written as a run writes them."""
+    results = ResultsFile(path)
+    try:
+        for each in records:
+            results.write(each)
+    finally:
+        results.close()

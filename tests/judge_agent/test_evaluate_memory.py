@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from judge_agent.evaluate import evaluate
-from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex, read_records
+from judge_agent.records import EvalRecord, RecordKey, ResultsIndex, read_records
 from judge_agent.report import render_report
 from judge_agent.summary import summarize
 from judge_agent.testing.model_server import ScriptedModelServer
@@ -26,6 +26,7 @@ from tests.judge_agent.batch import (
     record,
     responder,
     run,
+    write_records,
 )
 from tests.judge_agent.test_evaluate_streaming import Progress, copy, key
 
@@ -110,21 +111,12 @@ def test_a_summary_does_not_depend_on_the_order_records_came_in(values: list[Any
     assert summarize(records)[0].score_ci is not None
 
 
-def write(path: Path, *records: EvalRecord) -> None:
-    results = ResultsFile(path)
-    try:
-        for each in records:
-            results.write(each)
-    finally:
-        results.close()
-
-
 def test_the_results_index_knows_each_key_s_last_outcome_and_reads_records_in_the_order_asked(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    write(path, record("a", None, error="rate_limited"), record("b", 3))
+    write_records(path, record("a", None, error="rate_limited"), record("b", 3))
     with path.open("a") as handle:
         handle.write('{"item": {"key": "c"')  # torn by a kill
-    write(path, record("a", 5))
+    write_records(path, record("a", 5))
 
     index = ResultsIndex(path)
 

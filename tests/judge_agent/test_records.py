@@ -13,29 +13,20 @@ from pathlib import Path
 import pytest
 
 from judge_agent.errors import ConfigError
-from judge_agent.records import EvalRecord, ResultsFile, ResultsInUse, read_records
-from tests.judge_agent.batch import ROOT, record
-
-
-def write(path: Path, *records: EvalRecord) -> None:
-    results = ResultsFile(path)
-    try:
-        for each in records:
-            results.write(each)
-    finally:
-        results.close()
+from judge_agent.records import ResultsFile, ResultsInUse, read_records
+from tests.judge_agent.batch import ROOT, record, write_records
 
 
 def test_records_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "results.jsonl"  # the writer makes the directory
     written = [record("a", 4), record("b", None, error="provider_error"), record("c", 2, cached=True)]
-    write(path, *written)
+    write_records(path, *written)
     assert read_records(path) == written
 
 
 def test_a_torn_line_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "results.jsonl"
-    write(path, record("a", 4))
+    write_records(path, record("a", 4))
     with path.open("a") as handle:
         handle.write('{"item": {"key": "b"\n\n')  # cut short by a kill, then blank lines
     with caplog.at_level(logging.WARNING, logger="judge_agent.records"):
@@ -52,18 +43,18 @@ def test_a_line_that_is_json_but_not_a_record_is_an_error(tmp_path: Path) -> Non
 
 def test_the_last_record_of_a_key_wins(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    write(path, record("a", None, error="rate_limited"), record("b", 3))
-    write(path, record("a", 5))  # a retried failure is appended, not rewritten
+    write_records(path, record("a", None, error="rate_limited"), record("b", 3))
+    write_records(path, record("a", 5))  # a retried failure is appended, not rewritten
     records = read_records(path)
     assert [(r.item.key, r.feedback.value) for r in records] == [("a", 5), ("b", 3)]
 
 
 def test_the_writer_ends_a_torn_last_line_before_appending(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    write(path, record("a", 4))
+    write_records(path, record("a", 4))
     with path.open("a") as handle:
         handle.write('{"item": {"ke')
-    write(path, record("b", 2))
+    write_records(path, record("b", 2))
     lines = path.read_text().splitlines()
     assert lines[1] == '{"item": {"ke' and len(lines) == 3  # the torn line stays on its own, not glued to b
     assert [r.item.key for r in read_records(path)] == ["a", "b"]
