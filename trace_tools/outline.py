@@ -42,7 +42,8 @@ def outline(index: TraceIndex, max_value_chars: int = MAX_VALUE_CHARS, attribute
     ]
     lines.extend(f"Warning: {w}" for w in trace.warnings)
     if max_value_chars < MAX_VALUE_CHARS:
-        lines.append(f"Values over {max_value_chars} characters are cut (…[+N chars]); GetSpan reads a span whole.")
+        # No number here: a 1.5B model read "over 120 characters" as a 120 ms latency threshold.
+        lines.append("Long values are cut (…[+N chars]); GetSpan reads a span whole.")
     if not attributes:
         lines.append("Attributes are left out; GetSpan shows them.")
     for span in trace.spans:

@@ -157,7 +157,7 @@ def test_a_trace_over_the_inline_budget_is_pasted_as_a_shorter_outline_on_a_smal
     first = provider.history[0].messages[1].content
     assert feedback.metadata.inlined_trace and feedback.metadata.turns == 1
     assert len(first) < 8192 // 4 * 3  # within the inline budget (a quarter of the window, 3 chars a token)
-    assert "Values over 120 characters are cut" in first and "Attributes are left out" in first
+    assert "Long values are cut" in first and "Attributes are left out" in first
     assert "[8e3b7512175dbc22] fetch_data (TOOL, UNSET, start +1187.0 ms, 2500.0 ms)" in first  # every span's timing
     assert first.count("\n  [") + first.count("\n    [") == 13  # and every span under the root
     assert "db.system.name" not in first

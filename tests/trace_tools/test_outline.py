@@ -75,7 +75,7 @@ def test_a_shorter_outline_cuts_values_after_redacting_and_can_leave_attributes_
     index = store_of(secret_trace()).get()
     short = outline(index, max_value_chars=40, attributes=False)
     assert [secret for secret in SECRETS if secret in short] == []  # masked before cut: no secret's start shows
-    assert "Values over 40 characters are cut" in short and "Attributes are left out" in short
+    assert "Long values are cut" in short and "Attributes are left out" in short
     assert "llm.token_count.prompt" not in short and "event retry" in short  # events still shown
     assert all(len(line) < 200 for line in short.splitlines() if line.lstrip().startswith(("inputs", "outputs")))
     assert "chars]" in short and "are cut" not in outline(index) and "are left out" not in outline(index, 40)
