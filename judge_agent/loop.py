@@ -256,6 +256,11 @@ class _Run:
             if investigated and self.pruner.full(self.messages, [*self.specs, self.verdict_spec]):
                 window = self.pruner.window
                 return await self.final_turn(ContextWindowFull(f"the context window ({window} tokens) is nearly full"))
+        if self.max_turns < self.limits.max_turns:  # the planned end after a paste, not a failure to conclude
+            turns = "1 turn" if self.max_turns == 1 else f"{self.max_turns} turns"
+            return await self.final_turn(
+                MaxTurnsExceeded(f"the trace is in the first message and {turns} of reading spans closer is done")
+            )
         return await self.final_turn(MaxTurnsExceeded(f"no verdict after {self.max_turns} turns"))
 
     async def handle(self, completion: Completion) -> bool:
