@@ -46,6 +46,9 @@ class FeedbackMetadata(BaseModel):
     inlined_trace: bool = False
     unknown_cited_span_ids: list[str] = Field(default_factory=list, description="cited ids not in the trace")
     notes: list[str] = Field(default_factory=list)
+    sampling: dict[str, Any] = Field(
+        default_factory=dict, description="inference parameters sent: temperature 0 (and a seed) unless the judge chose"
+    )
 
 
 class Feedback(BaseModel):

@@ -288,11 +288,14 @@ class Judge:
             start = opening(
                 definition, contract, provider.context_window, index, label, fields, self.redact, store, scoped
             )
-            result = await self._investigate(provider, served, contract, start.messages, start.inlined, on_event)
+            params = provider.sampling(definition.inference_params)
+            result = await self._investigate(
+                provider, served, contract, start.messages, start.inlined, params, on_event
+            )
         finally:
             if self._provider is None:
                 await provider.aclose()
-        feedbacks = self._feedbacks(provider, served, result, started, inlined=start.inlined)
+        feedbacks = self._feedbacks(provider, served, result, started, inlined=start.inlined, params=params)
         if session is not None:
             for feedback in feedbacks:
                 feedback.session_id = session.session_id
@@ -312,6 +315,7 @@ class Judge:
         contract: VerdictContract,
         messages: list[Message],
         inlined: bool,
+        params: dict[str, Any],
         on_event: EventSink | None,
     ) -> LoopResult:
         definition = self.definition
@@ -336,7 +340,7 @@ class Judge:
                     messages,
                     contract,
                     limits,
-                    definition.inference_params,
+                    params,
                     on_event,
                     TRACE_TOOL_HINTS,
                 )
@@ -350,6 +354,7 @@ class Judge:
         result: LoopResult,
         started: float,
         inlined: bool,
+        params: dict[str, Any],
     ) -> list[Feedback]:
         """The judgment's feedbacks. A rubric's criteria share one investigation: each criterion's
         feedback shows its turns and tool calls, but its tokens, cost and time are counted once, on
@@ -384,6 +389,7 @@ class Judge:
                 inlined_trace=inlined,
                 unknown_cited_span_ids=[s for s in cited if indexes and not any(s in i.trace.by_id for i in indexes)],
                 notes=result.notes if charged else [*result.notes, shared],
+                sampling=params,
             )
             feedbacks.append(
                 Feedback(

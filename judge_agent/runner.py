@@ -219,7 +219,10 @@ class Runner:
             logger.warning("%s is judged without the cache: its content cannot be hashed (%s)", job.item.key, exc)
             return None
         options = {k: v for k, v in judge.model_options.items() if k not in _NOT_IN_CACHE_KEY}
-        return cache_key(digest, job.keys[0].judge_digest, judge.model, judge.definition.inference_params, options)
+        params = judge.definition.inference_params
+        if judge.provider is not None:  # what is sent (temperature 0 by default), not only what the judge names
+            params = judge.provider.sampling(params)
+        return cache_key(digest, job.keys[0].judge_digest, judge.model, params, options)
 
     def _drop_cache(self, exc: CacheError) -> None:
         """Set a failing cache aside for the rest of the run, with one warning."""

@@ -36,6 +36,9 @@ class Provider(ABC):
     name: ClassVar[str]
     key_env_var: ClassVar[str | None] = None
     default_context_window: ClassVar[int] = 128_000
+    #: What a judgment sends unless its judge says otherwise: a judge should give the same verdict
+    #: on the same trace twice, and an API's default sampling (OpenAI's temperature 1.0) does not.
+    consistent_params: ClassVar[Mapping[str, Any]] = {"temperature": 0}
 
     def __init__(self, model: str, *, context_window: int | None = None, prices: Prices | None = None) -> None:
         self.model = model
@@ -45,6 +48,16 @@ class Provider(ABC):
     @property
     def uri(self) -> str:
         return f"{self.name}:/{self.model}"
+
+    def sampling(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The inference parameters a judgment sends: `consistent_params` under the judge's own
+        (`inference_params`); a judge's `None` removes a default (for a server that refuses it)."""
+        merged = {**self.defaults(), **params}
+        return {key: value for key, value in merged.items() if value is not None}
+
+    def defaults(self) -> Mapping[str, Any]:
+        """This model's consistent defaults (a provider may know models that refuse some)."""
+        return self.consistent_params
 
     @abstractmethod
     async def complete(

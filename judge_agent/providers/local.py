@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 
@@ -66,6 +66,7 @@ class LocalProvider(Provider):
 
     name = "local"
     default_context_window = 8192
+    consistent_params: ClassVar[Mapping[str, Any]] = {"temperature": 0, "seed": 0}  # what complete() falls back on
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["OllamaProvider", "OpenAIProvider"]
 
 
+#: OpenAI's reasoning models, which take no `temperature` (and no `seed`) but their default.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+
+
 class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
     """OpenAI's Chat Completions API, or any server that speaks it.
 
@@ -43,6 +48,11 @@ class OpenAIProvider(SdkProvider["openai.AsyncOpenAI"]):
     key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_context_window = 128_000
+    consistent_params: ClassVar[Mapping[str, Any]] = {"temperature": 0, "seed": 0}
+
+    def defaults(self) -> Mapping[str, Any]:
+        """None for OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...): they refuse any temperature but 1."""
+        return {} if _REASONING_MODEL.match(self.model) else self.consistent_params
 
     def _build_client(self, api_key: str, base_url: str | None, max_retries: int, timeout: float) -> openai.AsyncOpenAI:
         import openai
