@@ -71,6 +71,11 @@ def iso_time(nanoseconds: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def milliseconds(nanoseconds: int) -> float:
+    """A duration as the tools show it: milliseconds to the microsecond."""
+    return round(nanoseconds / 1e6, 3)
+
+
 def fold(text: str) -> str:
     """Text as the search prefilter compares it: case-folded character by character.
 

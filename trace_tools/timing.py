@@ -28,6 +28,7 @@ from trace_tools.index import TraceIndex
 from trace_tools.loaders import collector_paused
 from trace_tools.model import Span
 from trace_tools.results import TimingReport, TimingRow, TimingTable
+from trace_tools.text import milliseconds as ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,9 +268,6 @@ def report(index: TraceIndex, span: Span | None = None) -> TimingReport:
 
     def name(of: Span | None) -> str | None:
         return None if of is None else bounds.cut(index.show("name", of.name), NAME_CHARS)
-
-    def ms(nanoseconds: int) -> float:
-        return round(nanoseconds / 1e6, 3)
 
     path = timed.path
     if len(path) > PATH_ROWS:

@@ -39,7 +39,7 @@ from trace_tools.results import (
     TraceSummary,
 )
 from trace_tools.selection import SPAN_ID_PATTERN, TRACE_ID_PATTERN
-from trace_tools.text import as_text, iso_time
+from trace_tools.text import as_text, iso_time, milliseconds
 
 
 def _id_field(description: str, pattern: str) -> Any:
@@ -76,7 +76,7 @@ def get_trace_info(store: TraceSource, trace_id: TraceId = None) -> TraceInfo:
         root_span_id=root.span_id,
         root_name=bounds.cut_name(index.show("name", root.name)),
         start_time=iso_time(trace.start_ns),
-        duration_ms=_ms(trace.duration_ns),
+        duration_ms=milliseconds(trace.duration_ns),
         status=trace.status_code,
         status_message=bounds.cut(index.show(None, root.status_message), bounds.PREVIEW_CHARS) or None,
         span_count=len(trace.spans),
@@ -225,8 +225,8 @@ def list_spans(
             bounds.cut_name(index.show("name", span.name)),
             span.span_type,
             span.status_code,
-            _ms(span.start_ns - base_ns),
-            _ms(span.duration_ns),
+            milliseconds(span.start_ns - base_ns),
+            milliseconds(span.duration_ns),
             span.depth,
             len(span.children),
             set_index,
@@ -320,8 +320,8 @@ def get_span(
         kind=span.kind,
         status=span.status_code,
         status_message=cutter.cut("status_message", index.show(None, span.status_message)) or None,
-        start_ms=_ms(span.start_ns - index.trace.start_ns),
-        duration_ms=_ms(span.duration_ns),
+        start_ms=milliseconds(span.start_ns - index.trace.start_ns),
+        duration_ms=milliseconds(span.duration_ns),
         depth=span.depth,
         child_ids=[c.span_id for c in span.children[: bounds.MAX_CHILD_IDS]] or None,
         child_count=len(span.children),
@@ -496,7 +496,7 @@ def _ref(index: TraceIndex, span: Span) -> SpanRef:
     return SpanRef(
         span_id=span.span_id,
         name=bounds.cut_name(index.show("name", span.name)),
-        duration_ms=_ms(span.duration_ns),
+        duration_ms=milliseconds(span.duration_ns),
         status_message=bounds.cut(index.show(None, span.status_message), 300) or None,
     )
 
@@ -540,7 +540,3 @@ def _moment(text: str | None, name: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp() * 1e6) * 1000)
-
-
-def _ms(nanoseconds: int) -> float:
-    return round(nanoseconds / 1e6, 3)
