@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from judge_agent.combine import canonical
 from judge_agent.dataset import Item, span_item
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import ProgressSink, aevaluate
@@ -275,11 +276,11 @@ def agreement(
     verdicts: list[str | float] = []
     consistent = 0
     for outcome in outcomes:
-        given = [_canonical(v, value_type) for v in outcome.verdicts if v is not None]
+        given = [canonical(v, value_type) for v in outcome.verdicts if v is not None]
         if not given:
             result.errors += 1
             continue
-        humans.append(_canonical(outcome.human, value_type))
+        humans.append(canonical(outcome.human, value_type))
         verdicts.append(Counter(given).most_common(1)[0][0])
         if len(set(given)) == 1:
             consistent += 1
@@ -305,17 +306,3 @@ def agreement(
         result.confusion = Confusion(labels=labels, matrix=matrix)
         result.kappa = kappa(matrix)
     return result
-
-
-def _canonical(value: Any, value_type: ValueType) -> str | float:
-    """The form two values are compared in: 'true'/'false', the declared spelling of a category, a float,
-    or stripped lower-case text. Human labels arrive however the dataset spelled them."""
-    kind = summary_kind(value_type)
-    if kind == "number":
-        return float(value)
-    text = str(value).strip()
-    if kind == "bool":
-        return text.lower()
-    if kind == "category":
-        return next((c for c in value_type.categories or () if c.lower() == text.lower()), text)
-    return text.lower()
