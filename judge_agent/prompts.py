@@ -20,7 +20,9 @@ from judge_agent.verdict import VerdictContract
 #: What a span-scoped judge reads of the one span it judges (`judge_agent.spans`): its GetSpan view, its
 #: inputs and outputs, its parent's view. A judge using any of them gives one verdict per span.
 SPAN_VARIABLES = ("span", "span_inputs", "span_outputs", "parent")
-VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *SPAN_VARIABLES)
+#: The two outputs a pairwise judge compares (`judge_agent.pairwise`): it uses both, and is asked in both orders.
+PAIRWISE_VARIABLES = ("output_a", "output_b")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *PAIRWISE_VARIABLES, *SPAN_VARIABLES)
 #: What a scored example may show the judge (its data), in this order.
 EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
