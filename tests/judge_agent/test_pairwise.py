@@ -19,9 +19,11 @@ from judge_agent.evaluate import evaluate
 from judge_agent.feedback import Feedback
 from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
 from judge_agent.pairwise import read_back
+from judge_agent.prompts import Example
 from judge_agent.records import read_records
 from judge_agent.testing.model_server import Reply, ScriptedModelServer, error
 from judge_agent.value_types import ValueType
+from judge_agent.watch import check_judges
 from tests.judge_agent.batch import (
     FIXTURES,
     MULTI,
@@ -156,11 +158,25 @@ def test_an_agent_pairwise_judge_investigates_the_trace_in_both_orders(model_ser
 # definitions: one-line errors
 
 
+def test_examples_without_a_pair_serialise_as_before_so_judges_keep_their_digests() -> None:
+    assert Example(inputs="q", score=1, justification="j").model_dump() == {
+        "inputs": "q",
+        "outputs": None,
+        "expectations": None,
+        "conversation": None,
+        "score": 1,
+        "justification": "j",
+    }
+    assert Example(output_a="x", output_b="y", score="A", justification="j").model_dump()["output_b"] == "y"
+
+
 def test_a_pairwise_judge_answers_a_b_or_tie_by_default() -> None:
     judge = make_judge("p", INSTRUCTIONS)
     assert judge.definition.pairwise and judge.definition.value_type == ValueType.of(["A", "B", "tie"])
     builtin = load_builtin("pairwise_preference").definition
     assert builtin.pairwise and builtin.mode == "plain" and builtin.value_type.categories == ("A", "B", "tie")
+    assert {e.score for e in builtin.examples} == {"A", "B", "tie"}  # balanced: no label wins by position
+    assert all(e.output_a and e.output_b and e.inputs for e in builtin.examples)
     assert not make_judge("q", "Is {{ outputs }} right?").definition.pairwise
 
 
@@ -184,6 +200,12 @@ def test_a_pair_with_one_output_missing_is_refused_before_any_request(model_serv
     with pytest.raises(ConfigError, match=r"uses \{\{ output_b \}\}: pass output_b=..."):
         judge_at(model_server)(inputs="q", output_a="x")
     assert model_server.requests == []
+
+
+def test_watch_refuses_a_pairwise_judge_before_it_starts() -> None:
+    judge = make_judge("p", "Given {{ trace }}: A {{ output_a }} or B {{ output_b }}?")
+    with pytest.raises(ConfigError, match="compares two outputs it is given: watch judges traces; use evaluate"):
+        check_judges([judge])
 
 
 # batch runs and the command line
