@@ -21,7 +21,7 @@ from judge_agent.judge import Judge, load_builtin, load_judge, make_judge
 from judge_agent.pairwise import read_back
 from judge_agent.prompts import Example
 from judge_agent.records import read_records
-from judge_agent.testing.model_server import Reply, ScriptedModelServer, error
+from judge_agent.testing.model_server import Reply, ScriptedModelServer, error, tool_calls
 from judge_agent.value_types import ValueType
 from judge_agent.watch import check_judges
 from tests.judge_agent.batch import (
@@ -52,19 +52,22 @@ def by_content(body: Any) -> Reply:
     return verdict(value, f"{value} reads better")
 
 
-def judge_at(server: ScriptedModelServer, instructions: str = INSTRUCTIONS, **definition: Any) -> Judge:
+def judge_at(
+    server: ScriptedModelServer, instructions: str = INSTRUCTIONS, model: str = "openai:/m", **definition: Any
+) -> Judge:
     return make_judge(
         "preference",
         instructions,
-        "openai:/m",
+        model,
         model_options={"base_url": server.openai_base_url, "api_key": "k"},
         **definition,
     )
 
 
 def test_both_orders_are_asked_the_second_with_the_outputs_swapped(model_server: ScriptedModelServer) -> None:
-    model_server.enqueue(verdict("A", "4 is right"), verdict("B", "the second, 4, is right"))
-    feedback = judge_at(model_server)(inputs="2+2?", output_a="4", output_b="5")
+    second = tool_calls(("submit_verdict", {"value": "B", "rationale": "the second, 4, is right"}), usage=(100, 10, 60))
+    model_server.enqueue(verdict("A", "4 is right"), second)
+    feedback = judge_at(model_server, model="openai:/gpt-4o-mini")(inputs="2+2?", output_a="4", output_b="5")
     assert [shown(r.json) for r in model_server.requests] == [("4", "5"), ("5", "4")]
     assert (feedback.value, feedback.rationale) == ("A", "4 is right")
     pairwise = feedback.metadata.pairwise
@@ -73,6 +76,8 @@ def test_both_orders_are_asked_the_second_with_the_outputs_swapped(model_server:
     assert pairwise.orders[1].rationale == "the second, 4, is right"
     metadata = feedback.metadata
     assert (metadata.turns, metadata.input_tokens, metadata.output_tokens) == (2, 200, 20)  # both orders counted
+    # gpt-4o-mini's prices: 100 in and 10 out, then 40 in, 60 cached and 10 out
+    assert metadata.cached_input_tokens == 60 and metadata.cost == pytest.approx((21 + 16.5) / 1e6)
 
 
 def test_orders_that_disagree_give_a_tie_with_both_rationales(model_server: ScriptedModelServer) -> None:
