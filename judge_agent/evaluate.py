@@ -245,9 +245,11 @@ async def aevaluate(
         def finished(key: RecordKey) -> bool:
             return previous is not None and _finished(previous.ok(key), retry_failed)
 
-        judged_by = [
-            (name, judge.definition.digest(), judge.model) for judge in bound for name, _ in judge.definition.outcomes
-        ]
+        outcomes = {  # each judge's records' keys but the item and repeat (a rubric's: one per criterion)
+            judge.name: [(name, judge.definition.digest(), judge.model) for name, _ in judge.definition.outcomes]
+            for judge in bound
+        }
+        judged_by = [outcome for judge in bound for outcome in outcomes[judge.name]]
 
         def keys() -> Iterator[RecordKey]:  # every record's key, in item order: records come back in it
             for key in survey.keys:
@@ -256,7 +258,8 @@ async def aevaluate(
                         yield RecordKey(key, name, digest, judge_model, repeat)
 
         def left(judge: Judge, item_key: str) -> int:  # the judge's judgments of the item not in the results file
-            return sum(not all(finished(k) for k in record_keys(item_key, judge, r)) for r in range(repeats))
+            mine = outcomes[judge.name]
+            return sum(not all(finished(RecordKey(item_key, *k, r)) for k in mine) for r in range(repeats))
 
         sampled = None
         if dry_run is not None:  # among the items with judgments left: the run's cost is theirs
@@ -264,7 +267,12 @@ async def aevaluate(
 
         def jobs() -> Iterator[Job]:
             if sampled is not None:  # each sampled item once per judge: its cost stands for each repeat's
-                yield from (Job(item, judge) for item in items if item.key in sampled for judge in bound)
+                wanted = set(sampled)
+                for item in () if not wanted else (item for item in items if item.key in wanted):
+                    yield from (Job(item, judge) for judge in bound)
+                    wanted.discard(item.key)
+                    if not wanted:  # the rest of the data is not read
+                        return
                 return
             for item in items:
                 for judge in bound:
