@@ -89,7 +89,7 @@ def cap_line(budget: Budget, output: Path | None, judged: int) -> Text:
     left = "the rest of the data" if budget.left is None else f"{budget.left} left"
     return line(
         f"stopped at --max-cost {cost(budget.max_cost)}: {spent}, {judged} judged, {left}; re-run with a higher "
-        f"--max-cost to go on (it counts what {where} already cost)",
+        f"--max-cost to go on (the cap counts what {where} already cost)",
         "yellow",
     )
 

@@ -277,3 +277,44 @@ def test_a_dry_run_without_prices_prints_tokens_says_how_to_price_and_writes_not
     assert "the run: 6 items x 1 judge x 1 repeat = 6 judgments: 6 left" in result.stdout
     assert "estimate: ~660 tokens (660-660); cost unknown: no price for openai:/m; give one with" in result.stdout
     assert not out.exists() and not report.parent.exists() and len(server.requests) == 2
+
+
+def large(body: Any) -> Reply:
+    """A verdict read from 20,000 input tokens, written in 1,000: $0.0036 on gpt-4o-mini ($0.15 and $0.60 per
+    million tokens in the built-in price table)."""
+    arguments = {"value": "acceptable", "rationale": "r", "cited_span_ids": []}
+    return tool_calls(("submit_verdict", arguments), usage=(20_000, 1_000))
+
+
+def test_the_command_stops_at_the_cap_with_exit_3_and_a_higher_cap_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    args = ["--out", str(out), "--model", "openai:/gpt-4o-mini", "--concurrency", "1", "--no-cache"]
+    with ScriptedModelServer([large] * 20) as server:
+        capped = cli(server, *args, "--max-cost", "0.007", "--fail-under", "performance=0.9")
+        assert capped.exit_code == 3, capped.stderr
+        assert capped.stdout.startswith("2 results, 2 judged in ")
+        assert "FAIL" not in capped.stderr  # no gate on a partial run
+        assert (
+            f"stopped at --max-cost $0.0070: $0.0072 spent, 2 judged, 4 left; re-run with a higher --max-cost to go "
+            f"on (the cap counts what {out} already cost)"
+        ) in " ".join(capped.stderr.split())
+        assert len(read_records(out)) == 2 and len(server.requests) == 2
+
+        resumed = cli(server, *args, "--max-cost", "1")
+        assert resumed.exit_code == 0, resumed.stderr
+        assert resumed.stdout.startswith("6 results, 4 judged, 2 resumed in ")
+        assert f"$0.0216 spent ($0.0144 now, $0.0072 earlier in {out}) of --max-cost $1.00" in resumed.stderr
+        assert len(read_records(out)) == 6 and len(server.requests) == 6
+
+
+def test_a_priced_dry_run_prints_each_judgments_cost_and_the_runs_and_sets_the_cap_against_it(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    args = ["--out", str(out), "--model", "openai:/gpt-4o-mini", "--dry-run", "--dry-run-items", "2"]
+    with ScriptedModelServer([large] * 20) as server:
+        result = cli(server, *args, "--max-cost", "0.01")
+
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"performance\s+2\s+0\s+21,000\s+21,000\s+\$0\.0036\s+\$0\.0036", result.stdout), result.stdout
+    assert "estimate: ~126,000 tokens (126,000-126,000); ~$0.0216 ($0.0216-$0.0216)" in result.stdout
+    assert "--max-cost $0.0100 is about 46% of the estimate: the run would stop partway" in result.stdout
+    assert "this dry run cost $0.0072" in result.stdout and not out.exists()
