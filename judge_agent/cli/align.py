@@ -124,7 +124,8 @@ def align(
     none improves, --max-examples, or --max-calls; with --rewrite-model a stronger model then rewrites the
     instructions from the disagreements (the diff is shown). The result is the agreement on the held-out
     labels, before and after: accuracy and Cohen's kappa (bool/categories), Spearman and mean absolute error
-    (numbers). Judgments go through the verdict cache, so a re-run is cheap.
+    (numbers). Only labels given inline (inputs/outputs) can become examples; held-out labels are never
+    used to choose. Judgments go through the verdict cache, so a re-run is cheap.
 
     \b
     judge-agent align --judge examples/cultural_sensitivity.yaml --labels examples/translation_labels.jsonl \\

@@ -19,7 +19,7 @@ from judge_agent.cli import main
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.testing import ReceivedRequest, Reply, ScriptedModelServer, reply
-from tests.judge_agent.batch import verdict
+from tests.judge_agent.batch import isolated, verdict  # noqa: F401 (isolated: autouse, a cache of its own)
 
 INSTRUCTIONS = "Is this answer acceptable?\nQuestion: {{ inputs }}\nAnswer: {{ outputs }}"
 #: Reviewers reject answers that hedge; the scripted judge accepts them until an example teaches it otherwise.
@@ -97,6 +97,9 @@ def test_the_selection_adds_a_label_that_teaches_the_judge_and_held_out_agreemen
     assert before.accuracy is not None and before.accuracy < 1.0 and after.accuracy == 1.0
     assert (before.kappa, after.kappa) == (0.0, 1.0)
     assert alignment.calls == len(judgments(server)) == 114  # the held-out twice, then each round's candidates
+    held_answers = {f"it is {int(key[1:])}\n" for key in alignment.held_out}
+    on_held = [r for r in judgments(server) if any(a in judged_of(r.json) for a in held_answers)]
+    assert len(on_held) == 8  # the held-out labels are judged before and after, never while choosing
     assert alignment.definition.examples[0].score is False
 
 
@@ -118,6 +121,35 @@ def test_the_call_budget_bounds_the_selection_and_is_said(tmp_path: Path) -> Non
     # 4 held-out + 8 training + 4 held-out after leave 24: three candidates of seven judgments each
     assert alignment.steps[0].candidates == 3 if alignment.steps else True
     assert "call budget" in alignment.stopped
+
+
+class Counting:
+    """A progress sink that counts what it is told."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[int, int]] = []
+        self.advanced = 0
+        self.stops = 0
+
+    def start(self, total: int, done: int) -> None:
+        self.starts.append((total, done))
+
+    def advance(self, record: Any) -> None:
+        self.advanced += 1
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+def test_one_progress_bar_runs_over_the_bounded_calls(tmp_path: Path) -> None:
+    judge = load_judge(judge_file(tmp_path / "judge.json"))
+    progress = Counting()
+    with ScriptedModelServer([learner()] * 200) as server:
+        alignment = run(
+            judge, labels_file(tmp_path / "labels.jsonl"), server, holdout=0.34, max_calls=50, progress=progress
+        )
+    assert progress.starts == [(50, 0)] and progress.stops == 1  # started once, its total the budget
+    assert progress.advanced == alignment.calls <= 50
 
 
 def test_a_budget_below_the_held_out_and_one_training_pass_is_refused(tmp_path: Path) -> None:
