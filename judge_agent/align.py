@@ -105,6 +105,7 @@ class Alignment(BaseModel):
     cached: int = Field(description="judgments answered by the verdict cache")
     input_tokens: int = Field(default=0, description="the judgments' (a cached one's as first made)")
     output_tokens: int = 0
+    cost: float | None = Field(default=None, description="the judgments' cost, when the model is priced")
     max_calls: int
     notes: list[str] = Field(default_factory=list)
     definition: JudgeDefinition = Field(exclude=True)
@@ -118,6 +119,7 @@ class _Budget:
     spent: int = 0
     cached: int = 0
     tokens: tuple[int, int] = (0, 0)
+    cost: float | None = None
     progress: ProgressSink | None = None
 
     @property
@@ -148,6 +150,7 @@ class _Verdicts:
     values: dict[str, Any]
     rationales: dict[str, str]
     tokens: tuple[int, int] = (0, 0)
+    cost: float | None = None
 
     def score(self, labels: Sequence[_Label], value_type: ValueType) -> Score:
         """(verdicts given, agreement) on `labels`; agreement is accuracy, or -MAE for numbers."""
@@ -261,9 +264,11 @@ async def aalign(
         for record in evaluation.iter_records():
             verdicts.values[record.item.key] = record.feedback.value if record.ok else None
             verdicts.rationales[record.item.key] = record.feedback.rationale
-        tokens = [(s.input_tokens, s.output_tokens) for s in evaluation.summaries]
-        verdicts.tokens = (sum(t[0] for t in tokens), sum(t[1] for t in tokens))
+        summaries = evaluation.summaries
+        verdicts.tokens = (sum(s.input_tokens for s in summaries), sum(s.output_tokens for s in summaries))
+        verdicts.cost = _total([s.cost for s in summaries])
         budget.tokens = (budget.tokens[0] + verdicts.tokens[0], budget.tokens[1] + verdicts.tokens[1])
+        budget.cost = _total([budget.cost, verdicts.cost])
         return verdicts
 
     start = given.model_copy(update={"examples": given.examples if keep_examples else ()})
@@ -303,6 +308,7 @@ async def aalign(
         cached=budget.cached,
         input_tokens=budget.tokens[0],
         output_tokens=budget.tokens[1],
+        cost=budget.cost,
         max_calls=max_calls,
         notes=notes,
         definition=aligned,
@@ -424,8 +430,20 @@ def _agreement(
         for label in labels
     ]
     return agreement(
-        judge, model, value_type, outcomes, input_tokens=verdicts.tokens[0], output_tokens=verdicts.tokens[1]
+        judge,
+        model,
+        value_type,
+        outcomes,
+        input_tokens=verdicts.tokens[0],
+        output_tokens=verdicts.tokens[1],
+        cost=verdicts.cost,
     )
+
+
+def _total(costs: Sequence[float | None]) -> float | None:
+    """The sum of the costs known (None: none is)."""
+    known = [c for c in costs if c is not None]
+    return sum(known) if known else None
 
 
 def _most_calls(training: int, held: int, max_examples: int, rewrite_model: str | None) -> int:

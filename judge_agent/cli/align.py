@@ -176,6 +176,7 @@ def align(
 def render_alignment(alignment: Alignment, output: Path) -> Group:
     """The split, the rounds, the rewrite's diff, then the held-out agreement before and after."""
     from judge_agent.cli.render import render_agreement
+    from judge_agent.formatting import cost
 
     a = alignment
     parts: list[Any] = [
@@ -211,7 +212,8 @@ def render_alignment(alignment: Alignment, output: Path) -> Group:
         Text(""),
         line(
             f"{a.calls} judge calls of at most {a.max_calls} ({a.cached} from the verdict cache), "
-            f"{a.input_tokens + a.output_tokens:,} tokens; wrote {output}"
+            f"{a.input_tokens + a.output_tokens:,} tokens{'' if a.cost is None else ', ' + cost(a.cost)}; "
+            f"wrote {output}"
         ),
     ]
     return Group(*parts)

@@ -96,6 +96,7 @@ def test_the_selection_adds_a_label_that_teaches_the_judge_and_held_out_agreemen
     before, after = alignment.before, alignment.after
     assert before.accuracy is not None and before.accuracy < 1.0 and after.accuracy == 1.0
     assert (before.kappa, after.kappa) == (0.0, 1.0)
+    assert (before.input_tokens, before.output_tokens, alignment.input_tokens) == (400, 40, 114 * 100)
     assert alignment.calls == len(judgments(server)) == 114  # the held-out twice, then each round's candidates
     held_answers = {f"it is {int(key[1:])}\n" for key in alignment.held_out}
     on_held = [r for r in judgments(server) if any(a in judged_of(r.json) for a in held_answers)]
@@ -150,6 +151,17 @@ def test_one_progress_bar_runs_over_the_bounded_calls(tmp_path: Path) -> None:
         )
     assert progress.starts == [(50, 0)] and progress.stops == 1  # started once, its total the budget
     assert progress.advanced == alignment.calls <= 50
+
+
+def test_the_cost_of_a_priced_model_is_summed(tmp_path: Path) -> None:
+    judge = load_judge(judge_file(tmp_path / "judge.json"))
+    with ScriptedModelServer([learner()] * 200) as server:
+        alignment = run(
+            judge, labels_file(tmp_path / "labels.jsonl"), server, holdout=0.34, max_calls=30,
+            model_options={"base_url": server.openai_base_url, "prices": {"m": {"input": 1, "output": 10}}},
+        )  # fmt: skip
+    assert alignment.cost == pytest.approx(alignment.calls * (100 * 1 + 10 * 10) / 1e6)
+    assert alignment.before.cost == pytest.approx(4 * 200 / 1e6)
 
 
 def test_a_budget_below_the_held_out_and_one_training_pass_is_refused(tmp_path: Path) -> None:
