@@ -46,7 +46,8 @@ def by_model(answers: dict[str, Any]) -> Any:
     return respond
 
 
-def said(value: Any, usage: tuple[int, int] = (100, 10), cited: tuple[str, ...] = ()) -> Any:
+def said(value: Any, cited: tuple[str, ...] = ()) -> Any:
+    """The juror's verdict (100 tokens in, 10 out), its rationale naming its model."""
     return lambda body: verdict(value, f"{body['model']} says {value}", cited)
 
 
@@ -128,7 +129,10 @@ def test_a_juror_missing_its_key_fails_alone_and_a_mistake_all_share_raises(monk
     with ScriptedModelServer([by_model({"a": said(True), "b": said(True)})] * 2) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)  # the OpenAI jurors' only: Anthropic has none
         judge = make_judge(
-            "correct", "Is {{ outputs }} right?", feedback_value_type=bool, jury=["openai:/a", "openai:/b", "anthropic:/c"]
+            "correct",
+            "Is {{ outputs }} right?",
+            feedback_value_type=bool,
+            jury=["openai:/a", "openai:/b", "anthropic:/c"],
         )
         feedback = judge(outputs="4")
     assert feedback.value is True
@@ -201,13 +205,15 @@ def test_evaluate_binds_each_juror_to_its_models_provider_and_caches_the_jury(tm
         again = evaluate(rows, judge, output=tmp_path / "two.jsonl")
         requests = len(server.requests)
     assert requests == 9  # three items, three jurors; the second run from the cache
-    assert [(r.item.key, r.model, r.feedback.value) for r in first.records] == [(f"rows#k{n}", JURY, True) for n in range(3)]
+    assert [(r.item.key, r.model, r.feedback.value) for r in first.records] == [
+        (f"rows#k{n}", JURY, True) for n in range(3)
+    ]
     assert again.cached == 3
     assert all(r.feedback.metadata.jury is not None for r in again.records)
     assert first.summaries[0].input_tokens == 900
 
 
-def test_bind_provider_shares_a_provider_per_juror_model(tmp_path: Path) -> None:
+def test_bind_provider_shares_a_provider_per_juror_model() -> None:
     from judge_agent.evaluate import bind_provider
 
     providers: dict[tuple[str, str], Any] = {}
