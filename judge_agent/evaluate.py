@@ -495,9 +495,10 @@ def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> J
         return judge
 
     def shared(model: str) -> Provider:
-        key = (model, repr(sorted(judge.model_options.items())))
+        options = judge.provider_options
+        key = (model, repr(sorted(options.items())))
         if key not in providers:
-            providers[key] = get_provider(model, **judge.model_options)
+            providers[key] = get_provider(model, **options)
         return providers[key]
 
     if judge.definition.jury:  # its model is the jury's name: no provider is built from it
