@@ -83,6 +83,17 @@ def test_a_jury_of_three_votes_two_to_one_and_keeps_each_verdict() -> None:
     assert [j.sampling for j in vote.jurors] == [{"temperature": 0, "seed": 0}] * 3  # each juror at temperature 0
 
 
+def test_a_jurys_cost_is_its_jurors_each_at_its_models_price() -> None:
+    prices = {"openai:/a": {"input": 1, "output": 10}, "openai:/b": {"input": 2, "output": 20}}
+    with ScriptedModelServer([by_model({"a": said(True), "b": said(True)})] * 2) as server:
+        judge = correctness(server, ["openai:/a", "openai:/b"])
+        judge.model_options["prices"] = prices
+        feedback = judge(inputs="q", outputs="a")
+    assert feedback.metadata.jury is not None
+    assert [j.cost for j in feedback.metadata.jury.jurors] == pytest.approx([0.0002, 0.0004])  # 100 in, 10 out each
+    assert feedback.metadata.cost == pytest.approx(0.0006)
+
+
 def test_a_tie_goes_to_the_juror_named_first() -> None:
     with ScriptedModelServer([by_model({"b": said("poor"), "a": said("good")})] * 2) as server:
         feedback = correctness(server, ["openai:/b", "openai:/a"], ("good", "poor"))(inputs="q", outputs="a")
