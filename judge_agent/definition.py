@@ -202,9 +202,9 @@ def jury_models(given: Any) -> tuple[str, ...]:
         try:
             key = parse_model_uri(uri)
         except ConfigError as exc:
-            raise ValueError(f"jury: {exc}") from None
+            raise ValueError(str(exc)) from None
         if key in named:
-            raise ValueError(f"jury: {uri!r} is named twice (each juror is a different model)")
+            raise ValueError(f"{uri!r} is named twice (each juror is a different model)")
         named[key] = uri
     if not MIN_JURORS <= len(models) <= MAX_JURORS:
         raise ValueError(f"a jury has {MIN_JURORS} to {MAX_JURORS} models, {len(models)} given")

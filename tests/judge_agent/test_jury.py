@@ -328,6 +328,9 @@ def test_a_judge_files_jury_is_checked_and_keyed_apart_from_its_digest(tmp_path:
     path.write_text("name: j\ninstructions: '{{ outputs }}'\nmodel: openai:/a\njury: [openai:/a, openai:/b]\n")
     with pytest.raises(JudgeFileError, match=r"give model \(one model judges\) or jury"):
         read_definition(path)
+    path.write_text("name: j\ninstructions: '{{ outputs }}'\njury: [gpt-4o, openai:/b]\n")
+    with pytest.raises(JudgeFileError, match=r"j.yaml: jury: model 'gpt-4o' is not a provider:/model URI"):
+        read_definition(path)
     path.write_text("name: j\ninstructions: '{{ outputs }}'\njury: openai:/a, anthropic:/b\n")
     assert read_definition(path).jury == ("openai:/a", "anthropic:/b")
     plain = define(name="j", instructions="{{ outputs }}")
