@@ -7,8 +7,12 @@ makes one verdict of theirs per outcome (a rubric's: per criterion): a majority 
 and text, a tie going to the juror named first; the mean for numbers.
 
 The jury's Feedback keeps every juror's verdict and their agreement (`FeedbackMetadata.jury`); its tokens,
-cost, turns and tool calls are the jurors' together; its rationale says the vote and quotes the first juror
-whose verdict it is. A juror that fails has no vote; when every juror fails the Feedback is an error.
+turns and tool calls are the jurors' together, and so is its cost (unknown when a juror's is); its rationale
+says the vote and quotes the first juror whose verdict it is. A juror that fails has no vote; when every juror
+fails the Feedback is an error.
+
+A pairwise judge's jury composes: each juror asks both orders (`judge_agent.pairwise`), and the jury votes on
+the jurors' verdicts (a juror's tie, from orders that disagreed, is a vote for a tie).
 
 A jury is known by one model string, `jury:URI+URI...` (`jury_name`): results keys, records and the verdict
 cache name it; no provider is ever built from it. The cache keeps the jury's verdict under it, not each
@@ -116,7 +120,7 @@ def _verdict(
     judged = [feedback for feedback in given if feedback is not None]
     combined = combine(value_type, [v.value if v.error is None else None for v in verdicts])
     numbers = value_type.kind in ("int", "float")
-    costs = [v.cost for v in verdicts if v.cost is not None]
+    costs = [f.metadata.cost for f in judged]  # unknown when any juror's is (a juror that raised spent nothing)
     first = judged[0] if judged else None  # the item judged (trace, span, session) is the same for every juror
     metadata = FeedbackMetadata(
         model=jury_name([v.model for v in verdicts]),
@@ -125,8 +129,10 @@ def _verdict(
         tool_calls=[call for f in judged for call in f.metadata.tool_calls],
         input_tokens=sum(v.input_tokens for v in verdicts),
         output_tokens=sum(v.output_tokens for v in verdicts),
+        cached_input_tokens=sum(f.metadata.cached_input_tokens for f in judged),
+        cache_write_tokens=sum(f.metadata.cache_write_tokens for f in judged),
         wall_time_s=wall_time_s,
-        cost=sum(costs) if costs else None,
+        cost=sum(c for c in costs if c is not None) if costs and None not in costs else None,
         inlined_trace=any(f.metadata.inlined_trace for f in judged),
         unknown_cited_span_ids=list(dict.fromkeys(s for f in judged for s in f.metadata.unknown_cited_span_ids)),
         notes=list(

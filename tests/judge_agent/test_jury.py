@@ -207,6 +207,31 @@ def test_an_agent_jury_reads_the_trace_once_and_cites_the_majoritys_spans(monkey
     assert feedback.trace_id is not None and feedback.metadata.mode == "agent"
 
 
+def test_a_jury_of_pairwise_judges_asks_each_juror_both_orders_and_votes_on_their_verdicts() -> None:
+    def prefers(first: str) -> Any:
+        """A juror answering A in both orders (position bias: its verdict is a tie), or one that prefers the
+        output '4' wherever it stands."""
+        if first == "position":
+            return lambda body: verdict("A", "the first reads better")
+        four_first = '<data name="output_a">\n4\n'
+        return lambda body: verdict("A" if four_first in body["messages"][0]["content"] else "B", "4 is right")
+
+    answers = {"a": prefers("content"), "b": prefers("position"), "c": prefers("content")}
+    with ScriptedModelServer([by_model(answers)] * 6) as server:
+        judge = make_judge(
+            "preference",
+            "Which answer to {{ inputs }} is better? A: {{ output_a }} B: {{ output_b }}",
+            jury=THREE,
+            model_options={"base_url": server.openai_base_url},
+        )
+        feedback = judge(inputs="2+2?", output_a="5", output_b="4")
+        requests = sorted(request.json["model"] for request in server.requests)
+    assert requests == ["a", "a", "b", "b", "c", "c"]  # each juror asked both orders
+    assert feedback.value == "B"
+    vote = feedback.metadata.jury
+    assert vote is not None and [j.value for j in vote.jurors] == ["B", "tie", "B"]
+
+
 def test_evaluate_binds_each_juror_to_its_models_provider_and_caches_the_jury(tmp_path: Path) -> None:
     rows = [{"key": f"k{n}", "inputs": f"q{n}", "outputs": f"a{n}"} for n in range(3)]
     answers = {"a": said(True), "b": said(False), "c": said(True)}
