@@ -249,6 +249,16 @@ def test_evaluate_binds_each_juror_to_its_models_provider_and_caches_the_jury(tm
     assert first.summaries[0].input_tokens == 900
 
 
+def test_a_cost_cap_needs_every_jurors_price(tmp_path: Path) -> None:
+    rows = [{"key": "k", "inputs": "q", "outputs": "a"}]
+    with ScriptedModelServer() as server:
+        judge = correctness(server)
+        judge.model_options["prices"] = {"openai:/a": {"input": 1, "output": 1}}
+        with pytest.raises(ConfigError, match=r"--max-cost needs the price of openai:/b, openai:/c, which has none"):
+            evaluate(rows, judge, max_cost=1.0, output=tmp_path / "out.jsonl")
+        assert not server.requests
+
+
 def test_bind_provider_shares_a_provider_per_juror_model() -> None:
     from judge_agent.evaluate import bind_provider
 
