@@ -304,6 +304,14 @@ def test_validate_measures_the_jury_and_each_juror_from_the_same_judgments(tmp_p
     assert [a.input_tokens for a in agreements] == [1200, 400, 400, 400]
 
 
+def test_align_refuses_a_jury_in_one_line(tmp_path: Path) -> None:
+    from judge_agent.align import aalign
+
+    judge = load_builtin("correctness").with_options(jury=["openai:/a", "openai:/b"])
+    with pytest.raises(ConfigError, match="is a jury: align one model"):
+        anyio.run(lambda: aalign(judge, labels_file(tmp_path)))
+
+
 # the command line
 
 
