@@ -53,7 +53,7 @@ def by_content(body: Any) -> Reply:
 
 
 def judge_at(
-    server: ScriptedModelServer, instructions: str = INSTRUCTIONS, model: str = "openai:/m", **definition: Any
+    server: ScriptedModelServer, instructions: str = INSTRUCTIONS, model: str | None = "openai:/m", **definition: Any
 ) -> Judge:
     return make_judge(
         "preference",
@@ -205,6 +205,26 @@ def test_a_pair_with_one_output_missing_is_refused_before_any_request(model_serv
     with pytest.raises(ConfigError, match=r"uses \{\{ output_b \}\}: pass output_b=..."):
         judge_at(model_server)(inputs="q", output_a="x")
     assert model_server.requests == []
+
+
+def test_a_jury_of_a_pairwise_judge_asks_each_juror_both_orders() -> None:
+    def respond(body: Any) -> Reply:  # juror a reads the outputs; juror b answers A whatever it is shown
+        return by_content(body) if body["model"] == "a" else verdict("A", "the first")
+
+    with ScriptedModelServer([respond] * 4) as server:
+        judge = judge_at(server, model=None, jury=["openai:/a", "openai:/b"])
+        feedback = judge(inputs="2+2?", output_a="wrong: 5", output_b="right: 4")
+        asked = sorted((r.json["model"], shown(r.json)) for r in server.requests)
+    assert asked == [
+        ("a", ("right: 4", "wrong: 5")),
+        ("a", ("wrong: 5", "right: 4")),
+        ("b", ("right: 4", "wrong: 5")),
+        ("b", ("wrong: 5", "right: 4")),
+    ]
+    vote = feedback.metadata.jury
+    assert vote is not None and [(j.model, j.value) for j in vote.jurors] == [("openai:/a", "B"), ("openai:/b", "tie")]
+    assert feedback.value == "B"  # one vote each: the juror named first wins
+    assert feedback.metadata.input_tokens == 400  # four judgments
 
 
 def test_watch_refuses_a_pairwise_judge_before_it_starts() -> None:
