@@ -27,6 +27,7 @@ from judge_agent.cli.common import (
     model_option,
     model_options,
     otlp_progress,
+    price_option,
     progress_bar,
     quiet_option,
     say,
@@ -41,6 +42,7 @@ from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
     from judge_agent.dataset import Filters
+    from judge_agent.providers.prices import Prices
     from judge_agent.stored import StoredItems
     from trace_tools.store import TraceQuery
 
@@ -83,6 +85,7 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @model_option("provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
 @base_url_option
 @timeout_option
+@price_option
 @concurrency_option
 @quiet_option
 @click.option(
@@ -163,6 +166,7 @@ def evaluate(
     model: str | None,
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     concurrency: int,
     quiet: bool,
     output: Path,
@@ -210,7 +214,7 @@ def evaluate(
     from judge_agent.evaluate import aevaluate
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
-    options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
+    options = {"model_options": model_options(base_url, timeout, prices), "redact": not no_redact}
     judges = judges_from(judge_files, builtins, options)
     unknown = sorted(set(fail_under) - {name for j in judges for name, _ in j.definition.outcomes})  # rubrics' criteria
     if unknown:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,12 +22,16 @@ from judge_agent.cli.common import (
     judges_from,
     model_option,
     model_options,
+    price_option,
     progress_bar,
     quiet_option,
     say,
     timeout_option,
 )
 from trace_tools.terminal import stdout
+
+if TYPE_CHECKING:
+    from judge_agent.providers.prices import Prices
 
 
 @click.command()
@@ -40,6 +45,7 @@ from trace_tools.terminal import stdout
 @model_option("A judge model to check, e.g. openai:/gpt-4o-mini (repeat to compare models).", multiple=True)
 @base_url_option
 @timeout_option
+@price_option
 @click.option(
     "--repeats",
     type=click.IntRange(1, 50),
@@ -58,6 +64,7 @@ def validate(
     models: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     repeats: int,
     concurrency: int,
     output: Path | None,
@@ -71,7 +78,7 @@ def validate(
     from judge_agent.validate import avalidate
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
-    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout)})
+    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout, prices)})
     if len(judges) != 1:
         raise click.UsageError("validate one judge at a time (one --judge or --builtin)")
     progress = progress_bar(quiet)
@@ -82,7 +89,7 @@ def validate(
             models=models,
             repeats=repeats,
             concurrency=concurrency,
-            model_options=model_options(base_url, timeout),
+            model_options=model_options(base_url, timeout, prices),
             output=output,
             progress=progress,
         ),
