@@ -74,6 +74,22 @@ def test_evaluate_shows_cost_and_cached_tokens_in_the_table_the_json_and_the_rep
     assert f"${6 * MINI:.4f}" in page and "24,000 cached" in page
 
 
+def test_evaluate_prices_a_model_from_its_judge_file_and_price_wins(tmp_path: Path) -> None:
+    judge = tmp_path / "answer.yaml"
+    judge.write_text('name: answer\ninstructions: "Is {{ outputs }} right?"\nprices:\n  my-model: "1,2,0.5"\n')
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"inputs": "2+2", "outputs": "4"}\n')
+    with ScriptedModelServer([answer("yes")] * 2) as server:
+        args = ["evaluate", str(data), "--judge", str(judge), "--no-cache", "-q", "--json"]
+        from_file = run(server, *args, "--out", str(tmp_path / "a.jsonl"), model="openai:/my-model")
+        given = run(
+            server, *args, "--out", str(tmp_path / "b.jsonl"), "--price", "my-model=2,4,1", model="openai:/my-model"
+        )
+    assert from_file.exit_code == 0, from_file.stderr
+    assert json.loads(from_file.stdout)["summaries"][0]["cost"] == pytest.approx(PRICED)
+    assert json.loads(given.stdout)["summaries"][0]["cost"] == pytest.approx(2 * PRICED)
+
+
 def test_compare_shows_each_run_s_cost_and_the_difference(tmp_path: Path) -> None:
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
     with ScriptedModelServer([answer("acceptable")] * 12) as server:
