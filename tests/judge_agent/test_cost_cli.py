@@ -115,7 +115,7 @@ def test_validate_shows_a_cost_per_model(tmp_path: Path) -> None:
     assert re.search(r"cached input tokens\s+│\s+24,000 │\s+24,000 │", result.stdout)
 
 
-@pytest.mark.parametrize("command", ["judge", "evaluate", "validate"])
+@pytest.mark.parametrize("command", ["judge", "evaluate", "validate", "align"])
 @pytest.mark.parametrize("price", ["gpt-4o", "gpt-4o=1", "gpt-4o=one,two", "gpt-4o=1,-2"])
 def test_a_malformed_price_is_a_usage_error(command: str, price: str) -> None:
     result = CliRunner().invoke(main, [command, "--price", price])
