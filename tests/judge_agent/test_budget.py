@@ -318,3 +318,22 @@ def test_a_priced_dry_run_prints_each_judgments_cost_and_the_runs_and_sets_the_c
     assert "estimate: ~126,000 tokens (126,000-126,000); ~$0.0216 ($0.0216-$0.0216)" in result.stdout
     assert "--max-cost $0.0100 is about 46% of the estimate: the run would stop partway" in result.stdout
     assert "this dry run cost $0.0072" in result.stdout and not out.exists()
+
+
+def test_a_rubrics_criteria_are_one_judgment_to_the_estimate_and_the_cap(tmp_path: Path) -> None:
+    from tests.judge_agent.test_rubric_batch import TRACE_FILES as RUBRIC_TRACES
+    from tests.judge_agent.test_rubric_batch import rubric_server_entry
+
+    files = [str(f) for f in RUBRIC_TRACES]  # four traces; each judgment reads 500 tokens, writes 50: $2.50
+    with ScriptedModelServer([rubric_server_entry(set())] * 10) as server:
+        dry = evaluate(files, "agent_guidelines", dry_run=2, **priced(server, cache=False))
+        capped = evaluate(
+            files, "agent_guidelines", max_cost=2.5, **priced(server, output=tmp_path / "r", concurrency=1, cache=False)
+        )
+
+    assert dry.estimate is not None
+    (judge,) = dry.estimate.judges
+    assert (judge.left, judge.tokens, judge.costs) == (4, [550, 550], [2.5, 2.5])
+    assert dry.estimate.cost is not None and dry.estimate.cost.expected == 10.0
+    assert capped.budget is not None and (capped.budget.spent, capped.budget.left) == (2.5, 3 * 3)
+    assert len(read_records(tmp_path / "r")) == 3  # one judgment, a record per criterion
