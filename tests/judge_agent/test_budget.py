@@ -337,3 +337,22 @@ def test_a_rubrics_criteria_are_one_judgment_to_the_estimate_and_the_cap(tmp_pat
     assert dry.estimate.cost is not None and dry.estimate.cost.expected == 10.0
     assert capped.budget is not None and (capped.budget.spent, capped.budget.left) == (2.5, 3 * 3)
     assert len(read_records(tmp_path / "r")) == 3  # one judgment, a record per criterion
+
+
+def test_a_jurys_judgment_costs_its_jurors_together_and_one_unpriced_juror_leaves_the_cost_unknown() -> None:
+    from tests.judge_agent.test_jury import by_model, correctness, said
+
+    rows = [{"key": f"k{n}", "inputs": f"q{n}", "outputs": f"a{n}"} for n in range(4)]
+    answers = {"a": said(True), "b": said(False), "c": said(True)}  # each juror: 100 tokens in, 10 out
+    with ScriptedModelServer([by_model(answers)] * 12) as server:
+        judge = correctness(server)
+        judge.model_options["prices"] = {f"openai:/{m}": PRICES for m in "abc"}  # $0.50 a juror
+        priced_jury = evaluate(rows, judge, dry_run=1, cache=False)
+        judge.model_options["prices"] = {"openai:/a": PRICES}
+        partly = evaluate(rows, judge, dry_run=1, cache=False)
+
+    assert priced_jury.estimate is not None
+    assert priced_jury.estimate.judges[0].costs == [1.5] and priced_jury.estimate.judges[0].tokens == [330]
+    assert priced_jury.estimate.cost is not None and priced_jury.estimate.cost.expected == 4 * 1.5
+    assert partly.estimate is not None and partly.estimate.cost is None
+    assert partly.estimate.unpriced == ["openai:/b", "openai:/c"]
