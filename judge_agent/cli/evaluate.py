@@ -280,7 +280,7 @@ def evaluate(
         if as_json:
             click.echo(evaluation.model_dump_json(indent=2))
         else:
-            stdout.print(render_estimate(evaluation.estimate, output, max_cost))
+            stdout.print(render_estimate(evaluation.estimate, output, max_cost, cached=not no_cache))
         sys.exit(0)
     if as_json:
         click.echo(evaluation.model_dump_json(indent=2))
