@@ -17,8 +17,8 @@ are skipped. A rubric is validated per criterion: each label names the criterion
 from the same judgments. `key` names the item in the output (default: the trace id, or the line
 number; a session's: `session:<id>`).
 
-The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
-repeats the cache is bypassed) once per model, and the agreement is computed per model by
+The judge runs over the labelled items (through `evaluate`, so runs resume and are cached, each
+repeat apart: repeat r sends seed r where the API takes one) once per model, and the agreement is computed per model by
 `agreement` (a pure function: accuracy, Cohen's kappa, Spearman, MAE, confusion, self-consistency).
 """
 

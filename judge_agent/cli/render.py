@@ -89,11 +89,14 @@ def score_text(summary: JudgeSummary) -> str:
 
 
 def render_summary(evaluation: Evaluation) -> Group:
-    """Per judge: items, errors, the score with its 95% CI, tokens, cost (when priced) and time; then a line
-    per judge saying what its score is, with its distribution (or mean, median and std) and error codes."""
+    """Per judge: items, errors, the score with its 95% CI, the repeats' agreement (with --repeats), tokens, cost
+    (when priced) and time; then a line per judge saying what its score is, with its distribution (or mean,
+    median and std), how its repeats agreed, and error codes."""
     priced = any(s.cost is not None for s in evaluation.summaries)
+    repeated = any(s.repeats > 1 for s in evaluation.summaries)
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("judge", "items", "errors", "score", "95% CI", "tokens", *(["cost"] if priced else []), "time"):
+    extra = [*(["agreement"] if repeated else []), "tokens", *(["cost"] if priced else [])]
+    for column in ("judge", "items", "errors", "score", "95% CI", *extra, "time"):
         table.add_column(
             column, justify="left" if column == "judge" else "right", no_wrap=column != "judge", overflow="fold"
         )
@@ -107,11 +110,14 @@ def render_summary(evaluation: Evaluation) -> Group:
             Text(str(summary.errors), style="red" if summary.errors else ""),
             figure(summary.score, share),
             f"{figure(ci.low, share)}-{figure(ci.high, share)}" if ci else "",
+            *([figure(summary.agreement, True)] if repeated else []),
             f"{summary.input_tokens + summary.output_tokens:,}",
             *([cost(summary.cost)] if priced else []),
             duration(summary.wall_time_s),
         )
         details.append(line(f"{summary.judge}: score = {summary.score_label}; {_details(summary)}"))
+        if summary.repeats > 1:
+            details.append(line(f"{summary.judge}: {_repeats(summary)}"))
         if summary.error_codes:
             codes = ", ".join(f"{code} {n}" for code, n in summary.error_codes.items())
             details.append(line(f"{summary.judge} errors: {codes}", "red"))
@@ -125,6 +131,19 @@ def _details(summary: JudgeSummary) -> str:
         low, high = summary.observed
         return f"median {figure(summary.median)}, std {figure(summary.std)}, range {figure(low)}-{figure(high)}"
     return " · ".join(f"{value} {n}" for value, n in summary.distribution.items()) or "no verdicts"
+
+
+def _repeats(summary: JudgeSummary) -> str:
+    """How an item's repeats were read: 'each item judged 3 times, the majority taken (the mean for numbers);
+    they agree 88.9% on average, 1 item split, 1 judgment failed'."""
+    rule = "the mean taken" if summary.kind == "number" else "the majority taken"
+    text = f"each item judged {summary.repeats} times, {rule}"
+    if summary.agreement is not None:
+        text += f"; they agree {figure(summary.agreement, True)} on average"
+    text += f", {count(summary.disagreements, 'item')} split"
+    if summary.failed_judgments:
+        text += f", {count(summary.failed_judgments, 'judgment')} failed (no vote)"
+    return text
 
 
 def _run_line(evaluation: Evaluation) -> str:
