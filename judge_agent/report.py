@@ -28,6 +28,7 @@ from typing import Any, Literal
 import jinja2
 
 from judge_agent import formatting
+from judge_agent.combine import Combined
 from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import FeedbackValue, ToolCallRecord
@@ -195,6 +196,21 @@ def render_report(
     )
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """An item the page may show: the record that speaks for it, its combined verdict, and each repeat's verdict
+    (its other records are let go: a row holds one record, however many repeats it had)."""
+
+    record: EvalRecord
+    combined: Combined
+    repeats: list[Repeat]
+
+    @classmethod
+    def of(cls, item: ItemVerdict) -> _Listed:
+        repeats = [_repeat(r) for r in item.records] if len(item.records) > 1 else []
+        return cls(item.record, item.combined, repeats)
+
+
 @dataclass
 class _Seen:
     """What the page needs of the records, gathered in one pass over the items: counts, the period, each judge's
@@ -209,7 +225,7 @@ class _Seen:
     earliest: datetime | None = None
     latest: datetime | None = None
     per_judge: Counter[str] = field(default_factory=Counter)
-    first: dict[str, list[ItemVerdict]] = field(default_factory=dict)
+    first: dict[str, list[_Listed]] = field(default_factory=dict)
     values: dict[str, list[FeedbackValue]] = field(default_factory=dict)
 
     @classmethod
@@ -231,7 +247,7 @@ class _Seen:
             seen.per_judge[record.judge] += 1
             first = seen.first.setdefault(record.judge, [])
             if len(first) < max_rows:
-                first.append(item)
+                first.append(_Listed.of(item))
             values = seen.values.setdefault(record.judge, [])
             value = item.combined.value
             if isinstance(value, int | float):  # bools too; texts and categories: from the summary
@@ -387,7 +403,7 @@ def _point(fraction: float, radius: float) -> tuple[float, float]:
     return 100.0 + radius * math.cos(angle), 100.0 - radius * math.sin(angle)
 
 
-def _row(anchor: int, item: ItemVerdict, max_calls: int) -> Row:
+def _row(anchor: int, item: _Listed, max_calls: int) -> Row:
     """An item as the page shows it, with its investigation: the cited spans and the tool calls, cross-linked;
     with repeats, each repeat's verdict beside the combined one."""
     record = item.record
@@ -412,14 +428,13 @@ def _row(anchor: int, item: ItemVerdict, max_calls: int) -> Row:
     if span is not None:  # a span item: what the span judge read
         fields += [(f"span {name}", _field(value)) for name in ("inputs", "outputs") if (value := getattr(span, name))]
     value = item.combined.value
-    repeats = [_repeat(r) for r in item.records] if len(item.records) > 1 else []
     return Row(
         number=anchor,
         record=record,
         value="" if value is None else _value(value),
         tone=tone(value, record.value_type),
-        repeats=repeats,
-        agreement=item.combined.agreement if repeats else None,
+        repeats=item.repeats,
+        agreement=item.combined.agreement if item.repeats else None,
         cited=cited,
         calls=calls,
         hidden_calls=len(feedback.metadata.tool_calls) - len(calls),

@@ -35,7 +35,8 @@ from tests.judge_agent.batch import (
     verdict,
 )
 
-#: What each judge says of each answer, repeat by repeat (the request's seed says which repeat it is).
+#: What each judge says of each answer, repeat by repeat (the request's seed says which repeat it is; a fourth
+#: repeat says what the first did).
 SAID: dict[tuple[str, str], list[Any]] = {
     ("right", "ANSWER-A"): [True, False, True],  # True, 2 of 3 agree
     ("right", "ANSWER-B"): [False, False, False],  # False, all agree
@@ -60,7 +61,7 @@ def by_seed(body: Any) -> Reply:
     text = json.dumps(body)
     judge = "right" if "right?" in text else "tone" if "the tone" in text else "stars"
     answer = "ANSWER-A" if "ANSWER-A" in text else "ANSWER-B"
-    return verdict(SAID[judge, answer][body.get("seed", 0)], f"seed {body.get('seed')}")
+    return verdict(SAID[judge, answer][body.get("seed", 0) % 3], f"seed {body.get('seed')}")
 
 
 def seeds(server: ScriptedModelServer) -> list[Any]:
@@ -134,7 +135,7 @@ def test_the_cli_shows_the_agreement_and_refuses_repeats_out_of_range(tmp_path: 
 
 
 def test_each_repeat_is_cached_apart_and_an_ordinary_run_s_cache_serves_repeat_zero(tmp_path: Path) -> None:
-    with ScriptedModelServer([by_seed] * 24) as server:
+    with ScriptedModelServer([by_seed] * 30) as server:
         once = evaluate(ROWS, judges(), output=tmp_path / "once.jsonl", **options(server))
         assert once.judged == 6 and seeds(server) == [0] * 6
         thrice = evaluate(ROWS, judges(), output=tmp_path / "thrice.jsonl", repeats=3, **options(server))
@@ -142,6 +143,8 @@ def test_each_repeat_is_cached_apart_and_an_ordinary_run_s_cache_serves_repeat_z
         assert seeds(server) == [0] * 6 + [1] * 6 + [2] * 6  # only repeats 1 and 2 were asked
         again = evaluate(ROWS, judges(), output=tmp_path / "again.jsonl", repeats=3, **options(server))
         assert (again.judged, again.cached, len(server.requests)) == (18, 18, 18)  # every repeat a hit of its own
+        more = evaluate(ROWS, judges(), output=tmp_path / "thrice.jsonl", repeats=4, **options(server))
+        assert (more.resumed, more.judged, seeds(server)[-6:]) == (18, 6, [3] * 6)  # only the new repeat is asked
     assert [s.model_dump(exclude={"cached"}) for s in again.summaries] == [
         s.model_dump(exclude={"cached"}) for s in thrice.summaries
     ]
