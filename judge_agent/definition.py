@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from judge_agent import prompts
 from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
+from judge_agent.providers.prices import Prices, parse_prices
 from judge_agent.shape import shape_problem
 from judge_agent.spans import SpanFilter
 from judge_agent.value_types import ValueType, written
@@ -54,6 +55,11 @@ class JudgeDefinition(BaseModel):
         default=(), max_length=MAX_CRITERIA, description="a rubric: one verdict per criterion from one investigation"
     )
     checks: tuple[Check, ...] = Field(default=(), max_length=100, description="deterministic checks: no model")
+    prices: dict[str, Prices] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="model name → dollars per million tokens, over the built-in table (--price wins)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -85,6 +91,15 @@ class JudgeDefinition(BaseModel):
     def _known_variables(cls, value: str) -> str:
         prompts.template_variables(value)
         return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        """Judge files may write a price as `gpt-4o: "2.5,10,1.25"` as well as a mapping."""
+        try:
+            return parse_prices(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("spans", mode="before")
     @classmethod
@@ -144,8 +159,9 @@ class JudgeDefinition(BaseModel):
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
         # A judge without criteria or checks hashes as before they existed: caches and results keep their keys.
-        # `spans` chooses the items, not their verdicts.
-        exclude = {"model", "description", "spans"} | {f for f in ("criteria", "checks") if not getattr(self, f)}
+        # `spans` chooses the items, not their verdicts; `prices` count what they cost.
+        exclude = {"model", "description", "spans", "prices"}
+        exclude |= {f for f in ("criteria", "checks") if not getattr(self, f)}
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -497,9 +497,10 @@ def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> J
     (`watch` binds its judges the same way; the caller closes the providers)."""
     if judge.provider is not None or judge.definition.mode == "check":  # a check asks no model
         return judge
-    key = (judge.model, repr(sorted(judge.model_options.items())))
+    options = judge.provider_options
+    key = (judge.model, repr(sorted(options.items())))
     if key not in providers:
-        providers[key] = get_provider(judge.model, **judge.model_options)
+        providers[key] = get_provider(judge.model, **options)
     return judge.with_provider(providers[key])
 
 

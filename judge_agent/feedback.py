@@ -39,10 +39,15 @@ class FeedbackMetadata(BaseModel):
     mode: Literal["agent", "plain", "check"] = Field(description="check: a deterministic check, no model")
     turns: int = 0
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
-    input_tokens: int = Field(default=0, description="summed over all turns")
+    input_tokens: int = Field(default=0, description="summed over all turns: the whole prompt, cached parts included")
     output_tokens: int = Field(default=0, description="summed over all turns")
+    cached_input_tokens: int = Field(default=0, description="of input_tokens, read from the provider's prompt cache")
+    cache_write_tokens: int = Field(default=0, description="of input_tokens, written to the prompt cache (Anthropic)")
     wall_time_s: float = 0.0
-    cost: float | None = Field(default=None, description="from the provider's configured prices")
+    cost: float | None = Field(
+        default=None,
+        description="dollars, from the model's prices (built-in table, --price, judge file); None: unknown",
+    )
     inlined_trace: bool = False
     unknown_cited_span_ids: list[str] = Field(default_factory=list, description="cited ids not in the trace")
     notes: list[str] = Field(default_factory=list)

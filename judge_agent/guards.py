@@ -57,7 +57,10 @@ def checked_usage(usage: Usage) -> tuple[Usage, str | None]:
         return usage, None
     kept = {name: 0 if name in bad else count for name, count in counts.items()}
     shown = ", ".join(f"{name} {count}" for name, count in bad.items())
-    return Usage(kept["input"], kept["output"]), f"impossible token counts from the provider ignored ({shown})"
+    cached, written = (0, 0) if "input" in bad else (usage.cached_input_tokens, usage.cache_write_tokens)
+    return Usage(
+        kept["input"], kept["output"], cached, written
+    ), f"impossible token counts from the provider ignored ({shown})"
 
 
 def offered_schema(spec: ToolSpec, kept_optional: frozenset[str] | None) -> ToolSpec:

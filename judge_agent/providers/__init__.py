@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from judge_agent.errors import ConfigError
-from judge_agent.providers.base import Prices, Provider, ToolChoice
+from judge_agent.providers.base import Provider, ToolChoice
+from judge_agent.providers.prices import Prices, one_price, parse_prices, priced
 
 __all__ = ["Prices", "Provider", "ToolChoice", "get_provider", "parse_model_uri", "suggest_model_uri"]
 
@@ -66,10 +68,23 @@ def suggest_model_uri(name: str) -> str:
 
 
 def get_provider(uri: str, **options: Any) -> Provider:
-    """Build the provider for `uri`; options go to its constructor (api_key, base_url, client, prices, ...)."""
+    """Build the provider for `uri`; options go to its constructor (api_key, base_url, client, ...).
+
+    `prices` is this model's `Prices` (or their fields as a dict), or a mapping of model names to
+    `Prices` (`--price`, a judge file's `prices:`) of which the one naming this model is taken; a
+    model none names is priced from the built-in table.
+
+    Raises:
+        ConfigError: a bad URI, or prices that are not numbers of 0 or more.
+    """
     provider, model = parse_model_uri(uri)
     module_name, class_name = _REGISTRY[provider].split(":")
     cls: type[Provider] = getattr(importlib.import_module(module_name), class_name)
-    if isinstance(options.get("prices"), dict):
-        options["prices"] = Prices.model_validate(options["prices"])
+    given = options.get("prices")
+    if isinstance(given, Mapping):
+        try:
+            table = parse_prices({model: given} if one_price(given) else given)
+        except ConfigError as exc:
+            raise ConfigError(f"prices for {uri}: {exc}") from None
+        options["prices"] = priced(provider, model, table)
     return cls(model, **options)

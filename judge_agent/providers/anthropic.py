@@ -18,14 +18,15 @@ from judge_agent.providers.wire import MalformedResponse, call_name, not_text, p
 
 if TYPE_CHECKING:
     import anthropic
-    from anthropic.types import Message as AnthropicMessage
     from anthropic.types import (
+        CacheControlEphemeralParam,
         MessageParam,
         TextBlockParam,
         ToolParam,
         ToolResultBlockParam,
         ToolUseBlockParam,
     )
+    from anthropic.types import Message as AnthropicMessage
     from anthropic.types import Usage as AnthropicUsage
 
     Block: TypeAlias = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
@@ -34,6 +35,8 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider"]
 
 #: The API requires `max_tokens`; used unless params give it.
 DEFAULT_MAX_TOKENS = 4096
+#: A prompt-cache breakpoint: the prefix up to here is cached for five minutes.
+_CACHED: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 
 class AnthropicProvider(SdkProvider["anthropic.AsyncAnthropic"]):
@@ -69,10 +72,15 @@ class AnthropicProvider(SdkProvider["anthropic.AsyncAnthropic"]):
         max_tokens = int(extra.pop("max_tokens", DEFAULT_MAX_TOKENS))
         kwargs: dict[str, Any] = {}
         system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+        # The system prompt and the tools are the same on every turn of a judgment: marked as cache
+        # breakpoints, the turns after the first read them from Anthropic's prompt cache (a tenth of
+        # the input price) instead of paying for them again. Prompts under the model's minimum
+        # cacheable length are sent uncached, as if unmarked.
         if system:
-            kwargs["system"] = system
+            kwargs["system"] = [{"type": "text", "text": system, "cache_control": _CACHED}]
         if tools:
             kwargs["tools"] = [_to_tool(t) for t in tools]
+            kwargs["tools"][-1]["cache_control"] = _CACHED
             kwargs["tool_choice"] = {"type": "any" if tool_choice == "required" else "auto"}
         async with self.request(anthropic):
             response = await self._client.messages.create(
@@ -157,8 +165,9 @@ def _to_completion(response: AnthropicMessage) -> Completion:
 
 
 def _usage(usage: AnthropicUsage | None) -> tuple[Usage, tuple[str, ...]]:
-    # Cached prompt tokens are counted apart from input_tokens; the token budget wants them all.
+    # input_tokens excludes the prompt tokens read from or written to the cache; our input_tokens is the
+    # whole prompt (the token budget wants them all), with both parts kept for their prices.
     # Anthropic always reports usage; some compatible servers do not (every count then reads 0).
-    cached = ("cache_creation_input_tokens", "cache_read_input_tokens")
-    inputs = [getattr(usage, name, None) for name in ("input_tokens", *cached)]
-    return reported_usage(inputs, [getattr(usage, "output_tokens", None)])
+    read, written = (getattr(usage, name, None) for name in ("cache_read_input_tokens", "cache_creation_input_tokens"))
+    inputs = [getattr(usage, "input_tokens", None), read, written]
+    return reported_usage(inputs, [getattr(usage, "output_tokens", None)], cached=read, written=written)

@@ -10,27 +10,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
-
-from judge_agent.messages import Completion, Message, ToolSpec, Usage
+from judge_agent.messages import Completion, Message, ToolSpec
+from judge_agent.providers.prices import Prices, price_of
 
 ToolChoice = Literal["auto", "required"]
-
-
-class Prices(BaseModel):
-    """What a model costs, in currency units per million tokens (for Feedback cost)."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-
-    def cost(self, usage: Usage) -> float:
-        return (usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok) / 1e6
 
 
 class Provider(ABC):
     """A model behind a `provider:/model` URI.
 
     Subclasses set `name`, `key_env_var` and `default_context_window`, and implement `complete`.
+    `prices` default to the built-in table's (`judge_agent.providers.prices`): None for a model it
+    does not know, whose judgments then have no cost.
     """
 
     name: ClassVar[str]
@@ -43,7 +34,7 @@ class Provider(ABC):
     def __init__(self, model: str, *, context_window: int | None = None, prices: Prices | None = None) -> None:
         self.model = model
         self.context_window = context_window or self.default_context_window
-        self.prices = prices
+        self.prices = prices if prices is not None else price_of(self.name, model)
 
     @property
     def uri(self) -> str:

@@ -22,7 +22,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 import anyio
 
 from judge_agent.errors import ConfigError, ProviderError, RateLimitError
-from judge_agent.providers.base import Prices, Provider
+from judge_agent.providers.base import Provider
+from judge_agent.providers.prices import Prices
 from judge_agent.providers.wire import (
     PLACEHOLDER_KEY,
     MalformedResponse,

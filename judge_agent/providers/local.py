@@ -36,8 +36,9 @@ import anyio
 
 from judge_agent.errors import ConfigError, ProviderError
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
-from judge_agent.providers.base import Prices, Provider, ToolChoice
+from judge_agent.providers.base import Provider, ToolChoice
 from judge_agent.providers.local_models import llama_cpp_available, resolve_model_file
+from judge_agent.providers.prices import Prices
 
 logger = logging.getLogger("judge_agent")
 

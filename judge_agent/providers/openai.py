@@ -152,8 +152,11 @@ def _to_completion(response: ChatCompletion) -> Completion:
             continue
         arguments, error = parse_arguments(function.arguments)
         calls.append(ToolCall(str(call.id or f"call_{index}"), call_name(function.name), arguments, error))
+    details = getattr(response.usage, "prompt_tokens_details", None)  # prompt_tokens include the cached ones
     usage, notes = reported_usage(
-        [getattr(response.usage, "prompt_tokens", None)], [getattr(response.usage, "completion_tokens", None)]
+        [getattr(response.usage, "prompt_tokens", None)],
+        [getattr(response.usage, "completion_tokens", None)],
+        cached=getattr(details, "cached_tokens", None),
     )
     text = message.content or message.refusal or ""
     return Completion(

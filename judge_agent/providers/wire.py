@@ -85,12 +85,21 @@ def call_name(name: object) -> str:
     return name
 
 
-def reported_usage(inputs: Sequence[object], outputs: Sequence[object]) -> tuple[Usage, tuple[str, ...]]:
-    """Usage from the counts a response reports (input counts are summed: Anthropic reports cached
-    prompt tokens apart). A missing count is 0; one that is not a whole number is 0 with a note."""
-    counts = [_count(value) for value in (*inputs, *outputs)]
-    usage = Usage(sum(c or 0 for c in counts[: len(inputs)]), sum(c or 0 for c in counts[len(inputs) :]))
-    unreadable = [repr(v)[:40] for v, c in zip((*inputs, *outputs), counts, strict=True) if c is None]
+def reported_usage(
+    inputs: Sequence[object], outputs: Sequence[object], cached: object = None, written: object = None
+) -> tuple[Usage, tuple[str, ...]]:
+    """Usage from the counts a response reports: input counts are summed (Anthropic reports cache
+    reads and writes apart from `input_tokens`), `cached` and `written` are the parts of them read
+    from and written to the prompt cache. A missing count is 0; one that is not a whole number is 0
+    with a note."""
+    given = (*inputs, *outputs, cached, written)
+    counts = [_count(value) for value in given]
+    total_in = sum(c or 0 for c in counts[: len(inputs)])
+    total_out = sum(c or 0 for c in counts[len(inputs) : -2])
+    read, wrote = (max(c or 0, 0) for c in counts[-2:])  # parts of the prompt: never more than it
+    read = min(read, max(total_in, 0))
+    usage = Usage(total_in, total_out, read, min(wrote, max(total_in - read, 0)))
+    unreadable = list(dict.fromkeys(repr(v)[:40] for v, c in zip(given, counts, strict=True) if c is None))
     if not unreadable:
         return usage, ()
     return usage, (f"the server reported token counts that are not numbers ({', '.join(unreadable)}); counted as 0",)

@@ -29,7 +29,11 @@ API:
   - `tool_calls((name, args), (name, args, id), ..., text=None, usage=...)`: one turn with
     parallel calls (finish "tool_calls" / "tool_use"). `args` is a dict, or a string sent
     verbatim as OpenAI's `arguments` (to script invalid JSON). Ids default to `call_N` / `toolu_N`.
-  - `usage=None` leaves usage out of the response.
+  - `usage=None` leaves usage out of the response. `usage=(in, out, cached)` or
+    `(in, out, cached, written)` reports prompt caching: `in` is the whole prompt, of which `cached`
+    were read from the cache and `written` written to it. OpenAI's wire sends `prompt_tokens=in`
+    with `prompt_tokens_details.cached_tokens` (it has no cache writes); Anthropic's sends
+    `input_tokens` without either part, and `cache_read_input_tokens`/`cache_creation_input_tokens`.
   - `error(status=429, message=None, *, body=None, headers=None)`: an error in each API's
     error JSON (`body` replaces it verbatim). 429 and 5xx get `retry-after-ms: 1` unless
     `headers` are given, so SDK retries do not slow tests down.
@@ -67,6 +71,8 @@ __all__ = [
 ]
 
 Api = Literal["openai", "anthropic"]
+#: (prompt, completion), or with the prompt's cached part, or with its cached and cache-written parts.
+ScriptedUsage = tuple[int, int] | tuple[int, int, int] | tuple[int, int, int, int]
 CREATED = 1_767_225_600  # 2026-01-01T00:00:00Z: responses are deterministic
 
 
@@ -76,7 +82,7 @@ class Reply:
 
     text: str | None = None
     calls: tuple[tuple[str, dict[str, Any] | str, str | None], ...] = ()
-    usage: tuple[int, int] | None = (10, 5)
+    usage: ScriptedUsage | None = (10, 5)
 
 
 @dataclass(frozen=True)
@@ -102,14 +108,14 @@ class Raw:
 Entry = Reply | Failure | Raw | Callable[[Any], "Reply | Failure | Raw"]
 
 
-def reply(text: str = "", *, usage: tuple[int, int] | None = (10, 5)) -> Reply:
+def reply(text: str = "", *, usage: ScriptedUsage | None = (10, 5)) -> Reply:
     return Reply(text=text, usage=usage)
 
 
 def tool_calls(
     *calls: tuple[str, dict[str, Any] | str] | tuple[str, dict[str, Any] | str, str],
     text: str | None = None,
-    usage: tuple[int, int] | None = (10, 5),
+    usage: ScriptedUsage | None = (10, 5),
 ) -> Reply:
     normalized = tuple((c[0], c[1], c[2] if len(c) == 3 else None) for c in calls)
     return Reply(text=text, calls=normalized, usage=usage)
@@ -311,9 +317,11 @@ def _openai_reply(entry: Reply, model: str, number: int) -> dict[str, Any]:
         ],
     }
     if entry.usage is not None:
-        prompt, completion = entry.usage
+        prompt, completion, cached, _ = _usage(entry.usage)
         total = prompt + completion
         response["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+        if len(entry.usage) > 2:
+            response["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
     return response
 
 
@@ -336,8 +344,18 @@ def _anthropic_reply(entry: Reply, model: str, number: int) -> dict[str, Any]:
         "stop_sequence": None,
     }
     if entry.usage is not None:
-        response["usage"] = {"input_tokens": entry.usage[0], "output_tokens": entry.usage[1]}
+        prompt, completion, cached, written = _usage(entry.usage)
+        response["usage"] = {"input_tokens": prompt - cached - written, "output_tokens": completion}
+        if len(entry.usage) > 2:
+            response["usage"] |= {"cache_read_input_tokens": cached, "cache_creation_input_tokens": written}
     return response
+
+
+def _usage(usage: ScriptedUsage) -> tuple[int, int, int, int]:
+    """(prompt, completion, cached, written), the parts 0 when not scripted."""
+    prompt, completion, *parts = usage
+    cached, written = (*parts, 0, 0)[:2]
+    return prompt, completion, cached, written
 
 
 class _Server(ThreadingHTTPServer):

@@ -8,6 +8,7 @@ from typing import Any
 
 from judge_agent.messages import Completion, Message, ToolCall, ToolSpec, Usage
 from judge_agent.providers import Prices, Provider, ToolChoice
+from judge_agent.testing.model_server import ScriptedUsage
 
 Step = Completion | Callable[[Sequence[Message], Sequence[ToolSpec]], Completion]
 
@@ -56,12 +57,12 @@ class ScriptedProvider(Provider):
 _ids = iter(range(1, 1_000_000))
 
 
-def call(tool: str, /, usage: tuple[int, int] = (100, 10), **arguments: Any) -> Completion:
+def call(tool: str, /, usage: ScriptedUsage = (100, 10), **arguments: Any) -> Completion:
     """A turn making one tool call."""
     return calls((tool, arguments), usage=usage)
 
 
-def calls(*named: tuple[str, dict[str, Any]], usage: tuple[int, int] = (100, 10), text: str = "") -> Completion:
+def calls(*named: tuple[str, dict[str, Any]], usage: ScriptedUsage = (100, 10), text: str = "") -> Completion:
     """A turn making several tool calls at once."""
     return Completion(
         text=text,
@@ -71,11 +72,11 @@ def calls(*named: tuple[str, dict[str, Any]], usage: tuple[int, int] = (100, 10)
 
 
 def verdict(
-    value: Any, rationale: str = "because", cited: Sequence[str] = (), usage: tuple[int, int] = (100, 20)
+    value: Any, rationale: str = "because", cited: Sequence[str] = (), usage: ScriptedUsage = (100, 20)
 ) -> Completion:
     arguments: dict[str, Any] = {"value": value, "rationale": rationale, "cited_span_ids": list(cited)}
     return call("submit_verdict", usage=usage, **arguments)
 
 
-def text(content: str, usage: tuple[int, int] = (100, 10)) -> Completion:
+def text(content: str, usage: ScriptedUsage = (100, 10)) -> Completion:
     return Completion(text=content, usage=Usage(*usage))

@@ -116,7 +116,8 @@ def system_prompt(server: ScriptedModelServer) -> str:
     """The system prompt of the first request, in either wire format."""
     body = server.requests[0].json
     if server.requests[0].api == "anthropic":
-        return body["system"]
+        (block,) = body["system"]  # one text block, a prompt-cache breakpoint
+        return block["text"]
     messages = body["messages"]
     assert messages[0]["role"] == "system"
     return messages[0]["content"]

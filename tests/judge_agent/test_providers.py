@@ -187,7 +187,9 @@ async def test_anthropic_wire_format(model_server: ScriptedModelServer) -> None:
     assert request.api == "anthropic"
     assert sent_key(request.headers) == "test-key"
     body = request.json
-    assert body["system"] == "Be brief.\n\nYou judge traces."
+    # the system prompt and the tools are cache breakpoints: the same on every turn of a judgment
+    cached = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "Be brief.\n\nYou judge traces.", "cache_control": cached}]
     assert body["max_tokens"] == 4096
     assert body["temperature"] == 0
     assert body["messages"] == [
@@ -210,7 +212,12 @@ async def test_anthropic_wire_format(model_server: ScriptedModelServer) -> None:
         },
     ]
     assert body["tools"] == [
-        {"name": "GetSpan", "description": "One span by id.", "input_schema": GET_SPAN.input_schema}
+        {
+            "name": "GetSpan",
+            "description": "One span by id.",
+            "input_schema": GET_SPAN.input_schema,
+            "cache_control": cached,
+        }
     ]
     assert body["tool_choice"] == {"type": "any"}
 
