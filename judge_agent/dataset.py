@@ -2,7 +2,8 @@
 
 An item is a trace (every trace in a file is one item), a session (`group_by="session"`: the
 traces of one conversation, one per turn), or a dataset row with inputs, outputs and expectations
-(plain LLM-as-a-judge, or rows a `predict_fn` turns into traces).
+(plain LLM-as-a-judge, or rows a `predict_fn` turns into traces), and two outputs to compare
+(`output_a`, `output_b`: a pairwise judge's).
 Each item has a stable key, so a re-run of the same data resumes where the last one stopped.
 """
 
@@ -39,8 +40,8 @@ from trace_tools.text import utc_datetime
 
 logger = logging.getLogger("judge_agent.dataset")
 
-FIELDS = ("inputs", "outputs", "expectations")
-#: Dataset columns a mapping may point to: the three judge fields and the item key.
+FIELDS = ("inputs", "outputs", "expectations", "output_a", "output_b")
+#: Dataset columns a mapping may point to: the judge fields and the item key.
 MAPPABLE = ("key", *FIELDS)
 _DATASET_SUFFIXES = (".csv", ".jsonl", ".json", ".ndjson")
 #: What an item is: each trace, or each session (the traces of one conversation).
@@ -61,6 +62,9 @@ class Item:
     session: Session | None = None
     span_id: str | None = None
     """The span a span-scoped judge judges (`span_item`); None: the item is the whole trace (or a row)."""
+    output_a: Any = None
+    output_b: Any = None
+    """The two outputs a pairwise judge compares (`judge_agent.pairwise`)."""
 
     @property
     def traces(self) -> tuple[Trace, ...]:
@@ -75,7 +79,10 @@ class Item:
 
     def content_digest(self) -> str:
         """What the verdict depends on, for the cache: the traces' content, the span judged and the given fields."""
-        fields = json.dumps([self.inputs, self.outputs, self.expectations], sort_keys=True, default=repr)
+        given = [self.inputs, self.outputs, self.expectations]
+        if self.output_a is not None or self.output_b is not None:  # other items keep the keys they had
+            given += [self.output_a, self.output_b]
+        fields = json.dumps(given, sort_keys=True, default=repr)
         traces = "\n".join(trace.content_digest() for trace in self.traces)
         span = f"\n{self.span_id}" if self.span_id else ""  # each span of a trace is judged apart
         return hashlib.sha256(f"{traces}{span}\n{fields}".encode()).hexdigest()
@@ -102,6 +109,8 @@ class Item:
             inputs=shown(self.inputs),
             outputs=shown(self.outputs),
             expectations=shown(self.expectations),
+            output_a=shown(self.output_a),
+            output_b=shown(self.output_b),
             span=self._span_info(redact),
         )
 
@@ -270,7 +279,7 @@ def iter_items(
     file of it, since a trace's spans may span its files) need be in memory at once, not the whole data.
     Row dicts given among the data come last, checked together (they are in memory already).
 
-    `mapping` names the dataset column for each of key, inputs, outputs, expectations
+    `mapping` names the dataset column for each of key, inputs, outputs, expectations, output_a, output_b
     (`{"inputs": "question"}`); unmapped fields use the column of the same name. Trace files load
     odd-but-valid traces with warnings unless `strict` (see `trace_tools.load_path`). A directory's
     files that are not traces (a README, labels) are passed over, and so are the files of a
@@ -406,8 +415,8 @@ def _rows_to_items(rows: Sequence[Mapping[str, Any]], source: str, columns: dict
         raise ConfigError(f"{source}: no column {', '.join(map(repr, missing))} (columns: {shown})")
     if not any(columns[f] in present for f in FIELDS):
         raise ConfigError(
-            f"{source}: no inputs, outputs or expectations column (columns: {shown}); "
-            "map columns with --map inputs=COLUMN (also outputs=, expectations=, key=)"
+            f"{source}: no inputs, outputs, expectations, output_a or output_b column (columns: {shown}); "
+            "map columns with --map inputs=COLUMN (also outputs=, expectations=, output_a=, output_b=, key=)"
         )
     items = []
     for number, row in enumerate(rows, 1):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from judge_agent import prompts
+from judge_agent import pairwise, prompts
 from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
 from judge_agent.providers.prices import Prices, parse_prices
@@ -67,7 +67,7 @@ class JudgeDefinition(BaseModel):
         """A check judge needs no instructions, and its value is pass or fail unless its file says otherwise."""
         if isinstance(data, dict) and data.get("checks"):
             return {"instructions": "", "value_type": "bool", **data}
-        return data
+        return pairwise.with_defaults(data)  # a pairwise judge answers A, B or tie
 
     @model_validator(mode="after")
     def _instructions_or_checks(self) -> JudgeDefinition:
@@ -115,6 +115,13 @@ class JudgeDefinition(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _pairs(self) -> JudgeDefinition:
+        problem = pairwise.definition_problem(self.variables, self.value_type, len(self.criteria))
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _distinct_criteria(self) -> JudgeDefinition:
         names = [c.name for c in self.criteria]
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -150,6 +157,11 @@ class JudgeDefinition(BaseModel):
         if self.checks:
             return "check"
         return "agent" if "trace" in self.variables else "plain"
+
+    @property
+    def pairwise(self) -> bool:
+        """Whether the judge compares two outputs (`{{ output_a }}`, `{{ output_b }}`), asked in both orders."""
+        return pairwise.is_pairwise(self.variables)
 
     @property
     def span_scoped(self) -> bool:

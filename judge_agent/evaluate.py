@@ -45,6 +45,7 @@ from judge_agent.definition import builtin_names
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
+from judge_agent.prompts import PAIRWISE_VARIABLES
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
 from judge_agent.repeats import sampling_note
@@ -160,7 +161,7 @@ async def aevaluate(
         cache: the verdict cache (True: the default file; a path; False: none); each repeat has its own key.
         retry_failed: judge again the items whose recorded result is an error.
         filters: which items to judge (time, status, name, sample, limit).
-        mapping: dataset columns for key/inputs/outputs/expectations, e.g. {"inputs": "question"}.
+        mapping: dataset columns for key/inputs/outputs/expectations/output_a/output_b, e.g. {"inputs": "question"}.
         predict_fn: called on each row's inputs under our OpenTelemetry tracer; the trace it
             records is what agent judges investigate (and is saved beside the output).
         repeats: judge each item this many times; the summaries count an item once, by its repeats' combined
@@ -468,6 +469,10 @@ def _span_items(items: Iterable[Item], spans: SpanFilter | bool) -> Iterator[Ite
         yield item
 
 
+#: Fields a run's traces never give: the data must (a pairwise judge's two outputs are not one run's).
+_GIVEN_ONLY = ("expectations", *PAIRWISE_VARIABLES)
+
+
 def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) -> None:
     """Fail before judging when a judge needs what no item has (a forgotten --map, rows for a trace judge)."""
     for judge in judges:
@@ -480,7 +485,7 @@ def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) ->
                 )
             continue
         for name in judge.definition.variables:
-            from_run = name != "expectations" and (predicting or survey.traces)
+            from_run = name not in _GIVEN_ONLY and (predicting or survey.traces)
             if name == "conversation" and not from_run:
                 raise ConfigError(
                     f"judge {judge.name!r} reads {{{{ conversation }}}}: give traces, grouped with --group-by session"

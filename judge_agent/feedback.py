@@ -34,6 +34,23 @@ class FeedbackError(BaseModel):
     message: str
 
 
+class PairwiseOrder(BaseModel):
+    """One of the two orders a pairwise judge is asked in (`judge_agent.pairwise`), and its verdict."""
+
+    swapped: bool = Field(description="the outputs swapped: output_b shown as A, output_a as B")
+    answer: FeedbackValue | None = Field(default=None, description="the verdict in this order's own labels")
+    value: FeedbackValue | None = Field(default=None, description="the verdict in the labels as given (A is output_a)")
+    rationale: str = Field(default="", description="in this order's own labels")
+    error: FeedbackError | None = None
+
+
+class PairwiseOrders(BaseModel):
+    """A pairwise judgment's two orders, and whether its verdict followed the position rather than the outputs."""
+
+    orders: list[PairwiseOrder]
+    position_bias: bool = Field(description="the two orders disagreed: the verdict is reported as a tie")
+
+
 class FeedbackMetadata(BaseModel):
     model: str
     mode: Literal["agent", "plain", "check"] = Field(description="check: a deterministic check, no model")
@@ -54,6 +71,7 @@ class FeedbackMetadata(BaseModel):
     sampling: dict[str, Any] = Field(
         default_factory=dict, description="inference parameters sent: temperature 0 (and a seed) unless the judge chose"
     )
+    pairwise: PairwiseOrders | None = Field(default=None, description="a pairwise judge's verdict in each order")
 
 
 class Feedback(BaseModel):

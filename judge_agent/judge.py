@@ -38,6 +38,7 @@ from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.loop import LoopLimits, LoopResult, ToolHints, run_agent, small_window
 from judge_agent.messages import Message
 from judge_agent.opening import opening, root_fields
+from judge_agent.pairwise import both_orders
 from judge_agent.providers import Provider, get_provider
 from judge_agent.providers.local_models import default_local_model
 from judge_agent.providers.prices import overridden
@@ -167,13 +168,22 @@ class Judge:
         inputs: Any = None,
         outputs: Any = None,
         expectations: Any = None,
+        output_a: Any = None,
+        output_b: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
         span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> Feedback:
         """Judge synchronously (see `acall`). Inside a running event loop, use `await judge.acall(...)`."""
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        fields = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "expectations": expectations,
+            "trace_id": trace_id,
+            "output_a": output_a,
+            "output_b": output_b,
+        }
         return _sync(
             functools.partial(self.acall, trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
         )
@@ -185,13 +195,22 @@ class Judge:
         inputs: Any = None,
         outputs: Any = None,
         expectations: Any = None,
+        output_a: Any = None,
+        output_b: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
         span_id: str | None = None,
         on_event: EventSink | None = None,
     ) -> list[Feedback]:
         """Judge synchronously (see `afeedbacks`): every feedback, a rubric's one per criterion."""
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        fields = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "expectations": expectations,
+            "trace_id": trace_id,
+            "output_a": output_a,
+            "output_b": output_b,
+        }
         scope = {"session_id": session_id, "span_id": span_id}
         return _sync(functools.partial(self.afeedbacks, trace, **fields, **scope, on_event=on_event))
 
@@ -202,6 +221,8 @@ class Judge:
         inputs: Any = None,
         outputs: Any = None,
         expectations: Any = None,
+        output_a: Any = None,
+        output_b: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
         span_id: str | None = None,
@@ -209,7 +230,8 @@ class Judge:
     ) -> Feedback:
         """Judge a trace (agent mode) or inputs/outputs/expectations (plain mode), or a session: a
         `Session`, or the one `session_id` names among the traces given; or one span of a trace (`span_id`,
-        for a judge whose instructions use `{{ span }}` and the other span variables).
+        for a judge whose instructions use `{{ span }}` and the other span variables). A pairwise judge
+        (`{{ output_a }}`, `{{ output_b }}`) compares `output_a` with `output_b`, in both orders.
 
         A session's judge reads `{{ conversation }}` (its turns in order); in agent mode the tools
         serve every trace of the session (ListTraces lists them, the others take a trace_id).
@@ -227,7 +249,14 @@ class Judge:
                 f"judge {self.name!r} is a rubric of {len(self.definition.criteria)} criteria: "
                 "use judge.feedbacks(...) or await judge.afeedbacks(...) for one feedback per criterion"
             )
-        fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+        fields = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "expectations": expectations,
+            "trace_id": trace_id,
+            "output_a": output_a,
+            "output_b": output_b,
+        }
         feedbacks = await self.afeedbacks(trace, **fields, session_id=session_id, span_id=span_id, on_event=on_event)
         return feedbacks[0]
 
@@ -238,6 +267,8 @@ class Judge:
         inputs: Any = None,
         outputs: Any = None,
         expectations: Any = None,
+        output_a: Any = None,
+        output_b: Any = None,
         trace_id: str | None = None,
         session_id: str | None = None,
         span_id: str | None = None,
@@ -280,7 +311,9 @@ class Judge:
         if store is not None and "conversation" in definition.variables:
             talk = conversation(turns(store.indexes.values()), session.dropped if session else 0)
         fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "conversation": talk}
-        _require(definition, **(fields if not agent else {"conversation": talk}))  # an agent reads the trace
+        pair = {"output_a": output_a, "output_b": output_b}
+        _require(definition, **(fields if not agent else {"conversation": talk}), **pair)  # an agent reads the trace
+        fields |= pair
         provider = self._provider or get_provider(self.model, **self.provider_options)
         contract = VerdictContract(
             definition.value_type,
@@ -291,18 +324,25 @@ class Judge:
         label = index.trace.trace_id if index else (trace_id or "served by the MCP server")
         if session is not None:
             label = f"session {session.session_id!r}"
-        try:
+
+        async def judgment(given: Mapping[str, Any], began: float) -> list[Feedback]:
             start = opening(
-                definition, contract, provider.context_window, index, label, fields, self.redact, store, scoped
+                definition, contract, provider.context_window, index, label, given, self.redact, store, scoped
             )
             params = provider.sampling(definition.inference_params)
             result = await self._investigate(
                 provider, served, contract, start.messages, start.inlined, params, on_event
             )
+            return self._feedbacks(provider, served, result, began, inlined=start.inlined, params=params)
+
+        try:
+            if definition.pairwise:  # asked in both orders (`judge_agent.pairwise`)
+                feedbacks = [await both_orders(definition.value_type, judgment, fields, started)]
+            else:
+                feedbacks = await judgment(fields, started)
         finally:
             if self._provider is None:
                 await provider.aclose()
-        feedbacks = self._feedbacks(provider, served, result, started, inlined=start.inlined, params=params)
         if session is not None:
             for feedback in feedbacks:
                 feedback.session_id = session.session_id
@@ -418,7 +458,7 @@ def make_judge(
     name: str,
     instructions: str,
     model: str | Provider | None = None,
-    feedback_value_type: Any = str,
+    feedback_value_type: Any = None,
     *,
     min_value: float | None = None,
     max_value: float | None = None,
@@ -441,7 +481,8 @@ def make_judge(
         instructions: a template using `{{ trace }}` (agent mode) or `{{ inputs }}`,
             `{{ outputs }}`, `{{ expectations }}` (plain mode).
         model: a `provider:/model` URI (default: JUDGE_AGENT_MODEL), or a Provider instance.
-        feedback_value_type: bool, int, float, str, or Literal["a", "b", ...].
+        feedback_value_type: bool, int, float, str, or Literal["a", "b", ...] (default str; a pairwise
+            judge's, using `{{ output_a }}` and `{{ output_b }}`: "A", "B" or "tie").
         min_value, max_value: bounds for int/float values.
         examples: scored examples (inputs, outputs, expectations, score, justification).
         criteria: a rubric (name, guideline, optional value_type each): one investigation, one
@@ -451,12 +492,16 @@ def make_judge(
         ConfigError: unknown template variables, unsupported value types, bad limits.
     """
     provider = model if isinstance(model, Provider) else None
+    value_type = {}  # left out: a definition's own default (str; A, B or tie for a pairwise judge)
+    if feedback_value_type is not None or min_value is not None or max_value is not None:
+        written = str if feedback_value_type is None else feedback_value_type
+        value_type["value_type"] = ValueType.of(written, min_value, max_value)
     definition = define(
         name=name,
         instructions=instructions,
         description=description,
         model=model if isinstance(model, str) else None,
-        value_type=ValueType.of(feedback_value_type, min_value, max_value),
+        **value_type,
         examples=tuple(e if isinstance(e, prompts.Example) else prompts.Example(**e) for e in examples or ()),
         inference_params=dict(inference_params or {}),
         max_turns=max_turns,

@@ -4,7 +4,8 @@ Claude Code, Cursor) can judge a trace with its own model: "judge this trace wit
 trace_tools never imports judge_agent: this module is registered in the entry-point group
 `trace_tools.prompts` (pyproject.toml), which the server reads at start. Each prompt is the judge's
 instructions about one trace id, with its verdict contract and scored examples; a built-in that
-needs data a trace does not hold (an expected answer: `correctness`) is not offered, nor is a judge
+needs data a trace does not hold (an expected answer: `correctness`; two outputs to compare:
+`pairwise_preference`) is not offered, nor is a judge
 of one span at a time (`retrieval_relevance`: `evaluate --each-span` runs it).
 """
 

@@ -23,7 +23,7 @@ from trace_tools.index import TraceIndex, TraceStore
 from trace_tools.outline import outline
 from trace_tools.redaction import redact_value
 
-FIELDS = ("inputs", "outputs", "expectations", "conversation")
+FIELDS = ("inputs", "outputs", "expectations", "conversation", "output_a", "output_b")
 #: Shorter outlines tried in turn when the whole one is over the inline budget: (the most characters
 #: of a value, attributes shown). A small model reading a pasted outline of every span's timing and
 #: the start of its values needs few turns; investigating through the tools, each turn re-reads the
@@ -64,7 +64,7 @@ def opening(
         context_window: the model's, to decide whether the trace outline is inlined (`inline: auto`).
         index: the trace served to the tools, if any (agent mode).
         label: how the first message names the trace (its id, or where it is served).
-        fields: inputs, outputs, expectations and the conversation as given (None: not given; an
+        fields: inputs, outputs, expectations, the conversation and a pair's outputs as given (None: not given; an
             agent judge then reads the root span's inputs and outputs).
         redact: mask secrets in the fields given (the trace's are masked by its store).
         store: the traces served to the tools; several are a session's (`label` names it).

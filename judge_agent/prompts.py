@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from judge_agent.errors import ConfigError
 from judge_agent.verdict import VerdictContract
@@ -20,9 +20,11 @@ from judge_agent.verdict import VerdictContract
 #: What a span-scoped judge reads of the one span it judges (`judge_agent.spans`): its GetSpan view, its
 #: inputs and outputs, its parent's view. A judge using any of them gives one verdict per span.
 SPAN_VARIABLES = ("span", "span_inputs", "span_outputs", "parent")
-VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *SPAN_VARIABLES)
+#: The two outputs a pairwise judge compares (`judge_agent.pairwise`): it uses both, and is asked in both orders.
+PAIRWISE_VARIABLES = ("output_a", "output_b")
+VARIABLES = ("trace", "inputs", "outputs", "expectations", "conversation", *PAIRWISE_VARIABLES, *SPAN_VARIABLES)
 #: What a scored example may show the judge (its data), in this order.
-EXAMPLE_FIELDS = ("inputs", "outputs", "expectations", "conversation")
+EXAMPLE_FIELDS = ("inputs", "outputs", *PAIRWISE_VARIABLES, "expectations", "conversation")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: A tag that could close a data block: `</data`, `< /DATA`, `</\tData`...
 _CLOSING_TAG = re.compile(r"<\s*/\s*(data)", re.IGNORECASE)
@@ -60,8 +62,20 @@ class Example(BaseModel):
     outputs: Any = None
     expectations: Any = None
     conversation: Any = None
+    output_a: Any = None
+    output_b: Any = None
     score: Any
     justification: str
+
+    @model_serializer(mode="wrap")
+    def _pair_only_when_given(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A pairwise example's outputs, left out of other examples: a judge's digest (its cache and result
+        keys) stays what it was before pairs existed."""
+        data = handler(self)
+        for name in PAIRWISE_VARIABLES:
+            if isinstance(data, dict) and data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 def template_variables(instructions: str) -> list[str]:

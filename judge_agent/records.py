@@ -63,6 +63,8 @@ class ItemInfo(BaseModel):
     inputs: Any = None
     outputs: Any = None
     expectations: Any = None
+    output_a: Any = Field(default=None, description="the first output a pairwise judge compared")
+    output_b: Any = Field(default=None, description="the second output a pairwise judge compared")
     span: SpanInfo | None = Field(default=None, description="the span judged, for a span item")
     conversation: str | None = Field(default=None, description="a session's turns as its judges read them (cut)")
 

@@ -250,6 +250,8 @@ class Runner:
                 inputs=item.inputs,
                 outputs=item.outputs,
                 expectations=item.expectations,
+                output_a=item.output_a,
+                output_b=item.output_b,
                 span_id=item.span_id,
             )
         except JudgeAgentError as exc:  # e.g. a row without a field this judge needs: that item fails, not the run

@@ -61,6 +61,10 @@ class JudgeSummary(BaseModel):
     # categories, bools (true/false) and the 20 commonest free-text values: how many of each
     distribution: dict[str, int] = Field(default_factory=dict)
     distribution_ci: dict[str, Interval] = Field(default_factory=dict)
+    # pairwise judges (`judge_agent.pairwise`)
+    position_bias: int | None = Field(
+        default=None, description="pairwise judges: items whose two orders disagreed (their verdict is tie)"
+    )
     # what judging cost
     input_tokens: int = 0
     output_tokens: int = 0
@@ -184,6 +188,7 @@ class _JudgeTally:
         self.wall_time_s = _Sum()
         self.numbers = array("d")
         self.labels: Counter[str] = Counter()  # bools ('true'/'false'), categories, free texts (truncated)
+        self.position_bias: int | None = None
 
     def add(self, record: EvalRecord) -> None:
         """One judgment: what it cost (every repeat costs); its verdict counts with its item's (`add_item`)."""
@@ -198,6 +203,8 @@ class _JudgeTally:
             self.costs = self.costs or _Sum()
             self.costs.add(metadata.cost)
         self.wall_time_s.add(metadata.wall_time_s)
+        if metadata.pairwise is not None:  # counted per judgment (with --repeats, per repeat)
+            self.position_bias = (self.position_bias or 0) + metadata.pairwise.position_bias
 
     def add_item(self, votes: Sequence[_Vote]) -> None:
         """One item: its repeats' votes (in repeat order) combined into its verdict."""
@@ -244,6 +251,7 @@ class _JudgeTally:
             output_tokens=self.output_tokens,
             cost=self.costs.total() if self.costs else None,
             wall_time_s=self.wall_time_s.total(),
+            position_bias=self.position_bias,
         )
         if self.kind == "number":
             numbers = sorted(self.numbers)

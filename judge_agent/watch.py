@@ -185,8 +185,8 @@ def check_judges(judges: Sequence[Judge]) -> None:
 
     Raises:
         ConfigError: no judge, two of one name, a judge without `{{ trace }}`, a rubric (the store
-            marks a trace judged by judge name, and a rubric's records carry its criteria's names), or a
-            judge of one span at a time.
+            marks a trace judged by judge name, and a rubric's records carry its criteria's names), a
+            judge of one span at a time, or a pairwise judge.
     """
     names = [j.name for j in judges]
     if not judges or len(set(names)) != len(names):
@@ -200,6 +200,9 @@ def check_judges(judges: Sequence[Judge]) -> None:
     scoped = [j.name for j in judges if j.definition.span_scoped]
     if scoped:  # one verdict per trace here; spans are judged by `evaluate --each-span`
         raise ConfigError(f"judge {scoped[0]!r} judges one span at a time: watch judges whole traces")
+    pairs = [j.name for j in judges if j.definition.pairwise]
+    if pairs:  # the two outputs come from a dataset, never from a trace
+        raise ConfigError(f"judge {pairs[0]!r} compares two outputs it is given: watch judges traces; use evaluate")
 
 
 class Watcher:

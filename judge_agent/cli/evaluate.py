@@ -109,7 +109,8 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     multiple=True,
     callback=_mapping,
     metavar="FIELD=COLUMN",
-    help="Dataset column of a field: inputs=COLUMN (also key=, outputs=, expectations=); repeatable.",
+    help="Dataset column of a field: inputs=COLUMN (also key=, outputs=, expectations=, and a pairwise judge's "
+    "output_a=, output_b=); repeatable.",
 )
 @click.option(
     "--since",

@@ -110,6 +110,8 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @click.option("--inputs", help="Plain mode: the inputs to judge (text).")
 @click.option("--outputs", help="Plain mode: the outputs to judge (text).")
 @click.option("--expectations", help="Plain mode: the expected answer or facts (text).")
+@click.option("--output-a", help="A pairwise judge ({{ output_a }}, {{ output_b }}): the first output to compare.")
+@click.option("--output-b", help="A pairwise judge: the second output (judged in both orders; they disagree: a tie).")
 @click.option(
     "--inline",
     type=click.Choice(["auto", "always", "never"]),
@@ -168,6 +170,8 @@ def judge(
     inputs: str | None,
     outputs: str | None,
     expectations: str | None,
+    output_a: str | None,
+    output_b: str | None,
     inline: str | None,
     max_turns: int | None,
     mcp_stdio: tuple[str, ...],
@@ -266,6 +270,8 @@ def judge(
             inputs=inputs,
             outputs=outputs,
             expectations=expectations,
+            output_a=output_a,
+            output_b=output_b,
             trace_id=trace_id if loaded is None else None,
             span_id=span_id,
             on_event=on_event,
@@ -327,7 +333,7 @@ def _build_judge(
     if builtin:
         return load_builtin(builtin, **options)
     assert instructions is not None
-    return make_judge("judgment", instructions, feedback_value_type=value_type or str, **options)
+    return make_judge("judgment", instructions, feedback_value_type=value_type, **options)
 
 
 def _load_trace(path: Path, trace_id: str | None, strict: bool, session_id: str | None) -> Trace | Session:

@@ -130,7 +130,10 @@ def _details(summary: JudgeSummary) -> str:
             return "no verdicts"
         low, high = summary.observed
         return f"median {figure(summary.median)}, std {figure(summary.std)}, range {figure(low)}-{figure(high)}"
-    return " · ".join(f"{value} {n}" for value, n in summary.distribution.items()) or "no verdicts"
+    shares = " · ".join(f"{value} {n}" for value, n in summary.distribution.items()) or "no verdicts"
+    if summary.position_bias is not None:  # a pairwise judge: the ties its two orders' disagreement made
+        shares += f"; position bias (the orders disagreed: a tie) in {summary.position_bias} of {summary.judgments - summary.failed_judgments}"
+    return shares
 
 
 def _repeats(summary: JudgeSummary) -> str:

@@ -25,10 +25,14 @@ def test_mode_follows_the_trace_variable() -> None:
     assert make_judge("p", "Judge {{ outputs }}").definition.mode == "plain"
 
 
-@pytest.mark.parametrize("annotation", [list, dict, Literal[1, 2], None])
+@pytest.mark.parametrize("annotation", [list, dict, Literal[1, 2]])
 def test_unsupported_value_types_are_config_errors(annotation: object) -> None:
     with pytest.raises(ConfigError):
         make_judge("x", "{{ outputs }}", feedback_value_type=annotation)
+
+
+def test_no_value_type_is_the_definition_s_default() -> None:  # str; a pairwise judge's A, B or tie (test_pairwise)
+    assert make_judge("x", "{{ outputs }}", feedback_value_type=None).definition.value_type.kind == "str"
 
 
 def test_bounds_only_apply_to_numbers() -> None:

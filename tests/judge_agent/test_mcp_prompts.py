@@ -8,9 +8,9 @@ from judge_agent.definition import builtin_definition, builtin_names
 from judge_agent.mcp_prompts import builtin_judge_prompts, judge_prompt
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
-#: Not offered: correctness needs an expected answer, tool_hygiene has no model to ask (checks),
-#: retrieval_relevance judges one span at a time.
-NOT_OFFERED = {"correctness", "tool_hygiene", "retrieval_relevance"}
+#: Not offered: correctness needs an expected answer, pairwise_preference two outputs to compare, tool_hygiene
+#: has no model to ask (checks), retrieval_relevance judges one span at a time.
+NOT_OFFERED = {"correctness", "pairwise_preference", "tool_hygiene", "retrieval_relevance"}
 
 
 def test_every_built_in_a_trace_can_feed_is_offered_with_its_description() -> None:
