@@ -22,6 +22,11 @@ iterator is read once, as it is judged (`_survey`). Records are summarised as th
 holds does not grow with its records, only with its item keys (~100 bytes each). Resuming indexes the
 results file (`records.ResultsIndex`: an offset per key) rather than loading it.
 
+Cost: `max_cost` caps what the run's judgments cost in all, those already in the results file included, so
+raising the cap resumes the run; no judgment starts once it is reached, and the judgments in flight finish and
+are kept (`Evaluation.budget`). `dry_run` judges a seeded sample of the items and estimates the whole run's
+tokens and cost from it (`Evaluation.estimate`), writing no results (`judge_agent.budget`).
+
 Progress goes to a `ProgressSink` the caller passes (the CLI's rich bar); the library prints nothing
 but log warnings.
 """
@@ -29,6 +34,7 @@ but log warnings.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +45,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from judge_agent.budget import Budget, Estimate, Measures, Spend, charged, require_prices, sample_keys, unpriced
 from judge_agent.cache import CacheError, VerdictCache
 from judge_agent.dataset import FIELDS, Filters, GroupBy, Item, iter_items, spans_of
 from judge_agent.definition import builtin_names
@@ -90,6 +97,8 @@ class Evaluation(BaseModel):
     throttled: int = Field(default=0, description="rate limits met (each cut the concurrency)")
     wall_time_s: float = 0.0
     warnings: list[str] = Field(default_factory=list, description="what went wrong without failing the run")
+    budget: Budget | None = Field(default=None, description="with a cost cap: what it cost, and if it stopped")
+    estimate: Estimate | None = Field(default=None, description="a dry run's estimate of the whole run")
     _held: list[EvalRecord] | None = PrivateAttr(default=None)
     _keys: Callable[[], Iterator[RecordKey]] | None = PrivateAttr(default=None)
 
@@ -147,6 +156,8 @@ async def aevaluate(
     outputs: Sequence[str | Path] = (),
     group_by: GroupBy = "trace",
     each_span: SpanFilter | str | None = None,
+    max_cost: float | None = None,
+    dry_run: int | None = None,
 ) -> Evaluation:
     """Judge every item of `data` with every judge, `concurrency` judgments at a time.
 
@@ -176,6 +187,12 @@ async def aevaluate(
         each_span: for span-scoped judges (`{{ span }}`): the spans to judge, e.g. "retriever" or
             "type=tool,name=search" (default: the judges' own `spans`); each matching span of each trace is an
             item keyed by trace and span id, and the filters' sample and limit count spans.
+        max_cost: stop starting judgments once the run's judgments cost this much in all, the cost already in
+            `output` for them included (raise it and run again to resume); those in flight finish, so the run
+            may pass it by at most `concurrency` judgments. Cache hits cost nothing. Every model needs a price.
+        dry_run: judge this many items, chosen by `filters.seed` among those with judgments left, once per
+            judge, and estimate the run from them (`Evaluation.estimate`); nothing is written to `output`,
+            and the verdicts go to the cache, for the run to reuse.
 
     Raises:
         ConfigError: bad data, judges or options (before anything is judged).
@@ -184,8 +201,10 @@ async def aevaluate(
         ResultsWriteError: `output` could not be written (disk full...): the run stopped; what it wrote is kept.
     """
     started = time.perf_counter()
-    if concurrency < 1 or repeats < 1:
-        raise ConfigError("concurrency and repeats must be at least 1")
+    if concurrency < 1 or repeats < 1 or (dry_run is not None and dry_run < 1):
+        raise ConfigError("concurrency, repeats and dry_run must be at least 1")
+    if max_cost is not None and not (math.isfinite(max_cost) and max_cost > 0):
+        raise ConfigError(f"the cost cap must be a positive amount, not {max_cost}")
     output_path = Path(output) if output is not None else None
     traces_path = output_path.with_suffix(".traces.jsonl") if output_path else None  # what predict_fn records
     written = [*outputs, *(p for p in (output_path, traces_path) if p is not None)]
@@ -202,32 +221,40 @@ async def aevaluate(
     if predict_fn is not None:  # predict_fn gives the items their traces: they are held, as it changes them
         source = functools.partial(iter, list(read()))
     survey, items = _survey(source, one_shot=predict_fn is None and isinstance(data, Iterator))
+    if dry_run is not None and survey.one_shot:
+        raise ConfigError("a dry run samples from all the items: give data it can read twice, not a one-shot iterator")
     if not survey.keys:
         if isinstance(spans, SpanFilter) and not survey.one_shot and not selected.needs_traces:
             traces = (i.trace for i in iter_items(data, strict=strict, exclude=exclude, outputs=written) if i.trace)
             raise ConfigError(absent(spans, traces))  # a typo in the type is the usual cause: say which there are
         raise ConfigError("no items to judge: the data is empty, or the filters kept nothing")
     _check_fields(survey, resolved, predicting=predict_fn is not None)
-    sink = ResultsFile(output_path) if output_path else None  # locked first: no other run adds to what we read
+    writing = output_path if dry_run is None else None  # a dry run writes no results, and reads them only to count
+    sink: ResultsFile | None = None
     warnings: list[str] = []
     if not survey.one_shot:
         survey.notes_to(warnings)
     providers: dict[tuple[str, str], Provider] = {}
     tally = Tally(repeats)
-    held: dict[RecordKey, EvalRecord] | None = {} if output_path is None else None  # no file to read them back
+    held: dict[RecordKey, EvalRecord] | None = {} if writing is None else None  # no file to read them back
     counts = {"judged": 0, "cached": 0}
     try:
-        previous = ResultsIndex(output_path) if output_path else None
+        bound = [bind_provider(judge, providers) for judge in resolved]
+        if max_cost is not None:  # before the results file is touched
+            require_prices(bound)
+        sink = ResultsFile(writing) if writing else None  # locked first: no other run adds to what we read
+        previous = ResultsIndex(output_path) if output_path and (writing or output_path.exists()) else None
 
         def finished(key: RecordKey) -> bool:
             return previous is not None and _finished(previous.ok(key), retry_failed)
 
-        bound = [bind_provider(judge, providers) for judge in resolved]
         if note := sampling_note(bound, repeats):
             warn(warnings, note)
-        judged_by = [
-            (name, judge.definition.digest(), judge.model) for judge in bound for name, _ in judge.definition.outcomes
-        ]
+        outcomes = {  # each judge's records' keys but the item and repeat (a rubric's: one per criterion)
+            judge.name: [(name, judge.definition.digest(), judge.model) for name, _ in judge.definition.outcomes]
+            for judge in bound
+        }
+        judged_by = [outcome for judge in bound for outcome in outcomes[judge.name]]
 
         def keys() -> Iterator[RecordKey]:  # every record's key, in item order: records come back in it
             for key in survey.keys:
@@ -235,7 +262,23 @@ async def aevaluate(
                     for repeat in range(repeats):
                         yield RecordKey(key, name, digest, judge_model, repeat)
 
+        def left(judge: Judge, item_key: str) -> int:  # the judge's judgments of the item not in the results file
+            mine = outcomes[judge.name]
+            return sum(not all(finished(RecordKey(item_key, *k, r)) for k in mine) for r in range(repeats))
+
+        sampled = None
+        if dry_run is not None:  # among the items with judgments left: the run's cost is theirs
+            sampled = sample_keys([k for k in survey.keys if any(left(j, k) for j in bound)], dry_run, selected.seed)
+
         def jobs() -> Iterator[Job]:
+            if sampled is not None:  # each sampled item once per judge: its cost stands for each repeat's
+                wanted = set(sampled)
+                for item in () if not wanted else (item for item in items if item.key in wanted):
+                    yield from (Job(item, judge) for judge in bound)
+                    wanted.discard(item.key)
+                    if not wanted:  # the rest of the data is not read
+                        return
+                return
             for item in items:
                 for judge in bound:
                     for repeat in range(repeats):
@@ -243,30 +286,43 @@ async def aevaluate(
                         if not all(finished(key) for key in job.keys):
                             yield job
 
+        measures = Measures()
+
         def on_record(job: Job, record: EvalRecord) -> None:
             tally.add(record)
             counts["judged"] += 1
             counts["cached"] += record.cached
             if held is not None:
                 held[record.key] = record
+            measures.add(job.judge.name, job.item.key, record)
 
         if predict_fn is not None:
             from judge_agent.predict import predict_all
 
             pairs = [(judge, repeat) for judge in bound for repeat in range(repeats)]
             pending = [i for i in items if any(not finished(key) for k in pairs for key in record_keys(i.key, *k))]
+            pending = [i for i in pending if sampled is None or i.key in sampled]
             if pending:
                 await predict_all(predict_fn, pending, traces_path)
+        resumed, earlier = 0, 0.0
+        if previous is not None and sampled is None:  # what the results file already held counts too, one at a time
+            for record in previous.records(key for key in keys() if finished(key)):
+                tally.add(record)
+                resumed += 1
+                earlier += charged(record)
         local = any(p.name == "local" for p in providers.values())
+        spend = Spend(max_cost if sampled is None else None, earlier)  # a dry run's sample is small: not capped
         runner = Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
             cache=open_cache(cache, warnings),
             sink=sink,
             progress=progress,
             warnings=warnings,
+            spend=spend,
         )
         if progress is not None:
-            progress.start(*survey.totals(keys(), finished))
+            sample_size = (len(sampled or ()) * len(judged_by), 0)
+            progress.start(*(survey.totals(keys(), finished) if sampled is None else sample_size))
         try:
             await runner.run(jobs(), runner.limiter.maximum, on_record)
         finally:
@@ -280,16 +336,11 @@ async def aevaluate(
             await provider.aclose()
     if survey.one_shot:  # read as it was judged: what loading noted is known only now
         survey.notes_to(warnings)
-    resumed = 0
-    if previous is not None:  # what the results file already held counts too, read back one at a time
-        for record in previous.records(key for key in keys() if finished(key)):
-            tally.add(record)
-            resumed += 1
     order = [name for judge in bound for name, _ in judge.definition.outcomes]  # a rubric's criteria each
     summaries = sorted(tally.summaries(), key=lambda s: order.index(s.judge))  # as the judges were given
     evaluation = Evaluation(
         summaries=summaries,
-        output=output_path,
+        output=writing,
         count=sum(s.judgments for s in summaries),
         judged=counts["judged"],
         resumed=resumed,
@@ -299,6 +350,24 @@ async def aevaluate(
         wall_time_s=round(time.perf_counter() - started, 3),
         warnings=warnings,
     )
+    if max_cost is not None and sampled is None:
+        unknown = survey.one_shot and spend.declined
+        remaining = None if unknown else sum(1 for _ in keys()) - resumed - counts["judged"]
+        evaluation.budget = Budget(
+            max_cost=max_cost, earlier=earlier, spent=spend.now, stopped=spend.declined, left=remaining
+        )
+    if sampled is not None:
+        todo = {judge.name: sum(left(judge, key) for key in survey.keys) for judge in bound}
+        evaluation.estimate = Estimate.of(
+            items=len(survey.keys),
+            sampled_items=len(sampled),
+            seed=selected.seed,
+            repeats=repeats,
+            judges=[measures.of(judge, todo[judge.name]) for judge in bound],
+            done=len(survey.keys) * len(bound) * repeats - sum(todo.values()),
+            spent=measures.spent,
+            unpriced=unpriced(bound),
+        )
     evaluation._keys = keys
     if held is not None:
         evaluation._held = [held[key] for key in keys() if key in held]

@@ -10,6 +10,9 @@ Jobs may come from a lazy iterator: each worker takes the next one when it is fr
 they judge are read as the run goes and dropped when judged (only `workers` items are held). Records
 are handed on as they finish (`Runner.run`'s `on_record`), not kept: the caller decides what to hold.
 
+A cost cap (`budget.Spend`, `evaluate --max-cost`) is checked before each judgment starts, not while one
+runs: a judgment started is finished and kept, so the cap is passed by at most the judgments in flight.
+
 A job gives one record per feedback its judge gives: a rubric's criteria share one investigation
 and come back as one record each (`Job.keys`), cached and resumed each under its own key. A job is
 one repeat of its item (`evaluate --repeats`): repeat r > 0 sends its own seed (`repeats.for_repeat`)
@@ -30,6 +33,7 @@ from typing import Protocol
 
 import anyio
 
+from judge_agent.budget import Spend
 from judge_agent.cache import CacheError, VerdictCache, cache_key
 from judge_agent.dataset import Item
 from judge_agent.errors import JudgeAgentError, RateLimitError, error_code
@@ -105,8 +109,10 @@ class Runner:
         sink: ResultsFile | None,
         progress: ProgressSink | None,
         warnings: list[str],
+        spend: Spend | None = None,
     ) -> None:
         self.limiter = limiter
+        self.spend = spend
         self.cache = cache
         self.sink = sink
         self.progress = progress
@@ -128,7 +134,7 @@ class Runner:
                 except Exception as exc:
                     self._stop(exc, scope)
                     return
-                if job is None:
+                if job is None or not self._may_start():
                     return
                 records = await self._outcome(job)
                 try:
@@ -137,6 +143,8 @@ class Runner:
                     self._stop(exc, scope)
                     return
                 for record in records:
+                    if self.spend is not None:
+                        self.spend.add(record)
                     if on_record is not None:
                         on_record(job, record)
                     if self.progress is not None:
@@ -147,6 +155,10 @@ class Runner:
                 group.start_soon(worker, group.cancel_scope)
         if self.stopped is not None:
             raise self.stopped
+
+    def _may_start(self) -> bool:
+        """Whether the cost cap lets one more judgment start."""
+        return self.spend is None or self.spend.allows()
 
     def _stop(self, exc: Exception, scope: anyio.CancelScope) -> None:
         """The first reason the run cannot go on; every worker is cancelled."""
@@ -185,6 +197,8 @@ class Runner:
                 return [_record(job, hit, cached=True) for hit in hits if hit is not None]
         for _attempt in range(RATE_LIMIT_RETRIES + 1):
             async with self.limiter.slot():
+                if not self._may_start():  # reached while this job waited for a slot: it is left for a later run
+                    return []
                 feedbacks = await self._call(job)
             error = feedbacks[0].error  # a rubric's criteria share the judgment's outcome
             if error is None or error.code != RateLimitError.code:

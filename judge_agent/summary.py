@@ -141,7 +141,7 @@ class Tally:
 
     With repeats, an item counts once its `repeats` records are in (their votes wait in a `Gathering`: a
     run judges an item's repeats one after another, so only the items in flight wait, and those a resumed
-    run has only some repeats of until the file's are read); None gathers every item's records until
+    run has only some repeats of until their missing repeats are judged); None gathers every item's records until
     `summaries` (a whole results file, whose repeats are not known).
 
     The intervals resample the values in sorted order, so they do not depend on the order the records

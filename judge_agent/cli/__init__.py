@@ -1,6 +1,6 @@
 """The `judge-agent` command: judge a trace, run judges over many items, compare runs, check a judge.
 
-One module per command group (`judge`, `evaluate`, `watch`, `compare`, `validate`), their rich rendering
+One module per command group (`judge`, `evaluate`, `watch`, `compare`, `validate`, `align`), their rich rendering
 in `render`, and what they share in `common`. Commands are imported only when one runs: the
 table below gives each one's home and the line `judge-agent --help` lists for it.
 
@@ -21,6 +21,7 @@ COMMANDS = {
     "watch": ("judge_agent.cli.watch:watch", "Judge the trace store's complete traces as they arrive."),
     "compare": ("judge_agent.cli.compare:compare", "Compare two results files: score deltas and changed verdicts."),
     "validate": ("judge_agent.cli.validate:validate", "Check a judge against human labels, per model."),
+    "align": ("judge_agent.cli.align:align", "Fit a judge's examples to human labels; measure on held-out labels."),
     "builtins": ("judge_agent.cli.judge:builtins", "List the built-in judges, or print one's definition file."),
 }
 
@@ -40,6 +41,7 @@ def main() -> None:
     judge-agent watch --store traces.sqlite --builtin task_completion --sample 0.1 --max-per-hour 100
     judge-agent compare before.jsonl after.jsonl
     judge-agent validate --builtin correctness --labels labels.jsonl --model openai:/gpt-4o-mini --repeats 3
+    judge-agent align --builtin correctness --labels labels.jsonl --out aligned.yaml --model openai:/gpt-4o-mini
     judge-agent builtins
 
     The model comes from --model, the judge file, or JUDGE_AGENT_MODEL.

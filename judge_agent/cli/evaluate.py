@@ -1,7 +1,9 @@
 """`judge-agent evaluate`: many traces or dataset rows, one or more judges, a summary and a report.
 
-Exit codes: 0 done; 1 a --fail-under gate failed, every judgment failed, or the data/judges could
-not be loaded; 2 a usage error; 130 interrupted (finished results are kept: re-run to resume).
+Exit codes: 0 done (and a --dry-run); 1 a --fail-under gate failed, every judgment failed, or the
+data/judges could not be loaded; 2 a usage error; 3 stopped by --max-cost with judgments left (finished
+results are kept: re-run with a higher cap to go on; gates are not applied to a partial run); 130
+interrupted (finished results are kept: re-run to resume).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from judge_agent.cli.budget import EXIT_CAPPED, budget_options, cap_line, dry_run_size, render_estimate
 from judge_agent.cli.common import (
     base_url_option,
     concurrency_option,
@@ -159,6 +162,7 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     help="Exit 1 when the judge's score is below MIN: its mean, or for bools and categories the pass rate or "
     "the first category's share as a fraction (correctness=0.9); repeatable.",
 )
+@budget_options
 @export_options
 @strict_option
 @click.option("--no-redact", is_flag=True, help="Let the judge see secret-looking values.")
@@ -193,6 +197,9 @@ def evaluate(
     repeats: int,
     no_cache: bool,
     fail_under: dict[str, float],
+    max_cost: float | None,
+    dry_run: bool,
+    dry_run_items: int | None,
     strict: bool,
     no_redact: bool,
     as_json: bool,
@@ -216,12 +223,16 @@ def evaluate(
     are the run's own --out and --report: --out and --report may live beside the traces.
 
     Each result is appended to --out as it finishes; re-running the same command resumes.
+
+    Before a big run, --dry-run judges a few items and estimates the run's tokens and cost; --max-cost
+    caps what it spends (exit 3 when the cap stops it: raise the cap and re-run to go on).
     """
     from judge_agent.cli.render import render_summary, score_text
     from judge_agent.dataset import Filters
     from judge_agent.evaluate import aevaluate
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
+    sample_size = dry_run_size(dry_run, dry_run_items)
     options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
     judges = judges_from(judge_files, builtins, options)
     unknown = sorted(set(fail_under) - {name for j in judges for name, _ in j.definition.outcomes})  # rubrics' criteria
@@ -236,7 +247,7 @@ def evaluate(
         reject_store_filters(query)
         if not data:
             raise click.UsageError("give DATA (trace files, directories, globs, datasets) or --store PATH_OR_URL")
-    if report:  # as --out does: a missing directory must not fail the report after the whole run
+    if report and not dry_run:  # as --out does: a missing directory must not fail the report after the whole run
         try:
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -262,9 +273,17 @@ def evaluate(
                 outputs=[report] if report else [],
                 group_by=group_by,
                 each_span=each_span,
+                max_cost=max_cost,
+                dry_run=sample_size,
             ),
             output,
         )
+    if evaluation.estimate is not None:  # a dry run: the estimate, no results, no gates
+        if as_json:
+            click.echo(evaluation.model_dump_json(indent=2))
+        else:
+            stdout.print(render_estimate(evaluation.estimate, output, max_cost))
+        sys.exit(0)
     if as_json:
         click.echo(evaluation.model_dump_json(indent=2))
     else:
@@ -274,10 +293,11 @@ def evaluate(
 
         write_report(report, evaluation.iter_records(), evaluation.summaries)
         stderr.print(f"report: {report}")
+    capped = evaluation.budget is not None and evaluation.budget.stopped  # a partial run: no gate applies yet
     failed_gates = [
         f"{judge} {score_text(summary)} < {figure(threshold, summary.kind != 'number')}"
         for judge, threshold in fail_under.items()
-        if ((summary := evaluation.summary(judge)).score or 0.0) < threshold
+        if not capped and ((summary := evaluation.summary(judge)).score or 0.0) < threshold
     ]
     for gate in failed_gates:
         say(f"FAIL: {gate}")
@@ -285,7 +305,9 @@ def evaluate(
     if all_failed:
         first = next(r.feedback.error for r in evaluation.iter_records() if r.feedback.error is not None)
         say(f"every judgment failed; the first ({first.code}): {first.message[:300]}")
-    sys.exit(1 if failed_gates or all_failed else 0)
+    if evaluation.budget is not None:
+        stderr.print(cap_line(evaluation.budget, output, evaluation.judged))
+    sys.exit(EXIT_CAPPED if capped else 1 if failed_gates or all_failed else 0)
 
 
 def _from_store(stack: contextlib.ExitStack, store: str, query: TraceQuery, filters: Filters) -> StoredItems:

@@ -132,7 +132,8 @@ def _details(summary: JudgeSummary) -> str:
         return f"median {figure(summary.median)}, std {figure(summary.std)}, range {figure(low)}-{figure(high)}"
     shares = " · ".join(f"{value} {n}" for value, n in summary.distribution.items()) or "no verdicts"
     if summary.position_bias is not None:  # a pairwise judge: the ties its two orders' disagreement made
-        shares += f"; position bias (the orders disagreed: a tie) in {summary.position_bias} of {summary.judgments - summary.failed_judgments}"
+        judged = summary.judgments - summary.failed_judgments  # with --repeats, each repeat's two orders
+        shares += f"; position bias (the orders disagreed: a tie) in {summary.position_bias} of {judged}"
     return shares
 
 
