@@ -242,6 +242,8 @@ async def aalign(
         )
     options = {**judge.model_options, **(model_options or {})}
     judge = judge.with_options(model=model) if model else judge
+    if judge.definition.jury:  # its model is the jury's name, no provider's
+        raise ConfigError(f"judge {judge.name!r} is a jury: align one model (--model), or each juror's in turn")
     own_provider = judge.provider is None
     provider = judge.provider or get_provider(judge.model, **options)
     bound = judge.with_provider(provider)

@@ -49,8 +49,9 @@ def charged(record: EvalRecord) -> float:
 
 
 def unpriced(judges: Iterable[Judge]) -> list[str]:
-    """The models of these judges that have no price (checks ask no model: they cost nothing)."""
-    models = (j.provider.uri for j in judges if j.provider is not None and j.provider.prices is None)
+    """The models of these judges that have no price (checks ask no model: they cost nothing; a jury's jurors each)."""
+    providers = (p for j in judges for p in ((j.provider,) if j.provider is not None else j.juror_providers))
+    models = (p.uri for p in providers if p.prices is None)
     return list(dict.fromkeys(models))
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from judge_agent import pairwise, prompts
 from judge_agent.checks import Check
 from judge_agent.errors import ConfigError, JudgeFileError
+from judge_agent.providers import parse_model_uri
 from judge_agent.providers.prices import Prices, parse_prices
 from judge_agent.shape import shape_problem
 from judge_agent.spans import SpanFilter
@@ -30,6 +31,8 @@ InlineMode = Literal["auto", "always", "never"]
 MAX_FILE_BYTES = 1_000_000
 #: How deep a judge file's values may nest (examples hold data: a few levels).
 MAX_DEPTH = 64
+#: A jury's size: one model is a judge, not a jury; each juror is a full judgment (and its cost).
+MIN_JURORS, MAX_JURORS = 2, 9
 
 
 class JudgeDefinition(BaseModel):
@@ -41,6 +44,9 @@ class JudgeDefinition(BaseModel):
     instructions: str = Field(description="required, unless the judge has checks")
     description: str = ""
     model: str | None = None
+    jury: tuple[str, ...] = Field(
+        default=(), description="several models judging together, instead of `model`: the verdict is their vote or mean"
+    )
     value_type: ValueType = ValueType(kind="str")
     examples: tuple[prompts.Example, ...] = ()
     inference_params: dict[str, Any] = Field(default_factory=dict)
@@ -78,6 +84,20 @@ class JudgeDefinition(BaseModel):
         lone_function = len(self.checks) == 1 and self.checks[0].kind == "python"
         if self.checks and not lone_function and self.value_type.kind != "bool":
             raise ValueError("checks pass or fail: value_type must be bool (a lone python check may give others)")
+        return self
+
+    @field_validator("jury", mode="before")
+    @classmethod
+    def _jury(cls, value: Any) -> Any:
+        """Judge files may write the jury as a list of model URIs, or one comma-separated string."""
+        return jury_models(value) if value else ()
+
+    @model_validator(mode="after")
+    def _model_or_jury(self) -> JudgeDefinition:
+        if self.jury and self.model:
+            raise ValueError("give model (one model judges) or jury (several models vote), not both")
+        if self.jury and self.checks:
+            raise ValueError("checks ask no model: a jury has nothing to do")
         return self
 
     @field_validator("value_type", mode="before")
@@ -171,11 +191,36 @@ class JudgeDefinition(BaseModel):
     def digest(self) -> str:
         """A hash of what determines verdicts besides the model (for caches and result keys)."""
         # A judge without criteria or checks hashes as before they existed: caches and results keep their keys.
-        # `spans` chooses the items, not their verdicts; `prices` count what they cost.
-        exclude = {"model", "description", "spans", "prices"}
+        # `spans` chooses the items, not their verdicts; `prices` count what they cost. The model and the jury are
+        # keyed apart (a results key's and the cache's model: `Judge.model`).
+        exclude = {"model", "jury", "description", "spans", "prices"}
         exclude |= {f for f in ("criteria", "checks") if not getattr(self, f)}
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def jury_models(given: Any) -> tuple[str, ...]:
+    """A jury's model URIs, checked: from a list, or one comma-separated string (`--jury a,b`).
+
+    Raises:
+        ValueError: not 2 to 9 distinct `provider:/model` URIs (naming the first bad one).
+    """
+    entries = given.split(",") if isinstance(given, str) else given
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(e, str) for e in entries):
+        raise ValueError("a jury is a list of model URIs, e.g. [openai:/gpt-4o-mini, anthropic:/claude-haiku-4-5]")
+    models = tuple(e.strip() for e in entries if e.strip())
+    named: dict[tuple[str, str], str] = {}
+    for uri in models:
+        try:
+            key = parse_model_uri(uri)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if key in named:
+            raise ValueError(f"{uri!r} is named twice (each juror is a different model)")
+        named[key] = uri
+    if not MIN_JURORS <= len(models) <= MAX_JURORS:
+        raise ValueError(f"a jury has {MIN_JURORS} to {MAX_JURORS} models, {len(models)} given")
+    return models
 
 
 def criterion_name(judge: str, criterion: str) -> str:

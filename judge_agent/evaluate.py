@@ -567,15 +567,21 @@ def _check_fields(survey: _Survey, judges: Sequence[Judge], predicting: bool) ->
 
 
 def bind_provider(judge: Judge, providers: dict[tuple[str, str], Provider]) -> Judge:
-    """The judge with a shared provider: one per (model, options), so connections are pooled
-    (`watch` binds its judges the same way; the caller closes the providers)."""
-    if judge.provider is not None or judge.definition.mode == "check":  # a check asks no model
+    """The judge with a shared provider: one per (model, options), so connections are pooled; a jury's jurors
+    each with theirs (`watch` binds its judges the same way; the caller closes the providers)."""
+    if judge.provider is not None or judge.juror_providers or judge.definition.mode == "check":  # a check asks none
         return judge
-    options = judge.provider_options
-    key = (judge.model, repr(sorted(options.items())))
-    if key not in providers:
-        providers[key] = get_provider(judge.model, **options)
-    return judge.with_provider(providers[key])
+
+    def shared(model: str) -> Provider:
+        options = judge.provider_options
+        key = (model, repr(sorted(options.items())))
+        if key not in providers:
+            providers[key] = get_provider(model, **options)
+        return providers[key]
+
+    if judge.definition.jury:  # its model is the jury's name: no provider is built from it
+        return judge.with_jurors([shared(model) for model in judge.definition.jury])
+    return judge.with_provider(shared(judge.model))
 
 
 def _finished(ok: bool | None, retry_failed: bool) -> bool:

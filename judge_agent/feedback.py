@@ -34,6 +34,30 @@ class FeedbackError(BaseModel):
     message: str
 
 
+class JurorVerdict(BaseModel):
+    """What one juror of a jury said (`judge_agent.jury`): its own verdict, kept beside the jury's."""
+
+    model: str = Field(description="the juror's model URI, as the jury names it")
+    value: FeedbackValue | None = None
+    rationale: str = ""
+    cited_span_ids: list[str] = Field(default_factory=list)
+    error: FeedbackError | None = None
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+    wall_time_s: float = 0.0
+    sampling: dict[str, Any] = Field(default_factory=dict, description="inference parameters sent to this juror")
+
+
+class JuryVote(BaseModel):
+    """How a jury reached its verdict: the rule, how far its jurors agreed, and each juror's verdict."""
+
+    rule: Literal["vote", "mean"] = Field(description="majority vote (bool, categories, text) or mean (numbers)")
+    agreement: float | None = Field(description="share of the jurors' verdicts that equal the commonest one")
+    jurors: list[JurorVerdict]
+
+
 class PairwiseOrder(BaseModel):
     """One of the two orders a pairwise judge is asked in (`judge_agent.pairwise`), and its verdict."""
 
@@ -71,6 +95,7 @@ class FeedbackMetadata(BaseModel):
     sampling: dict[str, Any] = Field(
         default_factory=dict, description="inference parameters sent: temperature 0 (and a seed) unless the judge chose"
     )
+    jury: JuryVote | None = Field(default=None, description="a jury's verdict: each juror's, and their agreement")
     pairwise: PairwiseOrders | None = Field(default=None, description="a pairwise judge's verdict in each order")
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from judge_agent import prompts
+from judge_agent import jury, prompts
 from judge_agent.checks import CHECK_MODEL, run_checks
 from judge_agent.definition import (
     InlineMode,
@@ -99,9 +99,11 @@ class Judge:
         mcp_endpoints: Sequence[McpEndpoint] = (),
         redact: bool = True,
         log_full_responses: bool = False,
+        jurors: Sequence[Provider] = (),
     ) -> None:
         self.definition = definition
         self._provider = provider
+        self._jurors = tuple(jurors)  # a jury's providers, one per juror in the jury's order (or built per call)
         self.model_options = dict(model_options or {})
         self.mcp_endpoints = tuple(mcp_endpoints)
         self.redact = redact
@@ -113,9 +115,12 @@ class Judge:
 
     @property
     def model(self) -> str:
-        """The model URI this judge will use: its provider, its definition, or JUDGE_AGENT_MODEL ("none" for checks)."""
+        """The model URI this judge will use: its provider, its definition, or JUDGE_AGENT_MODEL ("none" for checks;
+        a jury's name, `jury:URI+URI...`, for a jury)."""
         if self.definition.mode == "check":
             return CHECK_MODEL
+        if self.definition.jury:
+            return jury.jury_name(self.definition.jury)
         if self._provider is not None:
             return self._provider.uri
         model = self.definition.model or os.environ.get(MODEL_ENV_VAR) or default_local_model()
@@ -139,19 +144,37 @@ class Judge:
         """The provider given to this judge, if any (otherwise each call builds one from `model`)."""
         return self._provider
 
+    @property
+    def juror_providers(self) -> tuple[Provider, ...]:
+        """A jury's providers given to this judge, one per juror (empty: each call builds its jurors' own)."""
+        return self._jurors
+
     def with_provider(self, provider: Provider) -> Judge:
         """A copy that uses this provider (batch runs share one provider, and its connections, per model)."""
         return self._copy(self.definition, provider)
 
+    def with_jurors(self, providers: Sequence[Provider]) -> Judge:
+        """A jury's copy whose jurors use these providers, one per model of its jury, in order (shared as
+        `with_provider`'s are)."""
+        if len(providers) != len(self.definition.jury):
+            raise ConfigError(f"judge {self.name!r} has {len(self.definition.jury)} jurors: give a provider each")
+        return self._copy(self.definition, None, providers)
+
     def with_options(self, **changes: Any) -> Judge:
         """A copy with definition fields changed (e.g. model, max_turns, inline), validated as `make_judge` does.
+        A model replaces the judge's jury, and a jury its model.
 
         Raises:
             ConfigError: an unknown field or an invalid value, naming the field.
         """
-        return self._copy(define(**{**dict(self.definition), **changes}), self._provider)
+        if changes.get("model") and "jury" not in changes:
+            changes["jury"] = ()
+        if changes.get("jury") and "model" not in changes:
+            changes["model"] = None
+        definition = define(**{**dict(self.definition), **changes})
+        return self._copy(definition, self._provider, self._jurors if definition.jury == self.definition.jury else ())
 
-    def _copy(self, definition: JudgeDefinition, provider: Provider | None) -> Judge:
+    def _copy(self, definition: JudgeDefinition, provider: Provider | None, jurors: Sequence[Provider] = ()) -> Judge:
         return Judge(
             definition,
             provider=provider,
@@ -159,7 +182,19 @@ class Judge:
             mcp_endpoints=self.mcp_endpoints,
             redact=self.redact,
             log_full_responses=self.log_full_responses,
+            jurors=jurors,
         )
+
+    def jurors(self) -> list[tuple[str, Judge]]:
+        """A jury's jurors, each named by its model URI: this judge with that one model (and its provider, when
+        the jury's are bound). Empty for a judge of one model."""
+        models = self.definition.jury
+        single = {**dict(self.definition), "jury": ()}
+        del single["model"]
+        providers: Sequence[Provider | None] = self._jurors or [None] * len(models)
+        return [
+            (uri, self._copy(define(**{**single, "model": uri}), p)) for uri, p in zip(models, providers, strict=True)
+        ]
 
     def __call__(
         self,
@@ -283,6 +318,15 @@ class Judge:
         """
         started = time.perf_counter()
         definition = self.definition
+        if definition.jury:  # several models judge apart; the verdict is theirs combined (judge_agent.jury)
+            given = _read_once(trace, trace_id, session_id)
+            fields = {"inputs": inputs, "outputs": outputs, "expectations": expectations, "trace_id": trace_id}
+            scope = {"output_a": output_a, "output_b": output_b, "session_id": session_id, "span_id": span_id}
+            return await jury.deliberate(
+                definition.outcomes,
+                self.jurors(),
+                lambda juror: juror.afeedbacks(given, **fields, **scope, on_event=on_event),
+            )
         if definition.mode == "check":
             if isinstance(trace, Session) or session_id is not None:
                 raise ConfigError(f"judge {self.name!r} checks one trace, not a session: judge traces with it")
@@ -473,6 +517,7 @@ def make_judge(
     model_options: Mapping[str, Any] | None = None,
     mcp_endpoints: Sequence[McpEndpoint] = (),
     redact: bool = True,
+    jury: Sequence[str | Provider] = (),
 ) -> Judge:
     """Define a judge.
 
@@ -487,11 +532,17 @@ def make_judge(
         examples: scored examples (inputs, outputs, expectations, score, justification).
         criteria: a rubric (name, guideline, optional value_type each): one investigation, one
             feedback per criterion named `name/criterion` (call `feedbacks`/`afeedbacks`).
+        jury: 2 to 9 model URIs (or Providers) instead of `model`: each judges, and the verdict is their
+            majority vote (bool, categories, text; a tie goes to the first named) or mean (numbers), each
+            juror's verdict kept in `Feedback.metadata.jury` (`judge_agent.jury`).
 
     Raises:
         ConfigError: unknown template variables, unsupported value types, bad limits.
     """
     provider = model if isinstance(model, Provider) else None
+    jurors = [j for j in jury if isinstance(j, Provider)]
+    if (provider is not None and jury) or 0 < len(jurors) < len(jury):
+        raise ConfigError(f"invalid judge {name!r}: give a model or a jury (all URIs or all Providers), not both")
     value_type = {}  # left out: a definition's own default (str; A, B or tie for a pairwise judge)
     if feedback_value_type is not None or min_value is not None or max_value is not None:
         written = str if feedback_value_type is None else feedback_value_type
@@ -501,6 +552,7 @@ def make_judge(
         instructions=instructions,
         description=description,
         model=model if isinstance(model, str) else None,
+        jury=tuple(j.uri if isinstance(j, Provider) else j for j in jury),
         **value_type,
         examples=tuple(e if isinstance(e, prompts.Example) else prompts.Example(**e) for e in examples or ()),
         inference_params=dict(inference_params or {}),
@@ -510,7 +562,14 @@ def make_judge(
         inline_budget=inline_budget,
         criteria=tuple(criteria),
     )
-    return Judge(definition, provider=provider, model_options=model_options, mcp_endpoints=mcp_endpoints, redact=redact)
+    return Judge(
+        definition,
+        provider=provider,
+        model_options=model_options,
+        mcp_endpoints=mcp_endpoints,
+        redact=redact,
+        jurors=jurors,
+    )
 
 
 def make_check(
@@ -558,6 +617,15 @@ def _store(trace: TraceInput, trace_id: str | None, redact: bool) -> TraceStore:
     """A store of the one trace to judge. The prompt's outline and the in-process MCP server read the
     same store's index, so the trace is indexed (and redacted) once."""
     return TraceStore([_chosen(trace, trace_id)], redact)
+
+
+def _read_once(trace: TraceInput | None, trace_id: str | None, session_id: str | None) -> TraceInput | None:
+    """The trace (or session) a jury's jurors judge, loaded once for them all when given as a path or data."""
+    if trace is None or isinstance(trace, (Trace, Session)):
+        return trace
+    if session_id is not None:
+        return _session(trace, session_id)
+    return _chosen(trace, trace_id)
 
 
 def _chosen(trace: TraceInput, trace_id: str | None) -> Trace:

@@ -20,13 +20,16 @@ number; a session's: `session:<id>`).
 The judge runs over the labelled items (through `evaluate`, so runs resume and are cached, each
 repeat apart: repeat r sends seed r where the API takes one) once per model, and the agreement is computed per model by
 `agreement` (a pure function: accuracy, Cohen's kappa, Spearman, MAE, confusion, self-consistency).
+A jury (`judge_agent.jury`) gets the jury's agreement and each juror's beside it, the jurors' read from
+the same judgments (each juror's verdict is in the jury's Feedback): nothing is judged twice.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +39,10 @@ from judge_agent.combine import canonical
 from judge_agent.dataset import Item, span_item
 from judge_agent.errors import ConfigError
 from judge_agent.evaluate import ProgressSink, aevaluate
+from judge_agent.feedback import Feedback
 from judge_agent.judge import Judge
 from judge_agent.numeric import kappa, spearman
+from judge_agent.records import EvalRecord
 from judge_agent.summary import SummaryKind, summary_kind
 from judge_agent.value_types import ValueType
 from trace_tools import Trace, load_path
@@ -168,8 +173,8 @@ async def avalidate(
     output: str | Path | None = None,
     progress: ProgressSink | None = None,
 ) -> list[Agreement]:
-    """Run `judge` over the labelled items with each model (default: the judge's own) and measure agreement
-    (a rubric's: per labelled criterion, from the same judgments).
+    """Run `judge` over the labelled items with each model (default: the judge's own model or jury) and measure
+    agreement (a rubric's: per labelled criterion; a jury's jurors' too: from the same judgments).
 
     `output` keeps the judgments (one results file, all models), so an interrupted validation resumes.
     `progress` is told about each model's run in turn (see `aevaluate`).
@@ -178,10 +183,10 @@ async def avalidate(
     labelled = read_labels_of(outcomes, labels)
     items = list({item.key: item for pairs in labelled.values() for item, _ in pairs}.values())
     results = []
-    for model in models or [judge.model]:
+    for candidate in [judge.with_options(model=model) for model in models] or [judge]:
         evaluation = await aevaluate(
             items,
-            judge.with_options(model=model),
+            candidate,
             model_options=model_options,
             concurrency=concurrency,
             repeats=repeats,
@@ -191,23 +196,68 @@ async def avalidate(
         records = evaluation.records
         for name, pairs in labelled.items():
             humans = {item.key: value for item, value in pairs}
-            verdicts: dict[str, list[Any]] = {key: [] for key in humans}
-            for record in records:
-                if record.judge == name and record.item.key in verdicts:
-                    verdicts[record.item.key].append(record.feedback.value if record.ok else None)
+            mine = [record for record in records if record.judge == name and record.item.key in humans]
             summary = evaluation.summary(name)
-            results.append(
-                agreement(
-                    name,
-                    records[0].model,
-                    outcomes[name],
-                    [LabelledOutcome(key=k, human=humans[k], verdicts=v) for k, v in verdicts.items()],
-                    input_tokens=summary.input_tokens,
-                    output_tokens=summary.output_tokens,
-                    cost=summary.cost,
-                )
+            result = agreement(
+                name,
+                records[0].model,
+                outcomes[name],
+                _labelled(humans, mine, lambda f: f.value if f.ok else None),
+                input_tokens=summary.input_tokens,
+                output_tokens=summary.output_tokens,
+                cost=summary.cost,
             )
+            results.append(result)
+            if candidate.definition.jury:
+                results += _jurors(result, candidate.definition.jury, outcomes[name], humans, mine)
     return results
+
+
+def _labelled(
+    humans: Mapping[str, Any], records: Sequence[EvalRecord], read: Callable[[Feedback], Any]
+) -> list[LabelledOutcome]:
+    """Each labelled item with the verdicts `read` finds in its records (one per repeat; None: an error)."""
+    verdicts: dict[str, list[Any]] = {key: [] for key in humans}
+    for record in records:
+        verdicts[record.item.key].append(read(record.feedback))
+    return [LabelledOutcome(key=k, human=humans[k], verdicts=v) for k, v in verdicts.items()]
+
+
+def _jurors(
+    jury: Agreement,
+    models: Sequence[str],
+    value_type: ValueType,
+    humans: Mapping[str, Any],
+    records: Sequence[EvalRecord],
+) -> list[Agreement]:
+    """Each juror's agreement, from the verdicts it gave inside the jury's judgments (`FeedbackMetadata.jury`);
+    and the jury's own `juror_agreement`, how far its jurors agreed on an item, on average."""
+    votes = [r.feedback.metadata.jury for r in records if r.feedback.metadata.jury is not None]
+    shares = [vote.agreement for vote in votes if vote.agreement is not None]
+    jury.juror_agreement = statistics.fmean(shares) if shares else None
+    jurors = []
+    for position, model in enumerate(models):
+        spent = [v.jurors[position] for v in votes if position < len(v.jurors)]
+        costs = [j.cost for j in spent if j.cost is not None]
+        result = agreement(
+            jury.judge,
+            model,
+            value_type,
+            _labelled(humans, records, functools.partial(_juror_said, position)),
+            input_tokens=sum(j.input_tokens for j in spent),
+            output_tokens=sum(j.output_tokens for j in spent),
+            cost=sum(costs) if costs else None,
+        )
+        result.jury = jury.model
+        jurors.append(result)
+    return jurors
+
+
+def _juror_said(position: int, feedback: Feedback) -> Any:
+    """What a jury's juror (by position) said in its Feedback; None when it failed, or the judgment did."""
+    vote = feedback.metadata.jury
+    juror = vote.jurors[position] if vote is not None and position < len(vote.jurors) else None
+    return juror.value if juror is not None and juror.error is None else None
 
 
 class LabelledOutcome(BaseModel):
@@ -243,6 +293,8 @@ class Agreement(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float | None = None
+    jury: str | None = Field(default=None, description="the jury this model sat on (its verdicts there)")
+    juror_agreement: float | None = Field(default=None, description="a jury's: mean share of its jurors agreeing")
 
 
 def agreement(

@@ -85,6 +85,36 @@ def _model_uri(_ctx: click.Context, _param: click.Parameter, value: str | tuple[
     return value
 
 
+def jury_option(command: F) -> F:
+    """--jury PROVIDER:/MODEL (repeated, or comma-separated): judges of several models, checked while the command
+    line is parsed (a bad URI, one model twice, fewer than 2 or more than 9: a usage error)."""
+    return click.option(
+        "--jury",
+        multiple=True,
+        metavar="PROVIDER:/MODEL",
+        callback=_jury_models,
+        help="Judge with a jury of 2 to 9 models instead of one (repeat, or comma-separate): each judges, the "
+        "verdict is their majority vote (a tie: the first named) or mean for numbers, each juror's verdict kept.",
+    )(command)
+
+
+def _jury_models(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from judge_agent.definition import jury_models
+
+    if not value:
+        return ()
+    try:
+        return jury_models([model for given in value for model in given.split(",")])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def one_model_or_jury(model: object, jury: Sequence[str]) -> None:
+    """--model and --jury both name who judges: one of them."""
+    if model and jury:
+        raise click.UsageError("give --model (one model judges) or --jury (several models vote), not both")
+
+
 def base_url_option(command: F) -> F:
     """--base-url, as every command that calls a model takes it."""
     return click.option(

@@ -27,8 +27,10 @@ from judge_agent.cli.common import (
     interruptible,
     judge_options,
     judges_from,
+    jury_option,
     model_option,
     model_options,
+    one_model_or_jury,
     otlp_progress,
     progress_bar,
     quiet_option,
@@ -85,6 +87,7 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @store_filters
 @judge_options
 @model_option("provider:/model for every judge (default: the judge's, or JUDGE_AGENT_MODEL).")
+@jury_option
 @base_url_option
 @timeout_option
 @concurrency_option
@@ -176,6 +179,7 @@ def evaluate(
     judge_files: tuple[Path, ...],
     builtins: tuple[str, ...],
     model: str | None,
+    jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
     concurrency: int,
@@ -234,7 +238,9 @@ def evaluate(
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
     sample_size = dry_run_size(dry_run, dry_run_items)
     options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
+    one_model_or_jury(model, jury)
     judges = judges_from(judge_files, builtins, options)
+    judges = [judge.with_options(jury=jury) for judge in judges] if jury else judges
     unknown = sorted(set(fail_under) - {name for j in judges for name, _ in j.definition.outcomes})  # rubrics' criteria
     if unknown:
         raise click.BadParameter(f"no judge named {', '.join(unknown)} in this run", param_hint="--fail-under")

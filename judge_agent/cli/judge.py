@@ -21,8 +21,10 @@ from judge_agent.cli.common import (
     builtin_choice,
     configure_logging,
     export_options,
+    jury_option,
     model_option,
     model_options,
+    one_model_or_jury,
     otlp_export,
     strict_option,
     timeout_option,
@@ -99,6 +101,7 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
     "e.g. openai:/gpt-4o-mini, anthropic:/claude-sonnet-4-5, ollama:/qwen2.5, local:/qwen2.5-1.5b "
     "(default: the judge file's, or JUDGE_AGENT_MODEL)."
 )
+@jury_option
 @base_url_option
 @timeout_option
 @click.option(
@@ -164,6 +167,7 @@ def judge(
     judge_file: Path | None,
     builtin: str | None,
     model: str | None,
+    jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
     value_type: ValueType | None,
@@ -201,6 +205,7 @@ def judge(
     chosen = [o for o in (instructions, judge_file, builtin) if o]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --instructions, --judge, --builtin")
+    one_model_or_jury(model, jury)
     if value_type is not None and not instructions:
         raise click.UsageError("--value-type goes with --instructions (judge files carry their own)")
     if store is not None and trace is not None:
@@ -223,7 +228,7 @@ def judge(
         "redact": not no_redact,
     }
     judge_ = _build_judge(instructions, judge_file, builtin, value_type, options)
-    changes = {k: v for k, v in (("model", model), ("inline", inline), ("max_turns", max_turns)) if v}
+    changes = {k: v for k, v in (("model", model), ("jury", jury), ("inline", inline), ("max_turns", max_turns)) if v}
     judge_ = judge_.with_options(**changes) if changes else judge_
     judge_.log_full_responses = debug
     configure_logging(verbose or debug)

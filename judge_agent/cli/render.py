@@ -26,7 +26,7 @@ from trace_tools.text import safe
 if TYPE_CHECKING:
     from judge_agent.compare import Comparison, JudgeDelta
     from judge_agent.evaluate import Evaluation
-    from judge_agent.feedback import Feedback
+    from judge_agent.feedback import Feedback, JuryVote
     from judge_agent.summary import JudgeSummary
     from judge_agent.validate import Agreement
     from trace_tools import Trace
@@ -58,6 +58,8 @@ def render_feedback(feedback: Feedback, trace: Trace | Session | None) -> Panel:
             Text(""),
             Text(safe(feedback.rationale)),
         ]
+    if meta.jury is not None:
+        body += [Text(""), _jurors(meta.jury)]
     if feedback.cited_span_ids:
         cited = Table("cited span", "name", box=None, pad_edge=False)
         for span_id in feedback.cited_span_ids:
@@ -79,6 +81,23 @@ def render_feedback(feedback: Feedback, trace: Trace | Session | None) -> Panel:
             Text(f"warning: cited ids not in the trace: {', '.join(meta.unknown_cited_span_ids)}", style="yellow")
         )
     return Panel(Group(*body), title=line(feedback.name), expand=False)
+
+
+def _jurors(vote: JuryVote) -> Table:
+    """A jury's verdict, juror by juror: what each said and why (or how it failed), and what it spent."""
+    agreed = f", {figure(vote.agreement, True)} agreeing" if vote.agreement is not None else ""
+    table = Table(title=f"jurors ({'majority vote' if vote.rule == 'vote' else 'mean'}{agreed})", title_justify="left")
+    for column in ("juror", "value", "tokens", "rationale"):
+        table.add_column(column, justify="right" if column == "tokens" else "left", overflow="fold")
+    for juror in vote.jurors:
+        if juror.error is not None:
+            value, why = Text(f"failed ({juror.error.code})", style="red"), Text(safe(juror.error.message))
+        else:
+            shown = safe(json.dumps(juror.value)).strip('"')
+            colour = _VALUE_COLOURS.get(juror.value, "") if isinstance(juror.value, (bool, str)) else ""
+            value, why = Text(shown, style=colour), Text(safe(juror.rationale))
+        table.add_row(line(juror.model), value, f"{juror.input_tokens + juror.output_tokens:,}", why)
+    return table
 
 
 def score_text(summary: JudgeSummary) -> str:
@@ -240,8 +259,8 @@ def _agreement(agreements: Sequence[Agreement]) -> list[Any]:
     """One judge's agreement, a column per model."""
     table = Table()
     table.add_column("metric")
-    for entry in agreements:
-        table.add_column(line(entry.model), justify="right")
+    for entry in agreements:  # a jury's jurors beside it, each said to be one
+        table.add_column(line(entry.model + (" (juror)" if entry.jury else "")), justify="right")
     rows: list[tuple[str, Callable[[Agreement], str]]] = [
         ("items", lambda a: str(a.items)),
         ("errors", lambda a: str(a.errors)),
@@ -250,6 +269,7 @@ def _agreement(agreements: Sequence[Agreement]) -> list[Any]:
         ("Spearman", lambda a: figure(a.spearman)),
         ("mean abs. error", lambda a: figure(a.mae)),
         ("self-consistency", lambda a: figure(a.self_consistency, True)),
+        ("jurors agreeing", lambda a: figure(a.juror_agreement, True)),
         ("tokens", lambda a: f"{a.input_tokens + a.output_tokens:,}"),
         ("cost", lambda a: cost(a.cost)),
     ]

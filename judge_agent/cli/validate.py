@@ -19,8 +19,10 @@ from judge_agent.cli.common import (
     interruptible,
     judge_options,
     judges_from,
+    jury_option,
     model_option,
     model_options,
+    one_model_or_jury,
     progress_bar,
     quiet_option,
     say,
@@ -38,6 +40,7 @@ from trace_tools.terminal import stdout
 )
 @judge_options
 @model_option("A judge model to check, e.g. openai:/gpt-4o-mini (repeat to compare models).", multiple=True)
+@jury_option
 @base_url_option
 @timeout_option
 @click.option(
@@ -57,6 +60,7 @@ def validate(
     judge_files: tuple[Path, ...],
     builtins: tuple[str, ...],
     models: tuple[str, ...],
+    jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
     repeats: int,
@@ -67,14 +71,17 @@ def validate(
 ) -> None:
     """Check a judge against human labels: accuracy and Cohen's kappa (bool/categories), Spearman and
     mean absolute error (numbers), a confusion matrix; self-consistency with --repeats; one column
-    per --model, with tokens and cost, to pick the cheapest model that still agrees with people."""
+    per --model, with tokens and cost, to pick the cheapest model that still agrees with people.
+    A jury (--jury, or a judge file's) gets a column, and each juror one beside it, from the same judgments."""
     from judge_agent.cli.render import render_agreement
     from judge_agent.validate import avalidate
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
+    one_model_or_jury(models, jury)
     judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout)})
     if len(judges) != 1:
         raise click.UsageError("validate one judge at a time (one --judge or --builtin)")
+    judges = [judges[0].with_options(jury=jury)] if jury else judges
     progress = progress_bar(quiet)
     agreements = interruptible(
         lambda: avalidate(
@@ -93,7 +100,7 @@ def validate(
         click.echo(json.dumps([a.model_dump(mode="json") for a in agreements], indent=2))
     else:
         stdout.print(render_agreement(agreements))
-    unjudged = [a.model for a in agreements if a.errors == a.items]
+    unjudged = [a.model for a in agreements if a.errors == a.items and a.jury is None]  # a juror's: in its jury's
     if unjudged:
         where = f"the errors are in {output}" if output else "keep the errors with --out FILE"
         say(f"no verdict from {', '.join(unjudged)}: every judgment failed ({where})")

@@ -19,7 +19,7 @@ from judge_agent.cli import main
 from judge_agent.errors import ConfigError
 from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.testing import ReceivedRequest, Reply, ScriptedModelServer, reply
-from tests.judge_agent.batch import isolated, verdict  # noqa: F401 (isolated: autouse, a cache of its own)
+from tests.judge_agent.batch import MULTI, isolated, verdict  # noqa: F401 (isolated: autouse, a cache of its own)
 
 INSTRUCTIONS = "Is this answer acceptable?\nQuestion: {{ inputs }}\nAnswer: {{ outputs }}"
 #: Reviewers reject answers that hedge; the scripted judge accepts them until an example teaches it otherwise.
@@ -162,6 +162,32 @@ def test_the_cost_of_a_priced_model_is_summed(tmp_path: Path) -> None:
         )  # fmt: skip
     assert alignment.cost == pytest.approx(alignment.calls * (100 * 1 + 10 * 10) / 1e6)
     assert alignment.before.cost == pytest.approx(4 * 200 / 1e6)
+
+
+def test_the_judges_own_examples_are_kept_unless_dropped(tmp_path: Path) -> None:
+    own = {"outputs": "it is fine", "score": True, "justification": "the author's"}
+    path = tmp_path / "judge.json"
+    path.write_text(
+        json.dumps({"name": "acceptable", "instructions": INSTRUCTIONS, "value_type": "bool", "examples": [own]})
+    )
+    labels = labels_file(tmp_path / "labels.jsonl")
+    with ScriptedModelServer([learner()] * 300) as server:
+        kept = run(load_judge(path), labels, server, holdout=0.34, max_examples=1)
+        dropped = run(load_judge(path), labels, server, holdout=0.34, max_examples=1, keep_examples=False)
+    assert kept.kept_examples == 1 and kept.definition.examples[0].justification == "the author's"
+    assert len(kept.definition.examples) == 2
+    assert dropped.kept_examples == 0 and len(dropped.definition.examples) == 1
+    assert dropped.definition.examples[0].justification.startswith("A reviewer's label")
+
+
+def test_trace_labels_are_judged_but_cannot_become_examples(tmp_path: Path) -> None:
+    ids = ["43b7f1d15eedd3d6883079399b7c55a9", "7d4daa7cf99f2a1c6c1b23c3a2599dcf", "c7e2aa2874cf40d693b21fe806c1327f"]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"trace": MULTI, "trace_id": i, "value": "optimal"}) + "\n" for i in ids))
+    with ScriptedModelServer([verdict("optimal")] * 20) as server:
+        alignment = run(load_builtin("performance"), labels, server, holdout=0.34)
+    assert alignment.stopped.startswith("no training label gives its item inline")
+    assert (alignment.calls, alignment.after.accuracy, alignment.notes[0][:15]) == (3, 1.0, "nothing gained ")
 
 
 def test_a_budget_below_the_held_out_and_one_training_pass_is_refused(tmp_path: Path) -> None:
