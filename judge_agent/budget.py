@@ -63,9 +63,8 @@ def require_prices(judges: Iterable[Judge]) -> None:
     """
     missing = unpriced(judges)
     if missing:
-        raise ConfigError(
-            f"--max-cost needs the price of {', '.join(missing)}, which has none: give it with {PRICE_HINT}"
-        )
+        which = "which has none: give it" if len(missing) == 1 else "which have none: give each"
+        raise ConfigError(f"--max-cost needs the price of {', '.join(missing)}, {which} with {PRICE_HINT}")
 
 
 class Spend:
@@ -202,7 +201,7 @@ class Measures:
     def of(self, judge: Judge, left: int) -> JudgeEstimate:
         """`judge`'s figures (its model without a price: tokens only)."""
         keys = [key for key in self.tokens if key[0] == judge.name]
-        priced = judge.provider is None or judge.provider.prices is not None  # a check costs nothing
+        priced = not unpriced([judge])  # a check costs nothing; a jury is priced when each juror is
         return JudgeEstimate(
             judge=judge.name,
             model=judge.model,

@@ -42,6 +42,9 @@ class JudgeDelta(BaseModel):
     new_count: int = Field(description="values the new score is over (the summary's `scored`)")
     old_distribution: dict[str, int] = Field(default_factory=dict, description="count of each value (not numbers)")
     new_distribution: dict[str, int] = Field(default_factory=dict, description="count of each value (not numbers)")
+    old_cost: float | None = Field(default=None, description="dollars the old run's judgments cost (None: unpriced)")
+    new_cost: float | None = Field(default=None, description="dollars the new run's judgments cost (None: unpriced)")
+    cost_delta: float | None = Field(default=None, description="new_cost - old_cost, when both runs are priced")
 
 
 class ChangedItem(BaseModel):
@@ -107,6 +110,11 @@ def compare(
                 new_count=after.scored if after else 0,
                 old_distribution=before.distribution if before else {},
                 new_distribution=after.distribution if after else {},
+                old_cost=before.cost if before else None,
+                new_cost=after.cost if after else None,
+                cost_delta=after.cost - before.cost
+                if before and after and before.cost is not None and after.cost is not None
+                else None,
             )
         )
     changed = [

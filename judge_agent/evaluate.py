@@ -286,7 +286,7 @@ async def aevaluate(
                         if not all(finished(key) for key in job.keys):
                             yield job
 
-        measures = Measures()
+        measures = Measures() if sampled is not None else None  # a dry run's sample only: a run holds no records
 
         def on_record(job: Job, record: EvalRecord) -> None:
             tally.add(record)
@@ -294,7 +294,8 @@ async def aevaluate(
             counts["cached"] += record.cached
             if held is not None:
                 held[record.key] = record
-            measures.add(job.judge.name, job.item.key, record)
+            if measures is not None:
+                measures.add(job.judge.name, job.item.key, record)
 
         if predict_fn is not None:
             from judge_agent.predict import predict_all
@@ -356,7 +357,7 @@ async def aevaluate(
         evaluation.budget = Budget(
             max_cost=max_cost, earlier=earlier, spent=spend.now, stopped=spend.declined, left=remaining
         )
-    if sampled is not None:
+    if sampled is not None and measures is not None:
         todo = {judge.name: sum(left(judge, key) for key in survey.keys) for judge in bound}
         evaluation.estimate = Estimate.of(
             items=len(survey.keys),

@@ -215,7 +215,15 @@ class _Run:
         )
         if completion.text:
             logger.debug("Model says: %s", _preview(completion.text, self.limits.log_full_responses))
-        self.emit(UsageEvent(self.result.turns, usage.input_tokens, usage.output_tokens))
+        self.emit(
+            UsageEvent(
+                self.result.turns,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+            )
+        )
         self.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
         return completion
 

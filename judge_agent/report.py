@@ -191,6 +191,7 @@ def render_report(
         period=(_when(seen.earliest), _when(seen.latest)) if seen.earliest and seen.latest else None,
         input_tokens=sum(s.input_tokens for s in summaries),
         output_tokens=sum(s.output_tokens for s in summaries),
+        cached_input_tokens=sum(s.cached_input_tokens for s in summaries),
         cost=sum(costs) if costs else None,
         wall_time=sum(s.wall_time_s for s in summaries),
     )

@@ -68,7 +68,8 @@ class JudgeSummary(BaseModel):
     # what judging cost
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: float | None = None
+    cached_input_tokens: int = Field(default=0, description="of input_tokens, read from the provider's prompt cache")
+    cost: float | None = Field(default=None, description="dollars; None when no judgment's model has a price")
     wall_time_s: float = Field(default=0.0, description="summed over the judgments")
 
     @property
@@ -183,7 +184,7 @@ class _JudgeTally:
         self.repeats = 1
         self.agreement = _Sum()  # of the items with a verdict
         self.error_codes: Counter[str] = Counter()
-        self.input_tokens = self.output_tokens = 0
+        self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
         self.costs: _Sum | None = None
         self.wall_time_s = _Sum()
         self.numbers = array("d")
@@ -199,6 +200,7 @@ class _JudgeTally:
         self.cached += record.cached
         self.input_tokens += metadata.input_tokens
         self.output_tokens += metadata.output_tokens
+        self.cached_input_tokens += metadata.cached_input_tokens
         if metadata.cost is not None:
             self.costs = self.costs or _Sum()
             self.costs.add(metadata.cost)
@@ -249,6 +251,7 @@ class _JudgeTally:
             disagreements=self.disagreements,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
+            cached_input_tokens=self.cached_input_tokens,
             cost=self.costs.total() if self.costs else None,
             wall_time_s=self.wall_time_s.total(),
             position_bias=self.position_bias,

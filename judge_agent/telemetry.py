@@ -47,7 +47,7 @@ from opentelemetry.trace import (
 )
 
 from judge_agent.errors import ConfigError, without_userinfo
-from judge_agent.events import UsageEvent
+from judge_agent.events import UsageEvent, cache_attributes
 from judge_agent.providers import parse_model_uri
 from trace_tools.bounds import cut
 from trace_tools.redaction import redact_text, redact_value
@@ -383,6 +383,7 @@ class Investigation:
                 {
                     "gen_ai.usage.input_tokens": feedback.metadata.input_tokens,
                     "gen_ai.usage.output_tokens": feedback.metadata.output_tokens,
+                    **cache_attributes(feedback.metadata.cached_input_tokens, feedback.metadata.cache_write_tokens),
                 }
             )
             if feedback.error is not None:
@@ -402,6 +403,7 @@ class Investigation:
                 **self.common,
                 "gen_ai.usage.input_tokens": event.input_tokens,
                 "gen_ai.usage.output_tokens": event.output_tokens,
+                **event.cache_attributes,
                 "judge_agent.turn": event.turn,
             },
         )

@@ -205,6 +205,7 @@ async def avalidate(
                 _labelled(humans, mine, lambda f: f.value if f.ok else None),
                 input_tokens=summary.input_tokens,
                 output_tokens=summary.output_tokens,
+                cached_input_tokens=summary.cached_input_tokens,
                 cost=summary.cost,
             )
             results.append(result)
@@ -292,7 +293,8 @@ class Agreement(BaseModel):
     unstable: list[str] = Field(default_factory=list, description="keys of items whose repeats disagree")
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: float | None = None
+    cached_input_tokens: int = Field(default=0, description="of input_tokens, read from the provider's prompt cache")
+    cost: float | None = Field(default=None, description="dollars; None when the model has no price")
     jury: str | None = Field(default=None, description="the jury this model sat on (its verdicts there)")
     juror_agreement: float | None = Field(default=None, description="a jury's: mean share of its jurors agreeing")
 
@@ -305,6 +307,7 @@ def agreement(
     *,
     input_tokens: int = 0,
     output_tokens: int = 0,
+    cached_input_tokens: int = 0,
     cost: float | None = None,
 ) -> Agreement:
     """Agreement metrics; with several verdicts per item the majority verdict is compared with the human.
@@ -322,6 +325,7 @@ def agreement(
         errors=0,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
         cost=cost,
     )
     humans: list[str | float] = []

@@ -27,6 +27,7 @@ from judge_agent.cli.common import (
     line,
     model_option,
     model_options,
+    price_option,
     progress_bar,
     quiet_option,
     say,
@@ -38,6 +39,7 @@ from trace_tools.text import safe
 
 if TYPE_CHECKING:
     from judge_agent.align import Alignment
+    from judge_agent.providers.prices import Prices
 
 
 @click.command()
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 @model_option("The judge model, e.g. openai:/gpt-4o-mini (default: the judge's own).")
 @base_url_option
 @timeout_option
+@price_option
 @click.option(
     "--holdout",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -106,6 +109,7 @@ def align(
     model: str | None,
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     holdout: float,
     seed: int,
     max_examples: int,
@@ -141,7 +145,7 @@ def align(
         except JudgeAgentError as exc:
             raise click.BadParameter(str(exc), param_hint="--rewrite-model") from None
     writable(output, force=force)  # before the long run, not after it
-    options = model_options(base_url, timeout)
+    options = model_options(base_url, timeout, prices)
     judges = judges_from(judge_files, builtins, {"model_options": options})
     if len(judges) != 1:
         raise click.UsageError("align one judge at a time (one --judge or --builtin)")

@@ -94,8 +94,9 @@ def cap_line(budget: Budget, output: Path | None, judged: int) -> Text:
     )
 
 
-def render_estimate(estimate: Estimate, output: Path | None, max_cost: float | None) -> Group:
-    """The sample per judge (tokens and cost per judgment: mean, max), then the run's estimate and its range."""
+def render_estimate(estimate: Estimate, output: Path | None, max_cost: float | None, cached: bool) -> Group:
+    """The sample per judge (tokens and cost per judgment: mean, max), then the run's estimate and its range;
+    `cached`: the verdicts went to the verdict cache (not with --no-cache)."""
     table = Table(box=None, pad_edge=False)
     for column in ("judge", "sampled", "failed", "tokens mean", "max", "cost mean", "max"):
         table.add_column(column, justify="left" if column == "judge" else "right")
@@ -129,7 +130,8 @@ def render_estimate(estimate: Estimate, output: Path | None, max_cost: float | N
     if max_cost is not None and estimate.cost is not None:
         parts.append(_against(max_cost, estimate.cost))
     spent = "" if estimate.unpriced else f"this dry run cost {cost(estimate.spent)}; "
-    parts.append(Text(f"{spent}its verdicts are in the verdict cache, for the run to reuse", style="dim"))
+    kept = "its verdicts are in the verdict cache, for the run to reuse" if cached else "--no-cache: kept nowhere"
+    parts.append(Text(f"{spent}{kept}", style="dim"))
     return Group(*parts)
 
 

@@ -24,6 +24,7 @@ from trace_tools.text import safe
 if TYPE_CHECKING:
     from judge_agent.evaluate import ProgressSink
     from judge_agent.judge import Judge
+    from judge_agent.providers.prices import Prices
     from judge_agent.telemetry import OtlpExport
 
 T = TypeVar("T")
@@ -136,6 +137,28 @@ def timeout_option(command: F) -> F:
     )(command)
 
 
+def price_option(command: F) -> F:
+    """--price MODEL=IN,OUT[,CACHED], repeatable: a model's prices over the built-in table's."""
+    return click.option(
+        "--price",
+        "prices",
+        multiple=True,
+        metavar="MODEL=IN,OUT[,CACHED]",
+        callback=_prices,
+        help="A model's price in dollars per million input, output and cached input tokens, over the built-in "
+        "table (repeatable; e.g. gpt-4o=2.5,10,1.25). Local models cost 0; unknown ones show no cost.",
+    )(command)
+
+
+def _prices(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> dict[str, Prices]:
+    from judge_agent.providers.prices import parse_price
+
+    try:
+        return dict(parse_price(text) for text in value)
+    except JudgeAgentError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--price ")) from None
+
+
 def strict_option(command: F) -> F:
     """--strict: refuse trace files that load only with warnings."""
     return click.option(
@@ -198,9 +221,12 @@ def otlp_progress(progress: ProgressSink | None, endpoint: str | None, parent: s
     return ExportingProgress(progress, endpoint, "cited" if parent == "cited" else "root")
 
 
-def model_options(base_url: str | None, timeout: float | None = None) -> dict[str, Any] | None:
+def model_options(
+    base_url: str | None, timeout: float | None = None, prices: Mapping[str, Prices] | None = None
+) -> dict[str, Any] | None:
     """The provider options the command line can set (None: the judge's own)."""
-    options = {name: value for name, value in (("base_url", base_url), ("timeout", timeout)) if value}
+    given = (("base_url", base_url), ("timeout", timeout), ("prices", dict(prices or {})))
+    options = {name: value for name, value in given if value}
     return options or None
 
 

@@ -32,6 +32,7 @@ from judge_agent.cli.common import (
     model_options,
     one_model_or_jury,
     otlp_progress,
+    price_option,
     progress_bar,
     quiet_option,
     say,
@@ -47,6 +48,7 @@ from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
     from judge_agent.dataset import Filters
+    from judge_agent.providers.prices import Prices
     from judge_agent.stored import StoredItems
     from trace_tools.store import TraceQuery
 
@@ -90,6 +92,7 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @jury_option
 @base_url_option
 @timeout_option
+@price_option
 @concurrency_option
 @quiet_option
 @click.option(
@@ -182,6 +185,7 @@ def evaluate(
     jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     concurrency: int,
     quiet: bool,
     output: Path,
@@ -237,7 +241,7 @@ def evaluate(
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
     sample_size = dry_run_size(dry_run, dry_run_items)
-    options = {"model_options": model_options(base_url, timeout), "redact": not no_redact}
+    options = {"model_options": model_options(base_url, timeout, prices), "redact": not no_redact}
     one_model_or_jury(model, jury)
     judges = judges_from(judge_files, builtins, options)
     judges = [judge.with_options(jury=jury) for judge in judges] if jury else judges
@@ -288,7 +292,7 @@ def evaluate(
         if as_json:
             click.echo(evaluation.model_dump_json(indent=2))
         else:
-            stdout.print(render_estimate(evaluation.estimate, output, max_cost))
+            stdout.print(render_estimate(evaluation.estimate, output, max_cost, cached=not no_cache))
         sys.exit(0)
     if as_json:
         click.echo(evaluation.model_dump_json(indent=2))

@@ -26,6 +26,7 @@ from judge_agent.cli.common import (
     model_options,
     one_model_or_jury,
     otlp_export,
+    price_option,
     strict_option,
     timeout_option,
 )
@@ -35,6 +36,7 @@ from trace_tools.terminal import stderr, stdout
 if TYPE_CHECKING:
     from judge_agent.events import LoopEvent
     from judge_agent.judge import Judge
+    from judge_agent.providers.prices import Prices
     from judge_agent.value_types import ValueType
     from trace_tools import Trace
     from trace_tools.sessions import Session
@@ -104,6 +106,7 @@ class _HeaderType(click.ParamType[tuple[str, str]]):
 @jury_option
 @base_url_option
 @timeout_option
+@price_option
 @click.option(
     "--value-type",
     metavar="TYPE",
@@ -170,6 +173,7 @@ def judge(
     jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     value_type: ValueType | None,
     inputs: str | None,
     outputs: str | None,
@@ -223,7 +227,7 @@ def judge(
         raise click.UsageError("--mcp-header goes with --mcp-url")
     endpoints = [McpEndpoint(stdio=c) for c in mcp_stdio] + [McpEndpoint(url=u, headers=mcp_headers) for u in mcp_url]
     options: dict[str, Any] = {
-        "model_options": model_options(base_url, timeout),
+        "model_options": model_options(base_url, timeout, prices),
         "mcp_endpoints": endpoints,
         "redact": not no_redact,
     }

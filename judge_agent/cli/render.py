@@ -68,8 +68,9 @@ def render_feedback(feedback: Feedback, trace: Trace | Session | None) -> Panel:
             cited.add_row(span_id, line(name))
         body += [Text(""), cited]
     price = f", cost {cost(meta.cost)}" if meta.cost is not None else ""
+    cached = f" ({meta.cached_input_tokens} cached)" if meta.cached_input_tokens else ""
     footer = (
-        f"{meta.model} · {meta.turns} turns · {len(meta.tool_calls)} tool calls · {meta.input_tokens} in / "
+        f"{meta.model} · {meta.turns} turns · {len(meta.tool_calls)} tool calls · {meta.input_tokens} in{cached} / "
         f"{meta.output_tokens} out tokens{price} · {duration(meta.wall_time_s)}"
         if meta.mode != "check"
         else f"deterministic check, no model · {duration(meta.wall_time_s)}"
@@ -113,8 +114,10 @@ def render_summary(evaluation: Evaluation) -> Group:
     median and std), how its repeats agreed, and error codes."""
     priced = any(s.cost is not None for s in evaluation.summaries)
     repeated = any(s.repeats > 1 for s in evaluation.summaries)
+    cached = any(s.cached_input_tokens for s in evaluation.summaries)
+    optional = [*(["cached"] if cached else []), *(["cost"] if priced else [])]
     table = Table(box=box.SIMPLE_HEAD)
-    extra = [*(["agreement"] if repeated else []), "tokens", *(["cost"] if priced else [])]
+    extra = [*(["agreement"] if repeated else []), "tokens", *optional]
     for column in ("judge", "items", "errors", "score", "95% CI", *extra, "time"):
         table.add_column(
             column, justify="left" if column == "judge" else "right", no_wrap=column != "judge", overflow="fold"
@@ -131,6 +134,7 @@ def render_summary(evaluation: Evaluation) -> Group:
             f"{figure(ci.low, share)}-{figure(ci.high, share)}" if ci else "",
             *([figure(summary.agreement, True)] if repeated else []),
             f"{summary.input_tokens + summary.output_tokens:,}",
+            *([f"{summary.cached_input_tokens:,}"] if cached else []),
             *([cost(summary.cost)] if priced else []),
             duration(summary.wall_time_s),
         )
@@ -222,6 +226,16 @@ def render_comparison(comparison: Comparison, show: int) -> Group:
     if any(_significant(d) for d in comparison.deltas):
         parts.append(Text("* the 95% CI of the delta excludes 0", style="dim"))
     parts += [line(movement) for movement in _movements(comparison.deltas)]
+    priced = [d for d in comparison.deltas if d.old_cost is not None or d.new_cost is not None]
+    if priced:
+        costs = Table()
+        for column in ("judge", "old", "new", "difference"):
+            costs.add_column(column, justify="left" if column == "judge" else "right")
+        for delta in priced:
+            change = delta.cost_delta
+            shown = MISSING if change is None else f"{'-' if change < 0 else '+'}{cost(abs(change))}"
+            costs.add_row(line(delta.judge), cost(delta.old_cost), cost(delta.new_cost), shown)
+        parts += [Text("cost of judging by judge (new - old)"), costs]
     return Group(*parts)
 
 
@@ -271,6 +285,7 @@ def _agreement(agreements: Sequence[Agreement]) -> list[Any]:
         ("self-consistency", lambda a: figure(a.self_consistency, True)),
         ("jurors agreeing", lambda a: figure(a.juror_agreement, True)),
         ("tokens", lambda a: f"{a.input_tokens + a.output_tokens:,}"),
+        ("cached input tokens", lambda a: f"{a.cached_input_tokens:,}" if a.cached_input_tokens else MISSING),
         ("cost", lambda a: cost(a.cost)),
     ]
     for label, cell in rows:

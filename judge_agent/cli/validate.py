@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,12 +24,16 @@ from judge_agent.cli.common import (
     model_option,
     model_options,
     one_model_or_jury,
+    price_option,
     progress_bar,
     quiet_option,
     say,
     timeout_option,
 )
 from trace_tools.terminal import stdout
+
+if TYPE_CHECKING:
+    from judge_agent.providers.prices import Prices
 
 
 @click.command()
@@ -43,6 +48,7 @@ from trace_tools.terminal import stdout
 @jury_option
 @base_url_option
 @timeout_option
+@price_option
 @click.option(
     "--repeats",
     type=click.IntRange(1, 50),
@@ -63,6 +69,7 @@ def validate(
     jury: tuple[str, ...],
     base_url: str | None,
     timeout: float | None,
+    prices: dict[str, Prices],
     repeats: int,
     concurrency: int,
     output: Path | None,
@@ -78,7 +85,7 @@ def validate(
 
     configure_logging(verbose=False)  # warnings (a cache set aside, an item that failed) as one line each
     one_model_or_jury(models, jury)
-    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout)})
+    judges = judges_from(judge_files, builtins, {"model_options": model_options(base_url, timeout, prices)})
     if len(judges) != 1:
         raise click.UsageError("validate one judge at a time (one --judge or --builtin)")
     judges = [judges[0].with_options(jury=jury)] if jury else judges
@@ -90,7 +97,7 @@ def validate(
             models=models,
             repeats=repeats,
             concurrency=concurrency,
-            model_options=model_options(base_url, timeout),
+            model_options=model_options(base_url, timeout, prices),
             output=output,
             progress=progress,
         ),

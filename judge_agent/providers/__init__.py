@@ -11,6 +11,7 @@ Adding a provider is one module and one line in `_REGISTRY`.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -87,4 +88,8 @@ def get_provider(uri: str, **options: Any) -> Provider:
         except ConfigError as exc:
             raise ConfigError(f"prices for {uri}: {exc}") from None
         options["prices"] = priced(provider, model, table)
+    accepted = inspect.signature(cls.__init__).parameters
+    unaccepted = sorted(o for o in options if o not in accepted)
+    if unaccepted and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise ConfigError(f"{uri}: the {provider}: provider takes no {', '.join(unaccepted)} option")
     return cls(model, **options)

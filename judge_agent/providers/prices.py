@@ -155,7 +155,7 @@ def priced(provider: str, model: str, overrides: Mapping[str, Prices]) -> Prices
 
 def one_price(value: object) -> bool:
     """Whether a `prices` option is one model's price (`Prices`, or its fields), not a mapping of models."""
-    return isinstance(value, Prices) or (isinstance(value, Mapping) and set(value) <= _FIELDS)
+    return isinstance(value, Prices) or (isinstance(value, Mapping) and bool(value) and set(value) <= _FIELDS)
 
 
 def overridden(table: Mapping[str, Prices], given: object) -> object:

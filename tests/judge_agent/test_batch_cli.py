@@ -266,6 +266,7 @@ def test_compare_shows_the_delta_per_judge_and_the_items_that_changed(tmp_path: 
         "delta": 0.5, "delta_ci": None, "paired": 6, "old_count": 6, "new_count": 6,
         "old_distribution": {"optimal": 0, "acceptable": 5, "needs_improvement": 1},
         "new_distribution": {"optimal": 3, "acceptable": 2, "needs_improvement": 1},
+        "old_cost": None, "new_cost": None, "cost_delta": None,  # openai:/m has no price
     }  # fmt: skip
     assert as_json["deltas"][0]["delta_ci"]["low"] > 0
     assert {c["key"] for c in as_json["changed"]} == supportbot

@@ -318,3 +318,41 @@ def test_a_priced_dry_run_prints_each_judgments_cost_and_the_runs_and_sets_the_c
     assert "estimate: ~126,000 tokens (126,000-126,000); ~$0.0216 ($0.0216-$0.0216)" in result.stdout
     assert "--max-cost $0.0100 is about 46% of the estimate: the run would stop partway" in result.stdout
     assert "this dry run cost $0.0072" in result.stdout and not out.exists()
+
+
+def test_a_rubrics_criteria_are_one_judgment_to_the_estimate_and_the_cap(tmp_path: Path) -> None:
+    from tests.judge_agent.test_rubric_batch import TRACE_FILES as RUBRIC_TRACES
+    from tests.judge_agent.test_rubric_batch import rubric_server_entry
+
+    files = [str(f) for f in RUBRIC_TRACES]  # four traces; each judgment reads 500 tokens, writes 50: $2.50
+    with ScriptedModelServer([rubric_server_entry(set())] * 10) as server:
+        dry = evaluate(files, "agent_guidelines", dry_run=2, **priced(server, cache=False))
+        capped = evaluate(
+            files, "agent_guidelines", max_cost=2.5, **priced(server, output=tmp_path / "r", concurrency=1, cache=False)
+        )
+
+    assert dry.estimate is not None
+    (judge,) = dry.estimate.judges
+    assert (judge.left, judge.tokens, judge.costs) == (4, [550, 550], [2.5, 2.5])
+    assert dry.estimate.cost is not None and dry.estimate.cost.expected == 10.0
+    assert capped.budget is not None and (capped.budget.spent, capped.budget.left) == (2.5, 3 * 3)
+    assert len(read_records(tmp_path / "r")) == 3  # one judgment, a record per criterion
+
+
+def test_a_jurys_judgment_costs_its_jurors_together_and_one_unpriced_juror_leaves_the_cost_unknown() -> None:
+    from tests.judge_agent.test_jury import by_model, correctness, said
+
+    rows = [{"key": f"k{n}", "inputs": f"q{n}", "outputs": f"a{n}"} for n in range(4)]
+    answers = {"a": said(True), "b": said(False), "c": said(True)}  # each juror: 100 tokens in, 10 out
+    with ScriptedModelServer([by_model(answers)] * 12) as server:
+        judge = correctness(server)
+        judge.model_options["prices"] = {f"openai:/{m}": PRICES for m in "abc"}  # $0.50 a juror
+        priced_jury = evaluate(rows, judge, dry_run=1, cache=False)
+        judge.model_options["prices"] = {"openai:/a": PRICES}
+        partly = evaluate(rows, judge, dry_run=1, cache=False)
+
+    assert priced_jury.estimate is not None
+    assert priced_jury.estimate.judges[0].costs == [1.5] and priced_jury.estimate.judges[0].tokens == [330]
+    assert priced_jury.estimate.cost is not None and priced_jury.estimate.cost.expected == 4 * 1.5
+    assert partly.estimate is not None and partly.estimate.cost is None
+    assert partly.estimate.unpriced == ["openai:/b", "openai:/c"]

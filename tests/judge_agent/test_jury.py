@@ -254,7 +254,7 @@ def test_a_cost_cap_needs_every_jurors_price(tmp_path: Path) -> None:
     with ScriptedModelServer() as server:
         judge = correctness(server)
         judge.model_options["prices"] = {"openai:/a": {"input": 1, "output": 1}}
-        with pytest.raises(ConfigError, match=r"--max-cost needs the price of openai:/b, openai:/c, which has none"):
+        with pytest.raises(ConfigError, match=r"--max-cost needs the price of openai:/b, openai:/c, which have none"):
             evaluate(rows, judge, max_cost=1.0, output=tmp_path / "out.jsonl")
         assert not server.requests
 

@@ -136,6 +136,7 @@ def test_model_options_prices_override_the_table_per_model(model_server: Scripte
     # one model's price as its fields (the Python API's older form)
     single = get_provider("openai:/x", api_key="k", prices={"input_per_mtok": 1.0, "output_per_mtok": 2.0})
     assert single.prices == Prices(input_per_mtok=1, output_per_mtok=2)
+    assert get_provider("openai:/gpt-4o", api_key="k", prices={}).prices == price_of("openai", "gpt-4o")  # none given
 
 
 def test_judge_file_prices_price_its_model_and_the_callers_win(

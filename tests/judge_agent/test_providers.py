@@ -374,6 +374,12 @@ def test_get_provider_passes_options() -> None:
     assert anthropic.base_url.startswith("https://api.anthropic.com")
 
 
+def test_an_option_the_provider_does_not_take_is_a_one_line_error() -> None:
+    """The offline model runs a file on this machine: a server address is a mistake, said as one."""
+    with pytest.raises(ConfigError, match=r"^local:/smollm2-135m: the local: provider takes no base_url option$"):
+        get_provider("local:/smollm2-135m", base_url="http://127.0.0.1:9/v1")
+
+
 def test_ollama_defaults_to_localhost_without_a_key() -> None:
     provider = get_provider("ollama:/qwen2.5:7b")
     assert isinstance(provider, OllamaProvider)

@@ -100,7 +100,7 @@ def investigation(value: str = "needs_improvement", cited: tuple[str, ...] = (CI
     rationale = f"call_api ran three times; the key {SECRET} leaked."
     return [
         tool_calls(("GetTraceInfo", {}), usage=(1500, 20)),
-        tool_calls(("GetSpan", {"span_id": CITED, "api_key": SECRET}), usage=(2100, 30)),
+        tool_calls(("GetSpan", {"span_id": CITED, "api_key": SECRET}), usage=(2100, 30, 1500)),  # 1,500 cached
         tool_calls(
             ("submit_verdict", {"value": value, "rationale": rationale, "cited_span_ids": list(cited)}),
             usage=(4000, 90),
@@ -167,6 +167,9 @@ def test_verbose_records_the_investigation_as_genai_spans(collector: Collector) 
         (2100, 30),
         (4000, 90),
     ]
+    # the cached part of a prompt, as the GenAI conventions name it (included in input_tokens)
+    cached = "gen_ai.usage.cache_read.input_tokens"
+    assert [s.attributes.get(cached) for s in chats] == [None, 1500, None] and root.attributes[cached] == 1500
     assert {s.attributes["gen_ai.request.model"] for s in chats} == {"test-model"}
     assert {s.attributes["gen_ai.provider.name"] for s in chats} == {"openai"}
     get_span = _named(children, "execute_tool GetSpan")
