@@ -1,8 +1,9 @@
 """A verdict cache in SQLite, so judging the same content with the same judge and model is free.
 
 The key hashes everything a verdict depends on: the item's content (not its file name), the
-judge definition's digest, the model URI, the provider options that change answers (base URL)
-and the inference parameters. Only successful verdicts are stored: a failure is retried.
+judge definition's digest, the model URI, the provider options that change answers (base URL),
+the inference parameters and, for repeat r > 0 of `evaluate --repeats`, r (repeat 0 keys as an
+ordinary judgment, so either serves the other). Only successful verdicts are stored: a failure is retried.
 
 Several processes may share one cache file: SQLite in WAL mode with a busy timeout serialises
 their writes, and each write is one short transaction, so concurrent runs cannot corrupt it.
@@ -40,10 +41,16 @@ def default_cache_path() -> Path:
 
 
 def cache_key(
-    item_digest: str, judge_digest: str, model: str, params: Mapping[str, Any], options: Mapping[str, Any]
+    item_digest: str,
+    judge_digest: str,
+    model: str,
+    params: Mapping[str, Any],
+    options: Mapping[str, Any],
+    repeat: int = 0,
 ) -> str:
     """The hash a verdict is stored under (see the module docstring for what it covers)."""
-    payload = json.dumps([item_digest, judge_digest, model, dict(params), dict(options)], sort_keys=True, default=repr)
+    parts = [item_digest, judge_digest, model, dict(params), dict(options), *([repeat] if repeat else [])]
+    payload = json.dumps(parts, sort_keys=True, default=repr)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -5,20 +5,22 @@ and judge, so runs with different judge models compare. The delta is paired: eac
 both runs contributes its own difference, and the bootstrap resamples those differences, so the
 interval measures how the verdicts moved rather than how the two samples happen to spread (a run
 compared with itself has delta 0 and interval [0, 0]). Items only one run scored are listed, never
-resampled into the delta.
+resampled into the delta. An item judged several times in a run (`evaluate --repeats`) is first made
+one verdict (`repeats.item_verdict`: majority vote, the mean for numbers), as the run's summary counts it.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from judge_agent.numeric import Interval, mean_ci
-from judge_agent.records import EvalRecord, by_judge
-from judge_agent.summary import JudgeSummary, SummaryKind, score_values, summarize, verdicts
+from judge_agent.records import EvalRecord
+from judge_agent.repeats import ItemVerdict, item_verdicts
+from judge_agent.summary import JudgeSummary, SummaryKind, score_values, summarize
 
 
 class JudgeDelta(BaseModel):
@@ -80,18 +82,18 @@ def compare(
     """Per-judge deltas with paired CIs, and the items whose verdict changed (errors count as a value change).
 
     Items are matched by item key and judge only, so runs with different judge models compare. An item
-    judged several times in a run (repeats, several models) is paired by the mean of its scores there;
-    the changed-items list takes its first record.
+    judged several times in a run (repeats, several models) is its records' combined verdict there
+    (`repeats.item_verdict`), which the changed-items list shows with the rationale of a record that gave it.
     """
-    old_groups, new_groups = dict(by_judge(old)), dict(by_judge(new))
+    old_pairs, new_pairs = _pairs(old), _pairs(new)
     old_summaries = {s.judge: s for s in summarize(old, resamples=0)}
     new_summaries = {s.judge: s for s in summarize(new, resamples=0)}
     deltas = []
-    for judge in dict.fromkeys([*old_groups, *new_groups]):
+    for judge in dict.fromkeys(j for _, j in [*old_pairs, *new_pairs]):
         before, after = old_summaries.get(judge), new_summaries.get(judge)
         differences = []
         if before and after and before.kind == after.kind:  # a changed value type has no delta
-            old_scores, new_scores = _item_scores(before, old_groups[judge]), _item_scores(after, new_groups[judge])
+            old_scores, new_scores = _item_scores(before, old_pairs, judge), _item_scores(after, new_pairs, judge)
             differences = [new_scores[key] - old_scores[key] for key in old_scores if key in new_scores]
         either = after or old_summaries[judge]
         deltas.append(
@@ -115,18 +117,17 @@ def compare(
                 else None,
             )
         )
-    old_pairs, new_pairs = _pairs(old), _pairs(new)
     changed = [
         ChangedItem(
             key=pair[0],
             judge=pair[1],
-            old_value=_shown(before_record),
+            old_value=_shown(before_item),
             new_value=_shown(new_pairs[pair]),
-            old_rationale=_rationale(before_record),
+            old_rationale=_rationale(before_item),
             new_rationale=_rationale(new_pairs[pair]),
         )
-        for pair, before_record in old_pairs.items()
-        if pair in new_pairs and _verdict_changed(before_record, new_pairs[pair])
+        for pair, before_item in old_pairs.items()
+        if pair in new_pairs and _verdict_changed(before_item, new_pairs[pair])
     ]
     unmatched = [UnmatchedItem(key=k, judge=j, only_in="old") for k, j in old_pairs if (k, j) not in new_pairs]
     unmatched += [UnmatchedItem(key=k, judge=j, only_in="new") for k, j in new_pairs if (k, j) not in old_pairs]
@@ -149,37 +150,36 @@ def regressions(comparison: Comparison, tolerance: float = 0.0) -> list[tuple[Ju
     return [(d, d.delta_ci) for d in comparison.deltas if d.delta_ci is not None and d.delta_ci.high < -tolerance]
 
 
-def _item_scores(summary: JudgeSummary, records: list[EvalRecord]) -> dict[str, float]:
-    """Each scored item's contribution to the headline score (the mean of its records' when it has several)."""
-    by_item: dict[str, list[EvalRecord]] = {}
-    for record in records:
-        by_item.setdefault(record.item.key, []).append(record)
-    scores = {key: score_values(summary.value_type, verdicts(group)) for key, group in by_item.items()}
-    return {key: statistics.fmean(values) for key, values in scores.items() if values}
+def _item_scores(summary: JudgeSummary, pairs: Mapping[tuple[str, str], ItemVerdict], judge: str) -> dict[str, float]:
+    """Each of the judge's scored items' contribution to the headline score (of its combined verdict)."""
+    scores = {
+        key: score_values(summary.value_type, [item.combined.value])
+        for (key, name), item in pairs.items()
+        if name == judge and item.combined.value is not None
+    }
+    return {key: values[0] for key, values in scores.items() if values}
 
 
-def _pairs(records: Sequence[EvalRecord]) -> dict[tuple[str, str], EvalRecord]:
-    """The first record of each (item key, judge), grouped by judge so changes list judge by judge."""
-    pairs: dict[tuple[str, str], EvalRecord] = {}
-    for _, group in by_judge(records):
-        for record in group:
-            pairs.setdefault((record.item.key, record.judge), record)
-    return pairs
+def _pairs(records: Sequence[EvalRecord]) -> dict[tuple[str, str], ItemVerdict]:
+    """Each (item key, judge)'s combined verdict, grouped by judge so changes list judge by judge."""
+    order = {judge: position for position, judge in enumerate(dict.fromkeys(r.judge for r in records))}
+    items = sorted(item_verdicts(records, None), key=lambda item: order[item.record.judge])  # stable: item order kept
+    return {(item.record.item.key, item.record.judge): item for item in items}
 
 
-def _verdict_changed(old: EvalRecord, new: EvalRecord) -> bool:
+def _verdict_changed(old: ItemVerdict, new: ItemVerdict) -> bool:
     """A failure on one side only, or a different value (True is not 1 here); two failures are no change."""
-    if old.ok != new.ok:
+    if old.failed != new.failed:
         return True
-    a, b = old.feedback.value, new.feedback.value
-    return old.ok and (a != b or isinstance(a, bool) != isinstance(b, bool))
+    a, b = old.combined.value, new.combined.value
+    return not old.failed and (a != b or isinstance(a, bool) != isinstance(b, bool))
 
 
-def _shown(record: EvalRecord) -> Any:
-    error = record.feedback.error
-    return f"error: {error.code}" if error is not None else record.feedback.value
+def _shown(item: ItemVerdict) -> Any:
+    error = item.record.feedback.error
+    return f"error: {error.code}" if item.failed and error is not None else item.combined.value
 
 
-def _rationale(record: EvalRecord) -> str:
-    error = record.feedback.error
-    return record.feedback.rationale or (error.message if error is not None else "")
+def _rationale(item: ItemVerdict) -> str:
+    feedback = item.record.feedback
+    return feedback.rationale or (feedback.error.message if feedback.error is not None else "")

@@ -55,6 +55,7 @@ from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.prompts import PAIRWISE_VARIABLES
 from judge_agent.providers import Provider, get_provider
 from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
+from judge_agent.repeats import sampling_note
 from judge_agent.runner import Job, ProgressSink, Runner, record_keys, warn
 from judge_agent.spans import SpanFilter, absent
 from judge_agent.summary import JudgeSummary, Tally
@@ -88,7 +89,7 @@ class Evaluation(BaseModel):
 
     summaries: list[JudgeSummary]
     output: Path | None = None
-    count: int = Field(default=0, description="records of this run, resumed ones included")
+    count: int = Field(default=0, description="records of this run (each repeat of each item), resumed ones included")
     judged: int = Field(default=0, description="judgments made by this run (cache hits included)")
     resumed: int = Field(default=0, description="results already in the output file, not judged again")
     cached: int = Field(default=0, description="verdicts taken from the cache")
@@ -168,13 +169,14 @@ async def aevaluate(
         model: a model URI for every judge (default: each judge's own, or JUDGE_AGENT_MODEL).
         model_options: provider options (base_url, api_key, ...).
         output: the JSON Lines results file; an existing one is resumed.
-        cache: the verdict cache (True: the default file; a path; False: none). Repeats bypass it.
+        cache: the verdict cache (True: the default file; a path; False: none); each repeat has its own key.
         retry_failed: judge again the items whose recorded result is an error.
         filters: which items to judge (time, status, name, sample, limit).
         mapping: dataset columns for key/inputs/outputs/expectations/output_a/output_b, e.g. {"inputs": "question"}.
         predict_fn: called on each row's inputs under our OpenTelemetry tracer; the trace it
             records is what agent judges investigate (and is saved beside the output).
-        repeats: judge each item this many times (self-consistency; `validate --repeats`).
+        repeats: judge each item this many times; the summaries count an item once, by its repeats' combined
+            verdict, with their agreement (`judge_agent.repeats`: repeat r sends seed r where the API takes one).
         progress: told when the run starts, of each finished judgment, and when it stops (default: nothing).
         redact: judges loaded here hide secret-looking values (and records show items as they saw them).
         strict: refuse trace files holding odd-but-valid traces (default: load them, with warnings).
@@ -233,7 +235,7 @@ async def aevaluate(
     if not survey.one_shot:
         survey.notes_to(warnings)
     providers: dict[tuple[str, str], Provider] = {}
-    tally = Tally()
+    tally = Tally(repeats)
     held: dict[RecordKey, EvalRecord] | None = {} if writing is None else None  # no file to read them back
     counts = {"judged": 0, "cached": 0}
     try:
@@ -246,6 +248,8 @@ async def aevaluate(
         def finished(key: RecordKey) -> bool:
             return previous is not None and _finished(previous.ok(key), retry_failed)
 
+        if note := sampling_note(bound, repeats):
+            warn(warnings, note)
         outcomes = {  # each judge's records' keys but the item and repeat (a rubric's: one per criterion)
             judge.name: [(name, judge.definition.digest(), judge.model) for name, _ in judge.definition.outcomes]
             for judge in bound
@@ -311,7 +315,7 @@ async def aevaluate(
         spend = Spend(max_cost if sampled is None else None, earlier)  # a dry run's sample is small: not capped
         runner = Runner(
             limiter=AdaptiveLimiter(1 if local else concurrency),
-            cache=open_cache(cache if repeats == 1 else False, warnings),
+            cache=open_cache(cache, warnings),
             sink=sink,
             progress=progress,
             warnings=warnings,
@@ -338,11 +342,11 @@ async def aevaluate(
     evaluation = Evaluation(
         summaries=summaries,
         output=writing,
-        count=sum(s.count for s in summaries),
+        count=sum(s.judgments for s in summaries),
         judged=counts["judged"],
         resumed=resumed,
         cached=counts["cached"],
-        failed=sum(s.errors for s in summaries),
+        failed=sum(s.failed_judgments for s in summaries),
         throttled=runner.limiter.throttles,
         wall_time_s=round(time.perf_counter() - started, 3),
         warnings=warnings,

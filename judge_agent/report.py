@@ -7,7 +7,9 @@ autoescapes every value, and only numbers computed here go into SVG geometry, st
 ids and links (anchors are numbered, never made from a span id a model wrote).
 
 A reader follows links, not a search: a judge's gauge leads to its items, an item's cited spans
-to the tool calls that read them, and each call back to the spans it touched.
+to the tool calls that read them, and each call back to the spans it touched. An item judged several
+times (`evaluate --repeats`) is one row: its combined verdict, each repeat's verdict and their agreement,
+and the investigation of a repeat that gave the combined verdict.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from typing import Any, Literal
 import jinja2
 
 from judge_agent import formatting
+from judge_agent.combine import Combined
 from judge_agent.dataset import FIELDS
 from judge_agent.errors import ConfigError
 from judge_agent.feedback import FeedbackValue, ToolCallRecord
 from judge_agent.formatting import TO, number, percent
 from judge_agent.records import EvalRecord
+from judge_agent.repeats import ItemVerdict, item_verdicts
 from judge_agent.summary import JudgeSummary
 from judge_agent.value_types import ValueType
 from trace_tools.redaction import redact_value
@@ -98,12 +102,31 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """One repeat's verdict, beside the item's combined one."""
+
+    repeat: int
+    value: str
+    """The verdict, or the error code of a failed repeat."""
+    tone: Tone
+    failed: bool
+    rationale: str
+    """Cut short: the page's tooltip."""
+
+
+@dataclass(frozen=True)
 class Row:
     number: int
     """Position on the page: the anchor of the item, its spans and its calls."""
     record: EvalRecord
+    """The record that speaks for the item (with repeats: one that gave the combined verdict)."""
     value: str
+    """The item's verdict (with repeats: combined)."""
     tone: Tone
+    repeats: list[Repeat]
+    """Each repeat's verdict, in order; empty for an item judged once."""
+    agreement: float | None
+    """The share of the repeats that agree (with repeats)."""
     cited: list[CitedSpan]
     calls: list[Call]
     hidden_calls: int
@@ -134,18 +157,20 @@ def render_report(
 
     `summaries` (from `summary.summarize`) drive the gauges and the summary table; `records` the
     distributions of bools and numbers, and the items under each judge (with their cited spans and tool
-    calls), which show the first `max_rows` records in judge order. The records are read once, one at a
-    time (a run's `iter_records` streams them from its results file): only the rows shown are held.
+    calls), which show the first `max_rows` items in judge order; an item's repeats (as many as its
+    summary's `repeats`) are one item, by their combined verdict. The records are read once, one at a
+    time (a run's `iter_records` streams them from its results file, an item's repeats together): only
+    the rows shown are held.
     """
-    seen = _Seen.of(records, max_rows)
-    listed = [record for summary in summaries for record in seen.first.get(summary.judge, [])]  # a card's items
+    seen = _Seen.of(item_verdicts(records, {s.judge: s.repeats for s in summaries}), max_rows)
+    listed = [item for summary in summaries for item in seen.first.get(summary.judge, [])]  # a card's items
     shown = listed[:max_rows]
     rows: dict[str, list[Row]] = {}
     budget = _MAX_PAGE_CALLS
-    for position, record in enumerate(shown, 1):
-        row = _row(position, record, min(_MAX_CALLS, budget))
+    for position, item in enumerate(shown, 1):
+        row = _row(position, item, min(_MAX_CALLS, budget))
         budget -= len(row.calls)
-        rows.setdefault(record.judge, []).append(row)
+        rows.setdefault(row.record.judge, []).append(row)
     judges = [
         _judge_view(position, summary, seen.values.get(summary.judge, []), rows.get(summary.judge, []))
         for position, summary in enumerate(summaries, 1)
@@ -172,10 +197,25 @@ def render_report(
     )
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """An item the page may show: the record that speaks for it, its combined verdict, and each repeat's verdict
+    (its other records are let go: a row holds one record, however many repeats it had)."""
+
+    record: EvalRecord
+    combined: Combined
+    repeats: list[Repeat]
+
+    @classmethod
+    def of(cls, item: ItemVerdict) -> _Listed:
+        repeats = [_repeat(r) for r in item.records] if len(item.records) > 1 else []
+        return cls(item.record, item.combined, repeats)
+
+
 @dataclass
 class _Seen:
-    """What the page needs of the records, gathered in one pass: counts, the period, each judge's verdicts
-    (for its distribution) and its first `max_rows` records (the rows the page may show)."""
+    """What the page needs of the records, gathered in one pass over the items: counts, the period, each judge's
+    verdicts (for its distribution) and its first `max_rows` items (the rows the page may show)."""
 
     count: int = 0
     items: set[str] = field(default_factory=set)
@@ -186,30 +226,32 @@ class _Seen:
     earliest: datetime | None = None
     latest: datetime | None = None
     per_judge: Counter[str] = field(default_factory=Counter)
-    first: dict[str, list[EvalRecord]] = field(default_factory=dict)
+    first: dict[str, list[_Listed]] = field(default_factory=dict)
     values: dict[str, list[FeedbackValue]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, records: Iterable[EvalRecord], max_rows: int) -> _Seen:
+    def of(cls, items: Iterable[ItemVerdict], max_rows: int) -> _Seen:
         seen = cls()
-        for record in records:
-            seen.count += 1
+        for item in items:
+            record = item.record
+            seen.count += len(item.records)
             span = record.item.span
             if span is not None and record.item.key not in seen.items:
                 seen.spans += 1
                 seen.span_traces.add(record.item.trace_id or "")
             seen.items.add(record.item.key)
-            seen.models.add(record.model)
-            moment = record.finished_at
-            seen.earliest = moment if seen.earliest is None else min(seen.earliest, moment)
-            seen.latest = moment if seen.latest is None else max(seen.latest, moment)
+            for repeat in item.records:
+                seen.models.add(repeat.model)
+                moment = repeat.finished_at
+                seen.earliest = moment if seen.earliest is None else min(seen.earliest, moment)
+                seen.latest = moment if seen.latest is None else max(seen.latest, moment)
             seen.per_judge[record.judge] += 1
             first = seen.first.setdefault(record.judge, [])
             if len(first) < max_rows:
-                first.append(record)
+                first.append(_Listed.of(item))
             values = seen.values.setdefault(record.judge, [])
-            value = record.feedback.value
-            if record.ok and isinstance(value, int | float):  # bools too; texts and categories: from the summary
+            value = item.combined.value
+            if isinstance(value, int | float):  # bools too; texts and categories: from the summary
                 values.append(value)
         return seen
 
@@ -362,8 +404,10 @@ def _point(fraction: float, radius: float) -> tuple[float, float]:
     return 100.0 + radius * math.cos(angle), 100.0 - radius * math.sin(angle)
 
 
-def _row(anchor: int, record: EvalRecord, max_calls: int) -> Row:
-    """An item as the page shows it, with its investigation: the cited spans and the tool calls, cross-linked."""
+def _row(anchor: int, item: _Listed, max_calls: int) -> Row:
+    """An item as the page shows it, with its investigation: the cited spans and the tool calls, cross-linked;
+    with repeats, each repeat's verdict beside the combined one."""
+    record = item.record
     feedback = record.feedback
     unknown = set(feedback.metadata.unknown_cited_span_ids)
     cited_ids = [span.lower() for span in feedback.cited_span_ids]
@@ -384,17 +428,28 @@ def _row(anchor: int, record: EvalRecord, max_calls: int) -> Row:
     span = record.item.span
     if span is not None:  # a span item: what the span judge read
         fields += [(f"span {name}", _field(value)) for name in ("inputs", "outputs") if (value := getattr(span, name))]
-    value = feedback.value
+    value = item.combined.value
     return Row(
         number=anchor,
         record=record,
         value="" if value is None else _value(value),
         tone=tone(value, record.value_type),
+        repeats=item.repeats,
+        agreement=item.combined.agreement if item.repeats else None,
         cited=cited,
         calls=calls,
         hidden_calls=len(feedback.metadata.tool_calls) - len(calls),
         fields=fields,
     )
+
+
+def _repeat(record: EvalRecord) -> Repeat:
+    feedback = record.feedback
+    if feedback.error is not None:
+        return Repeat(record.repeat, feedback.error.code, "neutral", True, _field(feedback.error.message))
+    value = feedback.value
+    shown = "" if value is None else _value(value)
+    return Repeat(record.repeat, shown, tone(value, record.value_type), False, _field(feedback.rationale))
 
 
 def _strings(value: Any, depth: int = 4) -> set[str]:

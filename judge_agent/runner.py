@@ -14,7 +14,9 @@ A cost cap (`budget.Spend`, `evaluate --max-cost`) is checked before each judgme
 runs: a judgment started is finished and kept, so the cap is passed by at most the judgments in flight.
 
 A job gives one record per feedback its judge gives: a rubric's criteria share one investigation
-and come back as one record each (`Job.keys`), cached and resumed each under its own key.
+and come back as one record each (`Job.keys`), cached and resumed each under its own key. A job is
+one repeat of its item (`evaluate --repeats`): repeat r > 0 sends its own seed (`repeats.for_repeat`)
+and is cached under its own key.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata
 from judge_agent.judge import Judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.records import EvalRecord, ItemInfo, RecordKey, ResultsFile, ResultsWriteError
+from judge_agent.repeats import for_repeat
 
 logger = logging.getLogger("judge_agent.evaluate")
 
@@ -75,6 +78,12 @@ class Job:
         """The job's records' keys, one per feedback (a rubric's: one per criterion). Computed once: they are
         looked up several times per job, and the definition digest hashes its JSON."""
         return record_keys(self.item.key, self.judge, self.repeat)
+
+    @functools.cached_property
+    def repeat_judge(self) -> Judge:
+        """The judge this repeat runs: `judge`, or a copy sending the repeat's seed (`repeats.for_repeat`). The
+        records keep `judge`'s digest: a repeat is the same judge asked again."""
+        return for_repeat(self.judge, self.repeat)
 
 
 def record_keys(item_key: str, judge: Judge, repeat: int = 0) -> list[RecordKey]:
@@ -226,7 +235,7 @@ class Runner:
         not in its key."""
         if self.cache is None or job.judge.definition.mode == "check":
             return None
-        judge = job.judge
+        judge = job.repeat_judge
         try:
             digest = job.item.content_digest()
         except (TypeError, ValueError, RecursionError) as exc:  # e.g. an integer orjson refuses (beyond 64 bits)
@@ -236,7 +245,7 @@ class Runner:
         params = judge.definition.inference_params
         if judge.provider is not None:  # what is sent (temperature 0 by default), not only what the judge names
             params = judge.provider.sampling(params)
-        return cache_key(digest, job.keys[0].judge_digest, judge.model, params, options)
+        return cache_key(digest, job.keys[0].judge_digest, judge.model, params, options, job.repeat)
 
     def _drop_cache(self, exc: CacheError) -> None:
         """Set a failing cache aside for the rest of the run, with one warning."""
@@ -247,7 +256,7 @@ class Runner:
             warn(self.warnings, f"{exc}; the rest of this run goes on without the verdict cache")
 
     async def _call(self, job: Job) -> list[Feedback]:
-        item, judge = job.item, job.judge
+        item, judge = job.item, job.repeat_judge
         started = time.perf_counter()
         try:
             return await judge.afeedbacks(

@@ -1,8 +1,10 @@
 """What one batch run says about each judge: counts, errors, the headline score with its interval, cost.
 
 Pure functions over `EvalRecord`s (no I/O, no models); `Tally` gathers them a record at a time, so
-a batch run summarises as its records finish without holding them. `compare` and `validate` read verdicts the
-same way through `summary_kind`, `verdicts` and `score_values`.
+a batch run summarises as its records finish without holding them. An item judged several times (`evaluate
+--repeats`) counts once, by its combined verdict (`repeats`), with the agreement among its repeats; tokens, cost
+and time count every judgment. `compare` and `validate` read verdicts the same way through `summary_kind`,
+`verdicts` and `score_values`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import statistics
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from judge_agent.combine import combine
+from judge_agent.errors import INTERNAL_ERROR
 from judge_agent.feedback import FeedbackValue
 from judge_agent.numeric import Interval, bootstrap, mean_ci
 from judge_agent.records import EvalRecord
+from judge_agent.repeats import Gathering
 from judge_agent.value_types import ValueType
 
 SummaryKind = Literal["number", "bool", "category", "text"]
@@ -31,11 +36,19 @@ class JudgeSummary(BaseModel):
     models: list[str]
     value_type: ValueType
     kind: SummaryKind
-    count: int = Field(description="records (items judged)")
-    scored: int = Field(description="records with a value")
-    errors: int
-    error_codes: dict[str, int] = Field(default_factory=dict)
-    cached: int = 0
+    count: int = Field(description="items judged (an item's repeats count once)")
+    scored: int = Field(description="items with a verdict")
+    errors: int = Field(description="items without a verdict (every repeat failed)")
+    error_codes: dict[str, int] = Field(default_factory=dict, description="of those items (their first repeat's)")
+    cached: int = Field(default=0, description="judgments taken from the verdict cache")
+    judgments: int = Field(default=0, description="records: each repeat of each item")
+    failed_judgments: int = Field(default=0, description="records with an error (a failed repeat has no vote)")
+    # repeats (evaluate --repeats K): each item's verdicts combined into one (combine.combine)
+    repeats: int = Field(default=1, description="judgments per item (the most any item had)")
+    agreement: float | None = Field(
+        default=None, description="mean over the items with a verdict of the share of their repeats that agree"
+    )
+    disagreements: int = Field(default=0, description="items whose repeats did not all agree")
     # numbers (int/float value types)
     mean: float | None = None
     mean_ci: Interval | None = None
@@ -107,11 +120,19 @@ _TEXT_KEYS = 10_000
 
 
 def summarize(records: Iterable[EvalRecord], *, resamples: int = 1000, seed: int = 0) -> list[JudgeSummary]:
-    """One summary per judge, in first-seen order (`resamples=0` skips the confidence intervals)."""
+    """One summary per judge, in first-seen order (`resamples=0` skips the confidence intervals); an item's records
+    (its repeats) are combined into one verdict."""
     tally = Tally()
     for record in records:
         tally.add(record)
     return tally.summaries(resamples=resamples, seed=seed)
+
+
+class _Vote(NamedTuple):
+    """What an item's summary needs of one repeat: its verdict (None when it failed) and why it failed."""
+
+    value: FeedbackValue | None
+    error: str | None
 
 
 class Tally:
@@ -119,21 +140,34 @@ class Tally:
     holding its records: counts for bools, categories and errors, a bounded counter of free texts, and
     only the numbers of number judges (8 bytes each: their median and interval need them all).
 
+    With repeats, an item counts once its `repeats` records are in (their votes wait in a `Gathering`: a
+    run judges an item's repeats one after another, so only the items in flight wait, and those a resumed
+    run has only some repeats of until their missing repeats are judged); None gathers every item's records until
+    `summaries` (a whole results file, whose repeats are not known).
+
     The intervals resample the values in sorted order, so they do not depend on the order the records
     came in: a run's summary (records as they finished) and a report read back from its file agree.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, repeats: int | None = None) -> None:
         self.judges: dict[str, _JudgeTally] = {}
+        self.items: Gathering[_Vote] = Gathering(repeats)
 
     def add(self, record: EvalRecord) -> None:
         tally = self.judges.get(record.judge)
         if tally is None:
             tally = self.judges[record.judge] = _JudgeTally(record.judge, record.value_type)
         tally.add(record)
+        error = record.feedback.error
+        vote = _Vote(None, error.code) if error is not None else _Vote(record.feedback.value, None)
+        votes = self.items.add(record, vote)
+        if votes is not None:
+            tally.add_item(votes)
 
     def summaries(self, *, resamples: int = 1000, seed: int = 0) -> list[JudgeSummary]:
-        """One summary per judge, in the order their first records came."""
+        """One summary per judge, in the order their first records came (items still waiting count as they are)."""
+        for (judge, _item), votes in self.items.rest():
+            self.judges[judge].add_item(votes)
         return [tally.summary(resamples, seed) for tally in self.judges.values()]
 
 
@@ -146,6 +180,9 @@ class _JudgeTally:
         self.kind = summary_kind(value_type)
         self.models: dict[str, None] = {}
         self.count = self.scored = self.errors = self.cached = 0
+        self.judgments = self.failed_judgments = self.disagreements = 0
+        self.repeats = 1
+        self.agreement = _Sum()  # of the items with a verdict
         self.error_codes: Counter[str] = Counter()
         self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
         self.costs: _Sum | None = None
@@ -155,13 +192,12 @@ class _JudgeTally:
         self.position_bias: int | None = None
 
     def add(self, record: EvalRecord) -> None:
-        feedback, metadata = record.feedback, record.feedback.metadata
+        """One judgment: what it cost (every repeat costs); its verdict counts with its item's (`add_item`)."""
+        metadata = record.feedback.metadata
         self.models.setdefault(record.model, None)
-        self.count += 1
+        self.judgments += 1
+        self.failed_judgments += not record.ok
         self.cached += record.cached
-        if feedback.error is not None:
-            self.errors += 1
-            self.error_codes[feedback.error.code] += 1
         self.input_tokens += metadata.input_tokens
         self.output_tokens += metadata.output_tokens
         self.cached_input_tokens += metadata.cached_input_tokens
@@ -169,12 +205,22 @@ class _JudgeTally:
             self.costs = self.costs or _Sum()
             self.costs.add(metadata.cost)
         self.wall_time_s.add(metadata.wall_time_s)
-        if metadata.pairwise is not None:
+        if metadata.pairwise is not None:  # counted per judgment (with --repeats, per repeat)
             self.position_bias = (self.position_bias or 0) + metadata.pairwise.position_bias
-        (value,) = verdicts([record]) or (None,)
+
+    def add_item(self, votes: Sequence[_Vote]) -> None:
+        """One item: its repeats' votes (in repeat order) combined into its verdict."""
+        combined = combine(self.value_type, [vote.value for vote in votes])
+        self.count += 1
+        self.repeats = max(self.repeats, len(votes))
+        value = combined.value
         if value is None:
+            self.errors += 1
+            self.error_codes[next((vote.error for vote in votes if vote.error), INTERNAL_ERROR)] += 1
             return
         self.scored += 1
+        self.agreement.add(combined.agreement or 0.0)
+        self.disagreements += (combined.agreement or 0.0) < 1
         if self.kind == "number":
             self.numbers.extend(score_values(self.value_type, [value]))
         elif self.kind == "bool":
@@ -198,6 +244,11 @@ class _JudgeTally:
             errors=self.errors,
             error_codes=dict(self.error_codes.most_common()),
             cached=self.cached,
+            judgments=self.judgments,
+            failed_judgments=self.failed_judgments,
+            repeats=self.repeats,
+            agreement=self.agreement.total() / self.scored if self.repeats > 1 and self.scored else None,
+            disagreements=self.disagreements,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cached_input_tokens=self.cached_input_tokens,

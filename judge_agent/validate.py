@@ -17,8 +17,8 @@ are skipped. A rubric is validated per criterion: each label names the criterion
 from the same judgments. `key` names the item in the output (default: the trace id, or the line
 number; a session's: `session:<id>`).
 
-The judge runs over the labelled items (through `evaluate`, so runs resume and are cached; with
-repeats the cache is bypassed) once per model, and the agreement is computed per model by
+The judge runs over the labelled items (through `evaluate`, so runs resume and are cached, each
+repeat apart: repeat r sends seed r where the API takes one) once per model, and the agreement is computed per model by
 `agreement` (a pure function: accuracy, Cohen's kappa, Spearman, MAE, confusion, self-consistency).
 A jury (`judge_agent.jury`) gets the jury's agreement and each juror's beside it, the jurors' read from
 the same judgments (each juror's verdict is in the jury's Feedback): nothing is judged twice.

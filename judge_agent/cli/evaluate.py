@@ -43,6 +43,7 @@ from judge_agent.cli.store_options import age_or_time, reject_store_filters, sto
 from judge_agent.dataset import MAPPABLE
 from judge_agent.errors import ConfigError
 from judge_agent.formatting import figure
+from judge_agent.repeats import MAX_REPEATS
 from trace_tools.terminal import stderr, stdout
 
 if TYPE_CHECKING:
@@ -148,6 +149,15 @@ def _thresholds(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
     "gen_ai.conversation.id or MLflow's session), judged as one.",
 )
 @click.option("--retry-failed", is_flag=True, help="Judge again the items whose recorded result is an error.")
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, MAX_REPEATS),
+    default=1,
+    show_default=True,
+    help=f"Judge each item this many times (at most {MAX_REPEATS}) and count it once: the majority verdict (the "
+    "mean for numbers), with the repeats' agreement in the summary and the report. Repeat r sends seed r where the "
+    "API takes one; each repeat is cached and resumed apart.",
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
 @click.option(
     "--fail-under",
@@ -192,6 +202,7 @@ def evaluate(
     each_span: str | None,
     group_by: Literal["trace", "session"],
     retry_failed: bool,
+    repeats: int,
     no_cache: bool,
     fail_under: dict[str, float],
     max_cost: float | None,
@@ -263,6 +274,7 @@ def evaluate(
                 output=output,
                 cache=not no_cache,
                 retry_failed=retry_failed,
+                repeats=repeats,
                 filters=None if items is not None else filters,
                 mapping=mapping,
                 progress=progress,

@@ -109,13 +109,16 @@ def score_text(summary: JudgeSummary) -> str:
 
 
 def render_summary(evaluation: Evaluation) -> Group:
-    """Per judge: items, errors, the score with its 95% CI, tokens, cost (when priced) and time; then a line
-    per judge saying what its score is, with its distribution (or mean, median and std) and error codes."""
+    """Per judge: items, errors, the score with its 95% CI, the repeats' agreement (with --repeats), tokens, cost
+    (when priced) and time; then a line per judge saying what its score is, with its distribution (or mean,
+    median and std), how its repeats agreed, and error codes."""
     priced = any(s.cost is not None for s in evaluation.summaries)
+    repeated = any(s.repeats > 1 for s in evaluation.summaries)
     cached = any(s.cached_input_tokens for s in evaluation.summaries)
     optional = [*(["cached"] if cached else []), *(["cost"] if priced else [])]
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("judge", "items", "errors", "score", "95% CI", "tokens", *optional, "time"):
+    extra = [*(["agreement"] if repeated else []), "tokens", *optional]
+    for column in ("judge", "items", "errors", "score", "95% CI", *extra, "time"):
         table.add_column(
             column, justify="left" if column == "judge" else "right", no_wrap=column != "judge", overflow="fold"
         )
@@ -129,12 +132,15 @@ def render_summary(evaluation: Evaluation) -> Group:
             Text(str(summary.errors), style="red" if summary.errors else ""),
             figure(summary.score, share),
             f"{figure(ci.low, share)}-{figure(ci.high, share)}" if ci else "",
+            *([figure(summary.agreement, True)] if repeated else []),
             f"{summary.input_tokens + summary.output_tokens:,}",
             *([f"{summary.cached_input_tokens:,}"] if cached else []),
             *([cost(summary.cost)] if priced else []),
             duration(summary.wall_time_s),
         )
         details.append(line(f"{summary.judge}: score = {summary.score_label}; {_details(summary)}"))
+        if summary.repeats > 1:
+            details.append(line(f"{summary.judge}: {_repeats(summary)}"))
         if summary.error_codes:
             codes = ", ".join(f"{code} {n}" for code, n in summary.error_codes.items())
             details.append(line(f"{summary.judge} errors: {codes}", "red"))
@@ -149,8 +155,22 @@ def _details(summary: JudgeSummary) -> str:
         return f"median {figure(summary.median)}, std {figure(summary.std)}, range {figure(low)}-{figure(high)}"
     shares = " · ".join(f"{value} {n}" for value, n in summary.distribution.items()) or "no verdicts"
     if summary.position_bias is not None:  # a pairwise judge: the ties its two orders' disagreement made
-        shares += f"; position bias (the orders disagreed: a tie) in {summary.position_bias} of {summary.scored}"
+        judged = summary.judgments - summary.failed_judgments  # with --repeats, each repeat's two orders
+        shares += f"; position bias (the orders disagreed: a tie) in {summary.position_bias} of {judged}"
     return shares
+
+
+def _repeats(summary: JudgeSummary) -> str:
+    """How an item's repeats were read: 'each item judged 3 times, the majority taken (the mean for numbers);
+    they agree 88.9% on average, 1 item split, 1 judgment failed'."""
+    rule = "the mean taken" if summary.kind == "number" else "the majority taken"
+    text = f"each item judged {summary.repeats} times, {rule}"
+    if summary.agreement is not None:
+        text += f"; they agree {figure(summary.agreement, True)} on average"
+    text += f", {count(summary.disagreements, 'item')} split"
+    if summary.failed_judgments:
+        text += f", {count(summary.failed_judgments, 'judgment')} failed (no vote)"
+    return text
 
 
 def _run_line(evaluation: Evaluation) -> str:

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     type=click.IntRange(1, 50),
     default=1,
     show_default=True,
-    help="Judge each item this many times (self-consistency; bypasses the cache).",
+    help="Judge each item this many times (self-consistency; repeat r sends seed r where the API takes one, "
+    "and is cached apart).",
 )
 @concurrency_option
 @click.option("--out", "output", type=click.Path(path_type=Path, dir_okay=False), help="Keep the judgments here.")

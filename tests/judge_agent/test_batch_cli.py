@@ -380,7 +380,7 @@ def test_validate_repeats_measure_self_consistency_and_name_the_unstable_item(tm
     with ScriptedModelServer([responder(flip_k4)] * 18) as scripted:
         args = ["validate", "--labels", str(labels), "--builtin", "correctness", "--repeats", "3"]
         as_json = cli(scripted, *args, "--json")
-        assert len(scripted.requests) == 18  # repeats bypass the cache
+        assert len(scripted.requests) == 18  # six items, three repeats each (each cached apart)
     assert as_json.exit_code == 0, as_json.stderr
     [agreement] = json.loads(as_json.stdout)
     assert agreement["self_consistency"] == pytest.approx(5 / 6)
