@@ -54,7 +54,7 @@ from judge_agent.judge import Judge, load_builtin, load_judge
 from judge_agent.limiter import AdaptiveLimiter
 from judge_agent.prompts import PAIRWISE_VARIABLES
 from judge_agent.providers import Provider, get_provider
-from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex
+from judge_agent.records import EvalRecord, RecordKey, ResultsFile, ResultsIndex, refuse_non_file
 from judge_agent.repeats import sampling_note
 from judge_agent.runner import Job, ProgressSink, Runner, record_keys, warn
 from judge_agent.spans import SpanFilter, absent
@@ -239,6 +239,8 @@ async def aevaluate(
     held: dict[RecordKey, EvalRecord] | None = {} if writing is None else None  # no file to read them back
     counts = {"judged": 0, "cached": 0}
     try:
+        if writing:  # a bad --out is said before the models are resolved
+            refuse_non_file(writing)
         bound = [bind_provider(judge, providers) for judge in resolved]
         if max_cost is not None:  # before the results file is touched
             require_prices(bound)

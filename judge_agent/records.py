@@ -235,6 +235,17 @@ class ResultsWriteError(JudgeAgentError):
         )
 
 
+def refuse_non_file(path: Path) -> None:
+    """Refuse a results path that exists and is no regular file: a FIFO would block the open, and a device or a
+    directory is no results file. `evaluate` asks before anything slow (building providers), `ResultsFile` on opening.
+
+    Raises:
+        ConfigError: naming the path.
+    """
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"cannot write results to {path}: not a regular file")
+
+
 class ResultsFile:
     """Appends records as JSON lines, flushed one by one, after mending a line torn by a killed run.
 
@@ -255,8 +266,7 @@ class ResultsFile:
             raise ConfigError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
         self.lock = _RunLock(path)
         try:
-            if path.exists() and not path.is_file():  # a FIFO would block the open; a device is no results file
-                raise ConfigError(f"cannot write results to {path}: not a regular file")
+            refuse_non_file(path)
             torn = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
             self.handle: IO[str] = path.open("a", encoding="utf-8")
         except OSError as exc:
