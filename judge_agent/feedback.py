@@ -6,6 +6,7 @@ defaulted value), so batch runs record failures beside successes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -97,6 +98,22 @@ class FeedbackMetadata(BaseModel):
     )
     jury: JuryVote | None = Field(default=None, description="a jury's verdict: each juror's, and their agreement")
     pairwise: PairwiseOrders | None = Field(default=None, description="a pairwise judge's verdict in each order")
+
+
+#: What several judgments made as one (a jury's jurors, a pairwise judgment's two orders) add up.
+_SUMMED = ("turns", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+
+
+def spent_together(parts: Sequence[FeedbackMetadata]) -> dict[str, Any]:
+    """The metadata fields of several judgments made as one verdict, counted together: turns and tokens summed,
+    tool calls and unknown cited ids gathered, the cost summed (unknown when any part's is)."""
+    costs = [meta.cost for meta in parts]
+    return {
+        **{name: sum(getattr(meta, name) for meta in parts) for name in _SUMMED},
+        "tool_calls": [call for meta in parts for call in meta.tool_calls],
+        "cost": sum(c for c in costs if c is not None) if costs and None not in costs else None,
+        "unknown_cited_span_ids": list(dict.fromkeys(s for meta in parts for s in meta.unknown_cited_span_ids)),
+    }
 
 
 class Feedback(BaseModel):

@@ -30,7 +30,15 @@ import anyio
 
 from judge_agent.combine import Combined, canonical, combine
 from judge_agent.errors import JudgeAgentError, error_code, sole_error
-from judge_agent.feedback import Feedback, FeedbackError, FeedbackMetadata, FeedbackValue, JurorVerdict, JuryVote
+from judge_agent.feedback import (
+    Feedback,
+    FeedbackError,
+    FeedbackMetadata,
+    FeedbackValue,
+    JurorVerdict,
+    JuryVote,
+    spent_together,
+)
 from judge_agent.value_types import ValueType
 from trace_tools.errors import TraceToolsError
 
@@ -120,26 +128,14 @@ def _verdict(
     judged = [feedback for feedback in given if feedback is not None]
     combined = combine(value_type, [v.value if v.error is None else None for v in verdicts])
     numbers = value_type.kind in ("int", "float")
-    costs = [f.metadata.cost for f in judged]  # unknown when any juror's is (a juror that raised spent nothing)
     first = judged[0] if judged else None  # the item judged (trace, span, session) is the same for every juror
     metadata = FeedbackMetadata(
         model=jury_name([v.model for v in verdicts]),
         mode=first.metadata.mode if first else "plain",
-        turns=sum(v.turns for v in verdicts),
-        tool_calls=[call for f in judged for call in f.metadata.tool_calls],
-        input_tokens=sum(v.input_tokens for v in verdicts),
-        output_tokens=sum(v.output_tokens for v in verdicts),
-        cached_input_tokens=sum(f.metadata.cached_input_tokens for f in judged),
-        cache_write_tokens=sum(f.metadata.cache_write_tokens for f in judged),
+        **spent_together([f.metadata for f in judged]),  # a juror that raised spent nothing
         wall_time_s=wall_time_s,
-        cost=sum(c for c in costs if c is not None) if costs and None not in costs else None,
         inlined_trace=any(f.metadata.inlined_trace for f in judged),
-        unknown_cited_span_ids=list(dict.fromkeys(s for f in judged for s in f.metadata.unknown_cited_span_ids)),
-        notes=list(
-            dict.fromkeys(
-                f"{v.model}: {n}" for v, f in zip(verdicts, given, strict=True) if f for n in f.metadata.notes
-            )
-        ),
+        notes=_notes(verdicts, given),
         jury=JuryVote(rule="mean" if numbers else "vote", agreement=combined.agreement, jurors=verdicts),
     )
     where: dict[str, Any] = {}

@@ -21,14 +21,19 @@ from typing import Any
 from judge_agent import prompts
 from judge_agent.combine import canonical
 from judge_agent.errors import ConfigError
-from judge_agent.feedback import Feedback, FeedbackError, FeedbackValue, PairwiseOrder, PairwiseOrders
+from judge_agent.feedback import (
+    Feedback,
+    FeedbackError,
+    FeedbackValue,
+    PairwiseOrder,
+    PairwiseOrders,
+    spent_together,
+)
 from judge_agent.value_types import ValueType
 
 #: A pairwise judge's verdict unless its definition writes the same three categories otherwise spelled.
 VALUE_TYPE = ValueType(kind="categorical", categories=("A", "B", "tie"))
 _LABELS = ("a", "b", "tie")
-#: What two judgments cost together: each order's turns and tokens.
-_SUMMED = ("turns", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 #: One judgment of the fields given (the outputs in the order given), started at the time given.
 Judgment = Callable[[Mapping[str, Any], float], Awaitable[list[Feedback]]]
 
@@ -117,14 +122,10 @@ def _combined(value_type: ValueType, as_given: Feedback, swapped: Feedback | Non
     first_meta = as_given.metadata
     metas = [feedback.metadata for feedback in asked]
     cited = list(dict.fromkeys(span for feedback in asked for span in feedback.cited_span_ids))
-    costs = [meta.cost for meta in metas if meta.cost is not None]
     metadata = first_meta.model_copy(
         update={
-            **{name: sum(getattr(meta, name) for meta in metas) for name in _SUMMED},
-            "tool_calls": [call for meta in metas for call in meta.tool_calls],
+            **spent_together(metas),
             "wall_time_s": round(sum(meta.wall_time_s for meta in metas), 3),
-            "cost": sum(costs) if costs else None,
-            "unknown_cited_span_ids": list(dict.fromkeys(s for meta in metas for s in meta.unknown_cited_span_ids)),
             "notes": [
                 *first_meta.notes,
                 *(f"swapped order: {note}" for meta in metas[1:] for note in meta.notes),
